@@ -1,0 +1,179 @@
+// Decides between KVM and TCG. /dev/kvm existing is not proof that KVM works: on nested or
+// PVM-based hosts a standard guest kernel hangs under it. So a guest kernel is booted under KVM
+// with a short timeout, and the verdict is cached per host (hostname, kernel, CPU, QEMU version).
+
+import { createHash } from "node:crypto";
+import { constants, accessSync, existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { hostname, release } from "node:os";
+import { join } from "node:path";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { cacheDir } from "./paths.ts";
+import { runProgram } from "./run-program.ts";
+import { SupervisedProcess } from "./supervised-process.ts";
+
+export type Accelerator = "kvm" | "tcg";
+
+export interface AcceleratorVerdict {
+  /** The accelerator corral will use. */
+  accelerator: Accelerator;
+  /** Whether KVM works on this host; undefined when it could not be probed yet. */
+  isKvmUsable: boolean | undefined;
+  /** Why, in words. */
+  reason: string;
+  /** Where the verdict came from. */
+  source: "forced" | "probe" | "cache" | "no-kvm-device" | "not-probed";
+}
+
+export interface ResolveAcceleratorOptions {
+  /** `kvm` or `tcg` to skip detection; defaults to $CORRAL_ACCEL. */
+  forced?: string | undefined;
+  /** A guest kernel to probe KVM with; without one and without a cached verdict, TCG is used. */
+  probeKernel?: string | undefined;
+  /** Ignore a cached verdict and probe again. */
+  reprobe?: boolean;
+}
+
+const PROBE_TIMEOUT_MS = 8000;
+const PANIC_TEXT = "Kernel panic";
+
+/** The accelerator to boot with, after the checks described at the top of this file. */
+export async function resolveAccelerator(
+  options: ResolveAcceleratorOptions = {},
+): Promise<AcceleratorVerdict> {
+  const forced = options.forced ?? process.env.CORRAL_ACCEL;
+  if (forced) return forcedVerdict(forced);
+
+  const deviceProblem = kvmDeviceProblem();
+  if (deviceProblem) {
+    return { accelerator: "tcg", isKvmUsable: false, reason: deviceProblem, source: "no-kvm-device" };
+  }
+  const key = await hostKey();
+  if (!options.reprobe) {
+    const cached = await readCachedVerdict(key);
+    if (cached) return { ...cached, source: "cache" };
+  }
+  if (!options.probeKernel) {
+    return {
+      accelerator: "tcg",
+      isKvmUsable: undefined,
+      reason: "not probed yet: no guest kernel to boot (run `corral image build` first)",
+      source: "not-probed",
+    };
+  }
+  const probe = await probeKvm(options.probeKernel);
+  const verdict: AcceleratorVerdict = {
+    accelerator: probe.works ? "kvm" : "tcg",
+    isKvmUsable: probe.works,
+    reason: probe.reason,
+    source: "probe",
+  };
+  await writeCachedVerdict(key, verdict);
+  return verdict;
+}
+
+function forcedVerdict(forced: string): AcceleratorVerdict {
+  if (forced !== "kvm" && forced !== "tcg") {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `unknown accelerator "${forced}" (from --accel or CORRAL_ACCEL): use kvm or tcg`,
+    );
+  }
+  return {
+    accelerator: forced,
+    isKvmUsable: undefined,
+    reason: `forced by --accel or CORRAL_ACCEL=${forced}`,
+    source: "forced",
+  };
+}
+
+function kvmDeviceProblem(): string | undefined {
+  if (!existsSync("/dev/kvm")) return "/dev/kvm does not exist";
+  try {
+    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch {
+    return "/dev/kvm is not readable and writable by this user (add it to the kvm group)";
+  }
+}
+
+/** Boots `kernel` under KVM with no root disk: a working KVM reaches the "no root" panic fast. */
+async function probeKvm(kernel: string): Promise<{ works: boolean; reason: string }> {
+  const started = performance.now();
+  const qemu = await SupervisedProcess.spawn(
+    "qemu-system-x86_64",
+    [
+      ...["-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config"],
+      ...["-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel],
+      ...["-append", "console=ttyS0 panic=-1 loglevel=4"],
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  await using _ = qemu;
+  let serial = "";
+  let stderr = "";
+  const panicked = new Promise<void>((resolve) => {
+    qemu.child.stdout?.on("data", (chunk: Buffer) => {
+      serial = (serial + chunk.toString("latin1")).slice(-4096);
+      if (serial.includes(PANIC_TEXT)) resolve();
+    });
+  });
+  qemu.child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timeout = new Promise<"timeout">((resolve) =>
+    setTimeout(resolve, PROBE_TIMEOUT_MS, "timeout").unref(),
+  );
+  const outcome = await Promise.race([panicked.then(() => "booted" as const), qemu.exited, timeout]);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (outcome === "booted") {
+    return { works: true, reason: `a guest kernel booted under KVM in ${seconds} s` };
+  }
+  if (outcome === "timeout") {
+    return {
+      works: false,
+      reason: `a guest kernel hung under KVM (no panic after ${PROBE_TIMEOUT_MS / 1000} s)`,
+    };
+  }
+  const lastError = stderr.trim().split("\n").at(-1) ?? "";
+  return { works: false, reason: `QEMU failed under KVM: ${lastError || "exited early"}` };
+}
+
+async function hostKey(): Promise<string> {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown";
+  const { stdout } = await runProgram("qemu-system-x86_64", ["--version"]);
+  const qemuVersion = stdout.split("\n")[0] ?? "";
+  return createHash("sha256")
+    .update([hostname(), release(), model, qemuVersion].join("\n"))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+function verdictFile(): string {
+  return join(cacheDir(), "accelerator.json");
+}
+
+async function readCachedVerdict(key: string): Promise<AcceleratorVerdict | undefined> {
+  try {
+    const all = JSON.parse(await readFile(verdictFile(), "utf8")) as Record<string, unknown>;
+    const entry = all[key] as AcceleratorVerdict | undefined;
+    return entry?.accelerator === "kvm" || entry?.accelerator === "tcg" ? entry : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCachedVerdict(key: string, verdict: AcceleratorVerdict): Promise<void> {
+  await mkdir(cacheDir(), { recursive: true });
+  let all: Record<string, unknown> = {};
+  try {
+    all = JSON.parse(await readFile(verdictFile(), "utf8")) as Record<string, unknown>;
+  } catch {
+    // first verdict on this host, or an unreadable file that we replace
+  }
+  all[key] = verdict;
+  const temp = `${verdictFile()}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(all, null, 2)}\n`);
+  await rename(temp, verdictFile());
+}

@@ -1,0 +1,119 @@
+// What corral needs on the host, how to tell whether it is there, and the apt-get line that fixes it.
+
+import { existsSync, openSync, readSync, closeSync } from "node:fs";
+import { HostToolMissingError } from "../errors.ts";
+import { findProgram } from "./find-program.ts";
+
+export type RequirementId =
+  | "qemu-system-x86_64"
+  | "qemu-img"
+  | "vde_switch"
+  | "mmdebstrap"
+  | "busybox-static"
+  | "cpio"
+  | "mkfs.ext4"
+  | "ovmf";
+
+export interface RequirementStatus {
+  id: RequirementId;
+  /** Debian package that provides it. */
+  debianPackage: string;
+  isPresent: boolean;
+  /** Where it was found, or why it does not count. */
+  detail: string;
+  /** What corral uses it for. */
+  purpose: string;
+}
+
+interface Requirement {
+  id: RequirementId;
+  debianPackage: string;
+  purpose: string;
+  locate(): { path?: string; problem?: string };
+}
+
+const OVMF_FILES = ["/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"];
+
+function program(id: RequirementId, debianPackage: string, purpose: string): Requirement {
+  return { id, debianPackage, purpose, locate: () => ({ path: findProgram(id) }) };
+}
+
+const REQUIREMENTS: readonly Requirement[] = [
+  program("qemu-system-x86_64", "qemu-system-x86", "runs the VMs"),
+  program("qemu-img", "qemu-utils", "disk images and overlays"),
+  program("vde_switch", "vde2", "virtual networks between VMs"),
+  program("mmdebstrap", "mmdebstrap", "builds the guest root filesystem"),
+  {
+    id: "busybox-static",
+    debianPackage: "busybox-static",
+    purpose: "the guest initramfs",
+    locate: () => {
+      const path = findProgram("busybox");
+      if (!path) return {};
+      return isStaticElf(path) ? { path } : { problem: `${path} is dynamically linked` };
+    },
+  },
+  program("cpio", "cpio", "packs the initramfs"),
+  program("mkfs.ext4", "e2fsprogs", "makes the guest root disk"),
+  {
+    id: "ovmf",
+    debianPackage: "ovmf",
+    purpose: "UEFI firmware for UEFI guests",
+    locate: () => {
+      const missing = OVMF_FILES.filter((file) => !existsSync(file));
+      return missing.length === 0 ? { path: OVMF_FILES.join(", ") } : {};
+    },
+  },
+];
+
+/** Checks every requirement (or the named ones) and says what was found. */
+export function checkRequirements(ids?: readonly RequirementId[]): RequirementStatus[] {
+  return REQUIREMENTS.filter((req) => !ids || ids.includes(req.id)).map((req) => {
+    const { path, problem } = req.locate();
+    return {
+      id: req.id,
+      debianPackage: req.debianPackage,
+      purpose: req.purpose,
+      isPresent: path !== undefined,
+      detail: path ?? problem ?? "not found",
+    };
+  });
+}
+
+/** The exact command that installs the packages behind the missing requirements. */
+export function aptInstallCommand(missing: readonly RequirementStatus[]): string {
+  const packages = [...new Set(missing.map((status) => status.debianPackage))];
+  return `apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+}
+
+/** Throws HostToolMissingError, with the apt-get fix, unless all `ids` are present. */
+export function requireHostTools(ids: readonly RequirementId[], forWhat: string): void {
+  const missing = checkRequirements(ids).filter((status) => !status.isPresent);
+  if (missing.length === 0) return;
+  const names = missing.map((status) => `${status.id} (${status.detail})`).join(", ");
+  throw new HostToolMissingError(`${forWhat} needs ${names}`, aptInstallCommand(missing), {
+    details: ["Run `corral doctor` to check everything at once."],
+  });
+}
+
+/** True when the ELF file at `path` has no program interpreter, i.e. is statically linked. */
+function isStaticElf(path: string): boolean {
+  const header = Buffer.alloc(8192);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2) return false;
+  const phoff = Number(header.readBigUInt64LE(0x20));
+  const phentsize = header.readUInt16LE(0x36);
+  const phnum = header.readUInt16LE(0x38);
+  const PT_INTERP = 3;
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (at + 4 > header.length) return false;
+    if (header.readUInt32LE(at) === PT_INTERP) return false;
+  }
+  return true;
+}

@@ -1,0 +1,59 @@
+// A helper process that kills every supervised process group when corral dies, even by SIGKILL.
+// corral holds the write end of its stdin; when corral's process ends, the kernel closes that
+// pipe, `read` sees EOF, and the helper kills each group still registered.
+
+import { type ChildProcess, spawn } from "node:child_process";
+
+const SCRIPT = `
+declare -A groups
+while read -r op pgid; do
+  if [[ $op == + ]]; then groups[$pgid]=1; else unset "groups[$pgid]"; fi
+done
+for pgid in "\${!groups[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null; done
+`;
+
+let helper: ChildProcess | undefined;
+const live = new Set<number>();
+
+function ensureHelper(): ChildProcess {
+  if (helper && helper.exitCode === null && helper.signalCode === null) return helper;
+  // detached: its own session, so a Ctrl-C aimed at corral's terminal does not kill the watchdog.
+  const child = spawn("bash", ["-c", SCRIPT], {
+    detached: true,
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  child.unref();
+  child.stdin?.on("error", () => {});
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  for (const pgid of live) child.stdin?.write(`+ ${pgid}\n`);
+  helper = child;
+  return child;
+}
+
+/** Starts watching process group `pgid`: it is killed when corral exits without releasing it. */
+export function watchGroup(pgid: number): void {
+  live.add(pgid);
+  ensureHelper().stdin?.write(`+ ${pgid}\n`);
+}
+
+/** Stops watching `pgid` (its processes have been reaped). */
+export function releaseGroup(pgid: number): void {
+  if (!live.delete(pgid)) return;
+  helper?.stdin?.write(`- ${pgid}\n`);
+}
+
+/** Process groups still alive under supervision. */
+export function watchedGroups(): ReadonlySet<number> {
+  return live;
+}
+
+// A plain process.exit() skips every dispose; kill what is left synchronously on the way out.
+process.on("exit", () => {
+  for (const pgid of live) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});

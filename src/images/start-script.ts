@@ -1,0 +1,51 @@
+// Writes the `run-<name>-vm` start script of a built image, in the form of a NixOS one.
+
+export interface StartScriptOptions {
+  name: string;
+  recipeHash: string;
+  memoryMiB: number;
+  kernelParams: string;
+}
+
+/**
+ * The script execs QEMU with "$@" appended and honours QEMU_OPTS, QEMU_KERNEL_PARAMS, TMPDIR,
+ * USE_TMPDIR and SHARED_DIR like a Nix-built one, so corral drives both the same way. The image's
+ * files are found next to the script; the VM writes to a qcow2 overlay in $TMPDIR.
+ */
+export function renderStartScript(options: StartScriptOptions): string {
+  const { name } = options;
+  return `#!/bin/sh
+# Starts the corral image ${name} (recipe ${options.recipeHash.slice(0, 12)}) in QEMU.
+# Conventions of a NixOS run-<name>-vm script: extra QEMU arguments in "$@" and $QEMU_OPTS,
+# kernel parameters in $QEMU_KERNEL_PARAMS, state in $TMPDIR (used as is when $USE_TMPDIR is
+# set), the root disk overlay in $NIX_DISK_IMAGE (default: $TMPDIR/${name}.qcow2).
+set -eu
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+if [ -z "\${TMPDIR:-}" ] || [ -z "\${USE_TMPDIR:-}" ]; then
+  TMPDIR=$(mktemp -d corral-vm.XXXXXXXXXX --tmpdir)
+fi
+export TMPDIR
+mkdir -p "$TMPDIR/xchg"
+cd "$TMPDIR"
+disk=\${NIX_DISK_IMAGE:-$TMPDIR/${name}.qcow2}
+if [ ! -e "$disk" ]; then
+  qemu-img create -q -f qcow2 -F qcow2 -b "$here/root.qcow2" "$disk"
+fi
+# shellcheck disable=SC2086 # QEMU_OPTS is split into words on purpose, as in NixOS scripts
+exec qemu-system-x86_64 \\
+  -name ${name} \\
+  -machine pc \\
+  -m ${options.memoryMiB} \\
+  -smp 1 \\
+  -nodefaults \\
+  -vga std \\
+  -device virtio-rng-pci \\
+  -drive if=none,id=root,file="$disk",format=qcow2,cache=unsafe,discard=unmap,werror=report \\
+  -device virtio-blk-pci,drive=root,bootindex=1 \\
+  -kernel "$here/vmlinuz" \\
+  -initrd "$here/initrd" \\
+  -append "${options.kernelParams} \${QEMU_KERNEL_PARAMS:-}" \\
+  \${QEMU_OPTS:-} \\
+  "$@"
+`;
+}
