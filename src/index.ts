@@ -1,17 +1,26 @@
 // The public API of corral: `import { Machine } from "corral"`.
 
-export { Machine, type MachineOptions, type ExecuteOptions, type ExecResult } from "./machine/machine.ts";
 export type { WaitOptions } from "./deadline.ts";
 export {
-  CorralError,
-  TimeoutError,
   AbortedError,
-  MachineExitedError,
-  HostToolMissingError,
-  ErrorCodes,
+  CorralError,
   type ErrorCode,
+  ErrorCodes,
+  HostToolMissingError,
+  MachineExitedError,
+  TimeoutError,
 } from "./errors.ts";
-export { resolveAccelerator, type Accelerator, type AcceleratorVerdict } from "./host/accelerator.ts";
-export { buildImage, type BuildImageOptions, type BuildImageResult } from "./images/build-image.ts";
-export { findImage, listImages, type CachedImage } from "./images/image-cache.ts";
+export {
+  type Accelerator,
+  type AcceleratorVerdict,
+  resolveAccelerator,
+} from "./host/accelerator.ts";
+export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
+export { type CachedImage, findImage, listImages } from "./images/image-cache.ts";
 export type { ImageManifest } from "./images/manifest.ts";
+export {
+  type ExecResult,
+  type ExecuteOptions,
+  Machine,
+  type MachineOptions,
+} from "./machine/machine.ts";

@@ -8,7 +8,13 @@ import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
 
 /** Optional abilities; calling one a backend lacks throws CORRAL_UNSUPPORTED naming both. */
-export type Capability = "screenshot" | "keys" | "block-links" | "forward-port" | "snapshot" | "pause";
+export type Capability =
+  | "screenshot"
+  | "keys"
+  | "block-links"
+  | "forward-port"
+  | "snapshot"
+  | "pause";
 
 export interface VmStartOptions {
   /** Machine name, used in messages and file names. */

@@ -6,11 +6,11 @@ import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import {
   BANNER,
+  commandLine,
   type FrameResult,
+  newNonce,
   ReplyDecoder,
   SHELL_PRELUDE,
-  commandLine,
-  newNonce,
 } from "./shell-framing.ts";
 
 export interface ExecOptions {
@@ -39,9 +39,13 @@ export class BackdoorShell {
       else this.#buffered.push(chunk);
     });
     const onEnd = (error?: Error) => {
-      this.#broken ??= new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, "the backdoor shell connection closed", {
-        ...(error ? { cause: error } : {}),
-      });
+      this.#broken ??= new CorralError(
+        ErrorCodes.GUEST_CHANNEL_BROKEN,
+        "the backdoor shell connection closed",
+        {
+          ...(error ? { cause: error } : {}),
+        },
+      );
       for (const listener of this.#closeListeners) listener(this.#broken);
     };
     stream.on("close", () => onEnd());
@@ -49,14 +53,21 @@ export class BackdoorShell {
   }
 
   /** Waits on `stream` for the backdoor banner, then installs the framing function. */
-  static async connect(stream: Duplex, deadline: Deadline, describe: () => string[]): Promise<BackdoorShell> {
+  static async connect(
+    stream: Duplex,
+    deadline: Deadline,
+    describe: () => string[],
+  ): Promise<BackdoorShell> {
     const shell = new BackdoorShell(stream);
     let seen = "";
     await shell.#read(deadline, describe, (chunk) => {
       seen = (seen + chunk.toString("latin1")).slice(-4096);
       const at = seen.indexOf(BANNER);
       if (at < 0) return undefined;
-      const afterBanner = Buffer.from(seen.slice(at + BANNER.length).replace(/^\r?\n/, ""), "latin1");
+      const afterBanner = Buffer.from(
+        seen.slice(at + BANNER.length).replace(/^\r?\n/, ""),
+        "latin1",
+      );
       return { value: undefined, rest: afterBanner };
     });
     stream.write(`${SHELL_PRELUDE}\n`);
@@ -64,7 +75,12 @@ export class BackdoorShell {
   }
 
   /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
-  exec(command: string, deadline: Deadline, describe: () => string[], options: ExecOptions = {}): Promise<ExecResult> {
+  exec(
+    command: string,
+    deadline: Deadline,
+    describe: () => string[],
+    options: ExecOptions = {},
+  ): Promise<ExecResult> {
     const run = async () => {
       if (this.#broken) throw this.#broken;
       const nonce = newNonce();

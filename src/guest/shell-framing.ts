@@ -14,7 +14,7 @@ export const BANNER = "Spawning backdoor root shell...";
 /** Sent once after the banner: the function every command line calls. */
 export const SHELL_PRELUDE = [
   "__corral_exec() {",
-  '  local __n=$1 __c=$2 __e=/dev/shm/corral-stderr.$$;',
+  "  local __n=$1 __c=$2 __e=/dev/shm/corral-stderr.$$;",
   '  ( unset __n; set --; eval "$__c" ) </dev/null 2>"$__e";',
   "  local __r=$?;",
   '  if [ -s "$__e" ]; then printf "%sE" "$__n"; cat "$__e"; fi;',
@@ -68,7 +68,11 @@ export class ReplyDecoder {
   readonly #stdout: Buffer[] = [];
   readonly #stderr: Buffer[] = [];
 
-  constructor(nonce: string, onStdout?: (chunk: Buffer) => void, onStderr?: (chunk: Buffer) => void) {
+  constructor(
+    nonce: string,
+    onStdout?: (chunk: Buffer) => void,
+    onStderr?: (chunk: Buffer) => void,
+  ) {
     this.#nonce = Buffer.from(nonce);
     this.#onStdout = onStdout;
     this.#onStderr = onStderr;
@@ -83,7 +87,11 @@ export class ReplyDecoder {
         if (newline < 0) return undefined;
         const exitCode = Number(this.#pending.subarray(0, newline).toString("latin1"));
         return {
-          result: { exitCode, stdout: Buffer.concat(this.#stdout), stderr: Buffer.concat(this.#stderr) },
+          result: {
+            exitCode,
+            stdout: Buffer.concat(this.#stdout),
+            stderr: Buffer.concat(this.#stderr),
+          },
           rest: this.#pending.subarray(newline + 1),
         };
       }
@@ -102,7 +110,10 @@ export class ReplyDecoder {
       if (marker === 0x45 /* E */ && this.#phase === "stdout") this.#phase = "stderr";
       else if (marker === 0x58 /* X */) this.#phase = "status";
       else {
-        throw new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, "backdoor shell sent a malformed reply frame");
+        throw new CorralError(
+          ErrorCodes.GUEST_CHANNEL_BROKEN,
+          "backdoor shell sent a malformed reply frame",
+        );
       }
     }
   }

@@ -3,7 +3,7 @@
 // with a short timeout, and the verdict is cached per host (hostname, kernel, CPU, QEMU version).
 
 import { createHash } from "node:crypto";
-import { constants, accessSync, existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { hostname, release } from "node:os";
 import { join } from "node:path";
@@ -46,7 +46,12 @@ export async function resolveAccelerator(
 
   const deviceProblem = kvmDeviceProblem();
   if (deviceProblem) {
-    return { accelerator: "tcg", isKvmUsable: false, reason: deviceProblem, source: "no-kvm-device" };
+    return {
+      accelerator: "tcg",
+      isKvmUsable: false,
+      reason: deviceProblem,
+      source: "no-kvm-device",
+    };
   }
   const key = await hostKey();
   if (!options.reprobe) {
@@ -124,7 +129,11 @@ async function probeKvm(kernel: string): Promise<{ works: boolean; reason: strin
   const timeout = new Promise<"timeout">((resolve) =>
     setTimeout(resolve, PROBE_TIMEOUT_MS, "timeout").unref(),
   );
-  const outcome = await Promise.race([panicked.then(() => "booted" as const), qemu.exited, timeout]);
+  const outcome = await Promise.race([
+    panicked.then(() => "booted" as const),
+    qemu.exited,
+    timeout,
+  ]);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (outcome === "booted") {
     return { works: true, reason: `a guest kernel booted under KVM in ${seconds} s` };

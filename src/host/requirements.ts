@@ -1,6 +1,6 @@
 // What corral needs on the host, how to tell whether it is there, and the apt-get line that fixes it.
 
-import { existsSync, openSync, readSync, closeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { HostToolMissingError } from "../errors.ts";
 import { findProgram } from "./find-program.ts";
 

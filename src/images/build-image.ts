@@ -12,24 +12,24 @@ import { runProgram } from "../host/run-program.ts";
 import { SupervisedProcess } from "../host/supervised-process.ts";
 import {
   type CachedImage,
-  PARTIAL_PREFIX,
   entryDir,
   imageId,
+  PARTIAL_PREFIX,
   removeAbandonedBuilds,
   removeBuildDir,
 } from "./image-cache.ts";
 import { buildInitramfs } from "./initramfs.ts";
 import {
-  type ImageManifest,
-  MANIFEST_FORMAT,
   artifactNames,
   hashFile,
+  type ImageManifest,
+  MANIFEST_FORMAT,
   readManifest,
   verifyArtifacts,
   writeManifest,
 } from "./manifest.ts";
 import { type ProgressListener, stage } from "./progress.ts";
-import { type Recipe, loadRecipe } from "./recipe.ts";
+import { loadRecipe, type Recipe } from "./recipe.ts";
 import { renderStartScript } from "./start-script.ts";
 
 export interface BuildImageOptions {
@@ -51,14 +51,20 @@ const DEFAULT_MIRROR = "http://deb.debian.org/debian";
 const DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security";
 
 /** Builds recipe `name` unless the cache holds a verified build of it. */
-export async function buildImage(name: string, options: BuildImageOptions = {}): Promise<BuildImageResult> {
+export async function buildImage(
+  name: string,
+  options: BuildImageOptions = {},
+): Promise<BuildImageResult> {
   const recipe = loadRecipe(name);
   const finalDir = entryDir(recipe);
   let rebuiltBecause: string | undefined;
   const existing = await readManifest(finalDir);
   if (existing && !options.force) {
-    const problems = await stage(options.onProgress, "verify", `checking cached ${existing.id}`, () =>
-      verifyArtifacts(finalDir, existing),
+    const problems = await stage(
+      options.onProgress,
+      "verify",
+      `checking cached ${existing.id}`,
+      () => verifyArtifacts(finalDir, existing),
     );
     if (problems.length === 0) {
       return { image: { dir: finalDir, manifest: existing, isCurrent: true }, wasCached: true };
@@ -74,7 +80,10 @@ export async function buildImage(name: string, options: BuildImageOptions = {}):
       "building an image needs root (mmdebstrap builds the root filesystem as root); run it as root",
     );
   }
-  requireHostTools(["mmdebstrap", "busybox-static", "cpio", "mkfs.ext4", "qemu-img"], "corral image build");
+  requireHostTools(
+    ["mmdebstrap", "busybox-static", "cpio", "mkfs.ext4", "qemu-img"],
+    "corral image build",
+  );
 
   await mkdir(imagesDir(), { recursive: true });
   await removeAbandonedBuilds();
@@ -96,7 +105,12 @@ export async function buildImage(name: string, options: BuildImageOptions = {}):
   }
 }
 
-async function buildInto(recipe: Recipe, work: string, out: string, options: BuildImageOptions): Promise<ImageManifest> {
+async function buildInto(
+  recipe: Recipe,
+  work: string,
+  out: string,
+  options: BuildImageOptions,
+): Promise<ImageManifest> {
   const started = performance.now();
   const { onProgress, signal } = options;
   const rootfs = join(work, "rootfs");
@@ -106,8 +120,11 @@ async function buildInto(recipe: Recipe, work: string, out: string, options: Bui
     if (signal?.aborted) throw new AbortedError(`image build ${recipe.name}: aborted`);
   };
 
-  await stage(onProgress, "rootfs", `mmdebstrap ${recipe.suite} with ${recipe.packages.length} packages and the kernel`, (info) =>
-    runMmdebstrap(recipe, rootfs, meta, info, signal),
+  await stage(
+    onProgress,
+    "rootfs",
+    `mmdebstrap ${recipe.suite} with ${recipe.packages.length} packages and the kernel`,
+    (info) => runMmdebstrap(recipe, rootfs, meta, info, signal),
   );
   checkAbort();
   const kernelRelease = (await readFile(join(meta, "kernel-release"), "utf8")).trim();
@@ -125,16 +142,27 @@ async function buildInto(recipe: Recipe, work: string, out: string, options: Bui
   );
   checkAbort();
 
-  await stage(onProgress, "disk", `ext4 root disk of ${recipe.diskSizeMiB} MiB as qcow2`, async () => {
-    const raw = join(work, "root.raw");
-    const file = await open(raw, "w");
-    await file.truncate(recipe.diskSizeMiB * 1024 * 1024);
-    await file.close();
-    await runProgram("mkfs.ext4", ["-q", "-F", "-L", "corral-root", "-d", rootfs, raw], { ...(signal ? { signal } : {}) });
-    await runProgram("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, join(out, "root.qcow2")], {
-      ...(signal ? { signal } : {}),
-    });
-  });
+  await stage(
+    onProgress,
+    "disk",
+    `ext4 root disk of ${recipe.diskSizeMiB} MiB as qcow2`,
+    async () => {
+      const raw = join(work, "root.raw");
+      const file = await open(raw, "w");
+      await file.truncate(recipe.diskSizeMiB * 1024 * 1024);
+      await file.close();
+      await runProgram("mkfs.ext4", ["-q", "-F", "-L", "corral-root", "-d", rootfs, raw], {
+        ...(signal ? { signal } : {}),
+      });
+      await runProgram(
+        "qemu-img",
+        ["convert", "-f", "raw", "-O", "qcow2", raw, join(out, "root.qcow2")],
+        {
+          ...(signal ? { signal } : {}),
+        },
+      );
+    },
+  );
   checkAbort();
 
   return stage(onProgress, "manifest", "start script and checksums", async () => {
@@ -150,7 +178,8 @@ async function buildInto(recipe: Recipe, work: string, out: string, options: Bui
     );
     await chmod(join(out, startScript), 0o755);
     const artifacts: ImageManifest["artifacts"] = {};
-    for (const name of artifactNames({ startScript })) artifacts[name] = await hashFile(join(out, name));
+    for (const name of artifactNames({ startScript }))
+      artifacts[name] = await hashFile(join(out, name));
     const manifest: ImageManifest = {
       format: MANIFEST_FORMAT,
       id: imageId(recipe),
@@ -178,13 +207,15 @@ async function runMmdebstrap(
 ): Promise<void> {
   const mirror = process.env.CORRAL_DEBIAN_MIRROR || DEFAULT_MIRROR;
   const security = process.env.CORRAL_DEBIAN_SECURITY_MIRROR || DEFAULT_SECURITY_MIRROR;
-  const sources = recipe.sources.map((line) => line.replace("{mirror}", mirror).replace("{security}", security));
+  const sources = recipe.sources.map((line) =>
+    line.replace("{mirror}", mirror).replace("{security}", security),
+  );
   const customize = join(recipe.dir, "customize.sh");
   const args = [
     "--mode=root",
     "--variant=minbase",
     "--format=directory",
-    "--aptopt=APT::Install-Recommends \"false\"",
+    '--aptopt=APT::Install-Recommends "false"',
     ...recipe.pathExcludes.map((path) => `--dpkgopt=path-exclude=${path}`),
     `--include=${recipe.packages.join(",")}`,
     `--customize-hook=sh ${shellQuote(customize)} "$1" ${shellQuote(meta)} ${shellQuote(recipe.kernelPackage)}`,
@@ -212,9 +243,13 @@ async function runMmdebstrap(
     const exit = await mmdebstrap.exited;
     if (signal?.aborted) throw new AbortedError(`image build ${recipe.name}: aborted`);
     if (exit.code !== 0) {
-      throw new CorralError(ErrorCodes.IMAGE_BUILD_FAILED, `mmdebstrap failed (${exit.signal ?? `exit code ${exit.code}`})`, {
-        details: ["Last lines of its output:", ...log.slice(-25).map((line) => `  | ${line}`)],
-      });
+      throw new CorralError(
+        ErrorCodes.IMAGE_BUILD_FAILED,
+        `mmdebstrap failed (${exit.signal ?? `exit code ${exit.code}`})`,
+        {
+          details: ["Last lines of its output:", ...log.slice(-25).map((line) => `  | ${line}`)],
+        },
+      );
     }
   } finally {
     signal?.removeEventListener("abort", onAbort);

@@ -8,7 +8,7 @@ import { CorralError, ErrorCodes } from "../errors.ts";
 import { imagesDir } from "../host/paths.ts";
 import { runProgram } from "../host/run-program.ts";
 import { type ImageManifest, readManifest } from "./manifest.ts";
-import { DEFAULT_RECIPE, type Recipe, knownRecipes, loadRecipe } from "./recipe.ts";
+import { DEFAULT_RECIPE, knownRecipes, loadRecipe, type Recipe } from "./recipe.ts";
 
 export const PARTIAL_PREFIX = ".partial-";
 
@@ -41,7 +41,11 @@ export async function listImages(): Promise<CachedImage[]> {
     const dir = join(imagesDir(), name);
     const manifest = await readManifest(dir);
     if (!manifest) continue;
-    entries.push({ dir, manifest, isCurrent: currentHashes.get(manifest.recipe) === manifest.recipeHash });
+    entries.push({
+      dir,
+      manifest,
+      isCurrent: currentHashes.get(manifest.recipe) === manifest.recipeHash,
+    });
   }
   return entries.sort((a, b) => b.manifest.builtAt.localeCompare(a.manifest.builtAt));
 }
@@ -70,6 +74,14 @@ export async function findImage(nameOrId: string = DEFAULT_RECIPE): Promise<Cach
     );
   }
   return current;
+}
+
+/** The kernel of the default image, used to probe KVM; undefined until that image is built. */
+export async function defaultProbeKernel(): Promise<string | undefined> {
+  return findImage(DEFAULT_RECIPE).then(
+    (image) => join(image.dir, "vmlinuz"),
+    () => undefined,
+  );
 }
 
 /** Removes the entries matching a recipe name or an entry id; returns the ids removed. */

@@ -31,7 +31,8 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<string[
     await mkdir(join(tree, dir), { recursive: true });
   }
   const busybox = findProgram("busybox");
-  if (!busybox) throw new CorralError(ErrorCodes.HOST_TOOL_MISSING, "busybox-static is not installed");
+  if (!busybox)
+    throw new CorralError(ErrorCodes.HOST_TOOL_MISSING, "busybox-static is not installed");
   await copyFile(busybox, join(tree, "bin/busybox"));
   await chmod(join(tree, "bin/busybox"), 0o755);
   await copyFile(options.initScript, join(tree, "init"));
@@ -45,10 +46,17 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<string[
   // Sorted names, fixed owner and a fixed mtime make the archive reproducible.
   const { stdout: files } = await runProgram("find", [".", "-print0"], { cwd: tree });
   const list = files.split("\0").filter(Boolean).sort().join("\0");
-  await runProgram("touch", ["-h", "-d", "@0", ...files.split("\0").filter(Boolean)], { cwd: tree });
+  await runProgram("touch", ["-h", "-d", "@0", ...files.split("\0").filter(Boolean)], {
+    cwd: tree,
+  });
   await runProgram(
     "sh",
-    ["-c", 'cpio --quiet --null --create --format=newc --reproducible --owner=0:0 >"$1"', "sh", options.output],
+    [
+      "-c",
+      'cpio --quiet --null --create --format=newc --reproducible --owner=0:0 >"$1"',
+      "sh",
+      options.output,
+    ],
     { cwd: tree, input: `${list}\0` },
   );
   return order;
@@ -69,14 +77,20 @@ export function parseModulesDep(text: string): Map<string, string[]> {
  * The module paths to insmod, dependencies first. modules.dep lists each module's full
  * dependency closure with the one to load first last, as modprobe reads it.
  */
-export function moduleLoadOrder(depends: Map<string, string[]>, names: readonly string[]): string[] {
+export function moduleLoadOrder(
+  depends: Map<string, string[]>,
+  names: readonly string[],
+): string[] {
   const byName = new Map<string, string>();
   for (const path of depends.keys()) byName.set(moduleName(path), path);
   const order: string[] = [];
   for (const name of names) {
     const path = byName.get(name.replace(/-/g, "_"));
     if (!path) {
-      throw new CorralError(ErrorCodes.IMAGE_BUILD_FAILED, `kernel module ${name} not found in modules.dep`);
+      throw new CorralError(
+        ErrorCodes.IMAGE_BUILD_FAILED,
+        `kernel module ${name} not found in modules.dep`,
+      );
     }
     for (const dep of [...(depends.get(path) ?? [])].reverse()) {
       if (!order.includes(dep)) order.push(dep);
@@ -87,5 +101,7 @@ export function moduleLoadOrder(depends: Map<string, string[]>, names: readonly 
 }
 
 function moduleName(path: string): string {
-  return basename(path).replace(/\.ko(\.(xz|zst|gz))?$/, "").replace(/-/g, "_");
+  return basename(path)
+    .replace(/\.ko(\.(xz|zst|gz))?$/, "")
+    .replace(/-/g, "_");
 }

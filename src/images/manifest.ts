@@ -62,19 +62,28 @@ export interface VerifyProblem {
 }
 
 /** Checks each artifact's size and sha256 against the manifest; returns what is wrong. */
-export async function verifyArtifacts(dir: string, manifest: ImageManifest): Promise<VerifyProblem[]> {
+export async function verifyArtifacts(
+  dir: string,
+  manifest: ImageManifest,
+): Promise<VerifyProblem[]> {
   const checks = Object.entries(manifest.artifacts).map(async ([file, expected]) => {
     try {
       const actual = await hashFile(join(dir, file));
       if (actual.sizeBytes !== expected.sizeBytes) {
-        return { file, problem: `size ${actual.sizeBytes} B, manifest says ${expected.sizeBytes} B` };
+        return {
+          file,
+          problem: `size ${actual.sizeBytes} B, manifest says ${expected.sizeBytes} B`,
+        };
       }
       if (actual.sha256 !== expected.sha256) {
         return { file, problem: `sha256 ${actual.sha256}, manifest says ${expected.sha256}` };
       }
       return undefined;
     } catch (error) {
-      return { file, problem: (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(error) };
+      return {
+        file,
+        problem: (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(error),
+      };
     }
   });
   const missingFromManifest = artifactNames(manifest)

@@ -38,7 +38,9 @@ export interface Recipe {
 /** Names of the recipes corral ships. */
 export function knownRecipes(): string[] {
   return readdirSync(RECIPES_DIR, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(join(RECIPES_DIR, entry.name, "recipe.json")))
+    .filter(
+      (entry) => entry.isDirectory() && existsSync(join(RECIPES_DIR, entry.name, "recipe.json")),
+    )
     .map((entry) => entry.name)
     .sort();
 }
@@ -56,7 +58,10 @@ export function loadRecipe(name: string): Recipe {
   const raw = JSON.parse(readFileSync(join(dir, "recipe.json"), "utf8")) as Record<string, unknown>;
   const field = <T>(key: string, check: (value: unknown) => boolean): T => {
     if (!check(raw[key])) {
-      throw new CorralError(ErrorCodes.IMAGE_UNKNOWN, `recipe ${name}: field "${key}" is missing or invalid`);
+      throw new CorralError(
+        ErrorCodes.IMAGE_UNKNOWN,
+        `recipe ${name}: field "${key}" is missing or invalid`,
+      );
     }
     return raw[key] as T;
   };

@@ -6,11 +6,15 @@ import { join } from "node:path";
 import type { RunningVm } from "../backends/backend.ts";
 import { QemuVm } from "../backends/qemu/qemu-vm.ts";
 import { Deadline, type WaitOptions } from "../deadline.ts";
-import { CorralError, ErrorCodes, consoleTail } from "../errors.ts";
-import { type Accelerator, type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
-import { runtimeDir } from "../host/paths.ts";
+import { CorralError, consoleTail, ErrorCodes } from "../errors.ts";
 import { BackdoorShell, type ExecOptions, type ExecResult } from "../guest/backdoor-shell.ts";
-import { findImage } from "../images/image-cache.ts";
+import {
+  type Accelerator,
+  type AcceleratorVerdict,
+  resolveAccelerator,
+} from "../host/accelerator.ts";
+import { runtimeDir } from "../host/paths.ts";
+import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 
 export interface MachineOptions {
@@ -45,10 +49,12 @@ export class Machine implements AsyncDisposable {
   #shell: Promise<BackdoorShell> | undefined;
   #stateDir: string | undefined;
   #accelerator: AcceleratorVerdict | undefined;
+  readonly #consoleListeners = new Set<(line: string) => void>();
 
   constructor(options: MachineOptions = {}) {
     this.#options = options;
-    this.name = options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
+    this.name =
+      options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
   }
 
   /** The accelerator in use and why; undefined before start(). */
@@ -61,6 +67,17 @@ export class Machine implements AsyncDisposable {
     return this.#vm?.console.lines ?? [];
   }
 
+  /** Calls `listener` with each serial console line from now on; returns the unsubscribe function. */
+  onConsoleLine(listener: (line: string) => void): () => void {
+    this.#consoleListeners.add(listener);
+    return () => this.#consoleListeners.delete(listener);
+  }
+
+  /** The VM's state folder; undefined before start(). */
+  get stateDir(): string | undefined {
+    return this.#stateDir;
+  }
+
   get isUp(): boolean {
     return this.#vm !== undefined && !this.#vm.hasExited;
   }
@@ -71,18 +88,24 @@ export class Machine implements AsyncDisposable {
     const { startScript, probeKernel } = await this.#bootFiles();
     this.#accelerator = await resolveAccelerator({ forced: this.#options.accel, probeKernel });
     this.#stateDir =
-      this.#options.stateDir ?? (await mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`)));
+      this.#options.stateDir ??
+      (await mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`)));
     this.#vm = await QemuVm.start(startScript, {
       name: this.name,
       stateDir: this.#stateDir,
       accelerator: this.#accelerator.accelerator,
       allowReboot: this.#options.allowReboot ?? false,
     });
+    this.#vm.console.onLine((line) => {
+      for (const listener of this.#consoleListeners) listener(line);
+    });
   }
 
   /** Starts the VM if needed and waits until the guest's backdoor shell answers. */
   async waitForShell(options: WaitOptions = {}): Promise<void> {
-    await this.#connect(new Deadline(`${this.name}: waiting for the backdoor shell`, options, SHELL_TIMEOUT_MS));
+    await this.#connect(
+      new Deadline(`${this.name}: waiting for the backdoor shell`, options, SHELL_TIMEOUT_MS),
+    );
   }
 
   /**
@@ -91,7 +114,11 @@ export class Machine implements AsyncDisposable {
    * passes, MachineExitedError when the VM ends meanwhile.
    */
   async execute(command: string, options: ExecuteOptions = {}): Promise<ExecResult> {
-    const deadline = new Deadline(`${this.name}: execute ${JSON.stringify(command)}`, options, EXECUTE_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: execute ${JSON.stringify(command)}`,
+      options,
+      EXECUTE_TIMEOUT_MS,
+    );
     const shell = await this.#connect(deadline);
     try {
       return await shell.exec(command, deadline, () => this.#describe(), options);
@@ -117,14 +144,13 @@ export class Machine implements AsyncDisposable {
 
   async #bootFiles(): Promise<{ startScript: string; probeKernel: string | undefined }> {
     if (this.#options.startScript) {
-      const probeKernel = await findImage(DEFAULT_RECIPE).then(
-        (image) => join(image.dir, "vmlinuz"),
-        () => undefined,
-      );
-      return { startScript: this.#options.startScript, probeKernel };
+      return { startScript: this.#options.startScript, probeKernel: await defaultProbeKernel() };
     }
     const image = await findImage(this.#options.image ?? DEFAULT_RECIPE);
-    return { startScript: join(image.dir, image.manifest.startScript), probeKernel: join(image.dir, "vmlinuz") };
+    return {
+      startScript: join(image.dir, image.manifest.startScript),
+      probeKernel: join(image.dir, "vmlinuz"),
+    };
   }
 
   #connect(deadline: Deadline): Promise<BackdoorShell> {
@@ -147,9 +173,13 @@ export class Machine implements AsyncDisposable {
 
   #requireVm(): RunningVm {
     if (!this.#vm) {
-      throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${this.name}: the machine is not started`, {
-        machine: this.name,
-      });
+      throw new CorralError(
+        ErrorCodes.MACHINE_START_FAILED,
+        `${this.name}: the machine is not started`,
+        {
+          machine: this.name,
+        },
+      );
     }
     return this.#vm;
   }
@@ -162,8 +192,12 @@ export class Machine implements AsyncDisposable {
   async #explain(error: unknown, during: string): Promise<unknown> {
     const vm = this.#vm;
     if (!vm || !(vm instanceof QemuVm)) return error;
-    if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN) return error;
-    const info = await Promise.race([vm.exited, new Promise<undefined>((r) => setTimeout(r, 500, undefined))]);
+    if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN)
+      return error;
+    const info = await Promise.race([
+      vm.exited,
+      new Promise<undefined>((r) => setTimeout(r, 500, undefined)),
+    ]);
     return info ? vm.exitError(during, info) : error;
   }
 }

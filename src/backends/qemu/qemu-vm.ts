@@ -2,11 +2,11 @@
 // is with corral's runtime arguments appended.
 
 import { once } from "node:events";
-import { type Server, type Socket, createServer } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Deadline } from "../../deadline.ts";
-import { CorralError, ErrorCodes, MachineExitedError, consoleTail } from "../../errors.ts";
+import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
 import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
 import { ConsoleLog } from "../console-log.ts";
@@ -72,10 +72,14 @@ export class QemuVm implements RunningVm {
       return new QemuVm(options.name, child, server);
     } catch (error) {
       server.close();
-      throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${options.name}: cannot run ${startScript}`, {
-        cause: error,
-        machine: options.name,
-      });
+      throw new CorralError(
+        ErrorCodes.MACHINE_START_FAILED,
+        `${options.name}: cannot run ${startScript}`,
+        {
+          cause: error,
+          machine: options.name,
+        },
+      );
     }
   }
 

@@ -1,0 +1,57 @@
+// `corral doctor`: prints what the host has and lacks, and which accelerator VMs will use.
+
+import type { Command } from "commander";
+import { diagnoseHost, installMissingPackages } from "../host/doctor.ts";
+import { defaultProbeKernel } from "../images/image-cache.ts";
+import { formatTable } from "./table.ts";
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("check the host: required programs and files, and whether KVM works (else TCG)")
+    .option("--json", "print the report as JSON")
+    .option("--reprobe", "probe KVM again instead of using the cached verdict")
+    .option("--install", "install the missing Debian packages with apt-get (as root)")
+    .action(async (options: { json?: boolean; reprobe?: boolean; install?: boolean }) => {
+      if (options.install) {
+        const installed = await installMissingPackages();
+        if (installed.length > 0)
+          process.stderr.write(`corral: installed ${installed.join(" ")}\n`);
+      }
+      const report = await diagnoseHost({
+        reprobe: options.reprobe ?? false,
+        probeKernel: await defaultProbeKernel(),
+      });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        const rows = report.requirements.map((req) => [
+          req.id,
+          req.isPresent ? "ok" : "MISSING",
+          req.isPresent ? req.detail : `${req.detail} (Debian package ${req.debianPackage})`,
+        ]);
+        const accel = report.accelerator;
+        rows.push([
+          "accelerator",
+          accel ? accel.accelerator : "unknown",
+          accel
+            ? accelSentence(accel.accelerator, accel.isKvmUsable, accel.reason)
+            : "not probed: qemu-system-x86_64 is missing",
+        ]);
+        process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
+        if (report.fix)
+          process.stdout.write(`\nSomething required is missing. Fix it with:\n  ${report.fix}\n`);
+      }
+      process.exitCode = report.isReady ? 0 : 1;
+    });
+}
+
+function accelSentence(
+  accelerator: string,
+  isKvmUsable: boolean | undefined,
+  reason: string,
+): string {
+  if (accelerator === "kvm") return `KVM works (${reason})`;
+  if (isKvmUsable === false) return `KVM is unusable: ${reason}; TCG will be used`;
+  return `${reason}; TCG will be used`;
+}

@@ -1,0 +1,98 @@
+// `corral image build|list|verify|rm`: the guest image cache.
+
+import type { Command } from "commander";
+import { buildImage } from "../images/build-image.ts";
+import { findImage, listImages, removeImages } from "../images/image-cache.ts";
+import { verifyArtifacts } from "../images/manifest.ts";
+import { DEFAULT_RECIPE, knownRecipes } from "../images/recipe.ts";
+import { interruptSignal } from "./interrupt.ts";
+import { progressRenderer } from "./progress-renderer.ts";
+import { formatTable } from "./table.ts";
+
+export function registerImage(program: Command): void {
+  const image = program.command("image").description("build and manage guest images");
+
+  image
+    .command("build")
+    .description(
+      `build a guest image from a recipe (known: ${knownRecipes().join(", ")}); a verified cached build is reused`,
+    )
+    .argument("[recipe]", "recipe name", DEFAULT_RECIPE)
+    .option("--force", "rebuild even when a verified build is cached")
+    .action(async (recipe: string, options: { force?: boolean }) => {
+      const renderer = progressRenderer();
+      const started = performance.now();
+      try {
+        const result = await buildImage(recipe, {
+          force: options.force ?? false,
+          signal: interruptSignal(),
+          onProgress: renderer.listener,
+        });
+        const seconds = ((performance.now() - started) / 1000).toFixed(1);
+        if (result.rebuiltBecause)
+          process.stderr.write(`corral: rebuilt because: ${result.rebuiltBecause}\n`);
+        const how = result.wasCached ? `cached, verified in ${seconds} s` : `built in ${seconds} s`;
+        process.stdout.write(`${result.image.manifest.id} ${result.image.dir} (${how})\n`);
+      } finally {
+        renderer.close();
+      }
+    });
+
+  image
+    .command("list")
+    .description("list the built images in the cache")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }) => {
+      const images = await listImages();
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
+        return;
+      }
+      const rows = images.map(({ manifest, isCurrent }) => {
+        const bytes = Object.values(manifest.artifacts).reduce((sum, a) => sum + a.sizeBytes, 0);
+        return [
+          manifest.id,
+          manifest.recipe,
+          isCurrent ? "yes" : "no (recipe changed)",
+          manifest.kernelRelease,
+          `${Math.round(bytes / 2 ** 20)} MiB`,
+          manifest.builtAt,
+        ];
+      });
+      process.stdout.write(
+        `${formatTable(["ID", "RECIPE", "CURRENT", "KERNEL", "SIZE", "BUILT"], rows)}\n`,
+      );
+    });
+
+  image
+    .command("verify")
+    .description("check every artifact of the built images (or one) against its manifest's sha256")
+    .argument("[image]", "recipe name or image id (default: all)")
+    .action(async (nameOrId: string | undefined) => {
+      const images = nameOrId ? [await findImage(nameOrId)] : await listImages();
+      let isBroken = false;
+      for (const { dir, manifest } of images) {
+        const problems = await verifyArtifacts(dir, manifest);
+        if (problems.length === 0) {
+          process.stdout.write(`${manifest.id}: ok\n`);
+          continue;
+        }
+        isBroken = true;
+        for (const { file, problem } of problems)
+          process.stdout.write(`${manifest.id}: ${file}: ${problem}\n`);
+        process.stdout.write(
+          `${manifest.id}: CORRUPT; \`corral image build ${manifest.recipe}\` rebuilds it\n`,
+        );
+      }
+      if (images.length === 0) process.stdout.write("no images built yet\n");
+      process.exitCode = isBroken ? 1 : 0;
+    });
+
+  image
+    .command("rm")
+    .description("remove built images: every build of a recipe, or one image id")
+    .argument("<image>", "recipe name or image id")
+    .action(async (nameOrId: string) => {
+      for (const id of await removeImages(nameOrId)) process.stdout.write(`removed ${id}\n`);
+    });
+}

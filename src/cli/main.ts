@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// The `corral` command: parses arguments and hands each subcommand to the layer below.
+
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { registerDoctor } from "./doctor.ts";
+import { registerImage } from "./image.ts";
+import { EXIT_INTERRUPTED } from "./interrupt.ts";
+import { registerRun } from "./run.ts";
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+/** `corral run` exits with the guest command's code, so its own failures use a code commands rarely do. */
+const EXIT_RUN_FAILURE = 125;
+
+const program = new Command()
+  .name("corral")
+  .description("Boot, drive, snapshot and test real virtual machines")
+  .version(packageVersion())
+  .showHelpAfterError()
+  .exitOverride();
+registerDoctor(program);
+registerImage(program);
+registerRun(program);
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  process.exitCode = report(error);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function report(error: unknown): number {
+  if (error instanceof CommanderError) {
+    return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  const isRun = process.argv[2] === "run";
+  if (error instanceof CorralError) {
+    process.stderr.write(`corral: ${error.message}\n`);
+    if (error.code === ErrorCodes.ABORTED) return EXIT_INTERRUPTED;
+    if (error.code === ErrorCodes.USAGE) return EXIT_USAGE;
+    return isRun ? EXIT_RUN_FAILURE : EXIT_FAILURE;
+  }
+  process.stderr.write(
+    `corral: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return isRun ? EXIT_RUN_FAILURE : EXIT_FAILURE;
+}

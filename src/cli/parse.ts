@@ -1,0 +1,18 @@
+// Parsers for CLI option values; they throw commander's InvalidArgumentError with the fix.
+
+import { InvalidArgumentError } from "commander";
+import type { Accelerator } from "../host/accelerator.ts";
+
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
+  }
+  return seconds;
+}
+
+export function parseAccel(value: string): Accelerator {
+  if (value !== "kvm" && value !== "tcg")
+    throw new InvalidArgumentError(`expected kvm or tcg, got "${value}"`);
+  return value;
+}
