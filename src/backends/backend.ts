@@ -3,6 +3,7 @@
 
 import type { Duplex } from "node:stream";
 import type { Deadline } from "../deadline.ts";
+import type { MachineExitedError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
@@ -40,6 +41,8 @@ export interface RunningVm extends AsyncDisposable {
   vmmStderr(): string[];
   /** Resolves with the stream of the guest's backdoor shell once the VMM connects it. */
   shellStream(deadline: Deadline): Promise<Duplex>;
+  /** The error for an operation that was pending when the VMM exited, with its own last words. */
+  exitError(during: string, info: ExitInfo): MachineExitedError;
   /** Ends the VM: gracefully unless `force`, then forcefully after a grace period. Idempotent. */
   stop(options?: { force?: boolean }): Promise<ExitInfo>;
 }

@@ -25,6 +25,7 @@ interface RunOptions {
 export function registerRun(program: Command): void {
   program
     .command("run")
+    .summary("boot an image, run a command in the guest, exit with its exit code")
     .description(
       "boot an image, run a command in the guest, print its output and exit with its exit code.\n" +
         "One argument is a shell command line (`corral run -- 'dmesg | tail'`); several are one\n" +

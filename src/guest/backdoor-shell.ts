@@ -83,6 +83,7 @@ export class BackdoorShell {
   ): Promise<ExecResult> {
     const run = async () => {
       if (this.#broken) throw this.#broken;
+      if (deadline.signal.aborted) throw deadline.error(describe());
       const nonce = newNonce();
       const decoder = new ReplyDecoder(nonce, options.onStdout, options.onStderr);
       this.#stream.write(commandLine(nonce, command));

@@ -99,8 +99,7 @@ export class ReplyDecoder {
       const marker = at >= 0 ? this.#pending[at + this.#nonce.length] : undefined;
       if (at < 0 || marker === undefined) {
         // Keep what could be the start of a marker; emit the rest.
-        const keep = Math.min(this.#pending.length, this.#nonce.length);
-        const safe = at >= 0 ? at : this.#pending.length - keep;
+        const safe = at >= 0 ? at : this.#pending.length - this.#partialMarkerLength();
         this.#emit(this.#pending.subarray(0, safe));
         this.#pending = this.#pending.subarray(safe);
         return undefined;
@@ -116,6 +115,15 @@ export class ReplyDecoder {
         );
       }
     }
+  }
+
+  /** Length of the longest end of the pending bytes that is a beginning of the nonce. */
+  #partialMarkerLength(): number {
+    const pending = this.#pending;
+    for (let length = Math.min(pending.length, this.#nonce.length - 1); length > 0; length--) {
+      if (pending.subarray(pending.length - length).equals(this.#nonce.subarray(0, length))) return length;
+    }
+    return 0;
   }
 
   #emit(bytes: Buffer): void {

@@ -32,6 +32,8 @@ export interface MachineOptions {
   keepState?: boolean;
   /** Keep the VM running across a guest reboot. */
   allowReboot?: boolean;
+  /** Extra environment for the start script, e.g. `QEMU_OPTS` or `QEMU_KERNEL_PARAMS`. */
+  env?: Record<string, string>;
 }
 
 export type { ExecOptions, ExecResult };
@@ -95,6 +97,7 @@ export class Machine implements AsyncDisposable {
       stateDir: this.#stateDir,
       accelerator: this.#accelerator.accelerator,
       allowReboot: this.#options.allowReboot ?? false,
+      env: this.#options.env ?? {},
     });
     this.#vm.console.onLine((line) => {
       for (const listener of this.#consoleListeners) listener(line);
@@ -191,7 +194,7 @@ export class Machine implements AsyncDisposable {
   /** Turns a channel failure caused by the VM ending into a MachineExitedError. */
   async #explain(error: unknown, during: string): Promise<unknown> {
     const vm = this.#vm;
-    if (!vm || !(vm instanceof QemuVm)) return error;
+    if (!vm) return error;
     if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN)
       return error;
     const info = await Promise.race([

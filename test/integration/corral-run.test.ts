@@ -1,0 +1,91 @@
+// `corral run` end to end: boots the real default image under the detected accelerator.
+
+import { existsSync, readdirSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { findImage } from "../../src/images/image-cache.ts";
+import { collect, isolatedRuntimeDir, processesMentioning, runCli, startCli } from "../helpers/cli.ts";
+
+async function expectNoVmLeft(runtimeDir: string): Promise<void> {
+  for (let i = 0; i < 50 && processesMentioning(runtimeDir).length > 0; i++) await sleep(100);
+  expect(processesMentioning(runtimeDir)).toEqual([]);
+}
+
+describe("corral run", () => {
+  it("prints the guest's uname -a, exits 0 and leaves nothing behind", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const { manifest } = await findImage("debian-12");
+    const result = await runCli(["run", "--", "uname", "-a"], { XDG_RUNTIME_DIR: runtimeDir });
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^Linux corral ${manifest.kernelRelease.replace(/\./g, "\\.")} .* x86_64 GNU/Linux\\n$`));
+    await expectNoVmLeft(runtimeDir);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+
+  it("keeps stdout and stderr apart, passes words as is, and exits with the guest's code", async () => {
+    const result = await runCli([
+      "run",
+      "--",
+      "sh",
+      "-c",
+      'printf "%s|" "$0" "$1"; cat /etc/hostname; echo oops >&2; exit 42',
+      "it's a $HOME",
+      "*",
+    ]);
+    expect(result.stdout).toBe("it's a $HOME|*|corral\n");
+    expect(result.stderr).toBe("oops\n");
+    expect(result.code).toBe(42);
+  });
+
+  it("runs a single argument as a shell command line in the guest", async () => {
+    const result = await runCli(["run", "--", "cat /proc/cmdline | tr ' ' '\\n' | grep -c '^console=ttyS0$'; systemctl is-enabled backdoor.service"]);
+    expect(result.stdout).toBe("1\nenabled\n");
+    expect(result.code).toBe(0);
+  });
+
+  it("rejects an unknown image before booting anything, naming the known ones", async () => {
+    const result = await runCli(["run", "--image", "nope", "--", "true"]);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toContain('unknown image "nope"; known recipes: debian-12');
+  });
+
+  it("rejects a bad --accel value as a usage error", async () => {
+    const result = await runCli(["run", "--accel", "hvf", "--", "true"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("expected kvm or tcg");
+  });
+
+  it("on Ctrl-C stops the VM, removes its state and exits 130", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const child = startCli(["run", "--verbose", "--", "echo booted; sleep 600"], { XDG_RUNTIME_DIR: runtimeDir });
+    const done = collect(child);
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("booted")) resolve();
+      });
+    });
+    expect(processesMentioning(runtimeDir).length).toBeGreaterThan(0);
+    child.kill("SIGINT");
+    const result = await done;
+    expect(result.code).toBe(130);
+    await expectNoVmLeft(runtimeDir);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+
+  it("leaves no QEMU behind when corral itself is killed with SIGKILL", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const child = startCli(["run", "--", "echo booted; sleep 600"], { XDG_RUNTIME_DIR: runtimeDir });
+    const done = collect(child);
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("booted")) resolve();
+      });
+    });
+    expect(processesMentioning(runtimeDir).length).toBeGreaterThan(0);
+    child.kill("SIGKILL");
+    await done;
+    await expectNoVmLeft(runtimeDir);
+    expect(existsSync(runtimeDir)).toBe(true);
+  });
+});

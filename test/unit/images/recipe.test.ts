@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCodes } from "../../../src/errors.ts";
+import { knownRecipes, loadRecipe } from "../../../src/images/recipe.ts";
+
+describe("recipes", () => {
+  it("ships debian-12 with a stable hash", () => {
+    expect(knownRecipes()).toContain("debian-12");
+    const recipe = loadRecipe("debian-12");
+    expect(recipe.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(loadRecipe("debian-12").hash).toBe(recipe.hash);
+    expect(recipe.packages).toEqual(expect.arrayContaining(["systemd", "qemu-guest-agent", "busybox"]));
+  });
+
+  it("rejects an unknown recipe and lists the known ones", () => {
+    expect(() => loadRecipe("windows-95")).toThrow(
+      expect.objectContaining({ code: ErrorCodes.IMAGE_UNKNOWN, message: expect.stringContaining("debian-12") }),
+    );
+  });
+});

@@ -1,0 +1,48 @@
+import { spawnSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { renderStartScript } from "../../../src/images/start-script.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "corral-script-"));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** Runs the script with stub qemu binaries on PATH that print their arguments. */
+async function runWithStubs(env: Record<string, string>, args: string[]): Promise<string[]> {
+  const bin = join(dir, "bin");
+  await writeFile(join(dir, "run-t-vm"), renderStartScript({ name: "t", recipeHash: "ab".repeat(32), memoryMiB: 512, kernelParams: "console=ttyS0" }));
+  await chmod(join(dir, "run-t-vm"), 0o755);
+  await rm(bin, { recursive: true, force: true });
+  await mkdir(bin);
+  for (const tool of ["qemu-system-x86_64", "qemu-img"]) {
+    await writeFile(join(bin, tool), `#!/bin/sh\nprintf '%s\\n' "${tool}" "$@"\n`);
+    await chmod(join(bin, tool), 0o755);
+  }
+  const result = spawnSync(join(dir, "run-t-vm"), args, {
+    env: { PATH: `${bin}:/usr/bin:/bin`, ...env },
+    encoding: "utf8",
+  });
+  expect(result.status).toBe(0);
+  return result.stdout.trim().split("\n");
+}
+
+describe("run-<name>-vm start script", () => {
+  it("creates the overlay in $TMPDIR and passes NixOS-style settings to QEMU", async () => {
+    const state = join(dir, "state");
+    await mkdir(state);
+    const lines = await runWithStubs(
+      { TMPDIR: state, USE_TMPDIR: "1", QEMU_OPTS: "-smp 2", QEMU_KERNEL_PARAMS: "quiet=no" },
+      ["-accel", "tcg", "arg with space"],
+    );
+    expect(lines[0]).toBe("qemu-img");
+    expect(lines).toContain(join(dir, "root.qcow2"));
+    const qemu = lines.slice(lines.indexOf("qemu-system-x86_64"));
+    expect(qemu).toContain(`if=none,id=root,file=${state}/t.qcow2,format=qcow2,cache=unsafe,discard=unmap,werror=report`);
+    expect(qemu).toContain("console=ttyS0 quiet=no");
+    expect(qemu.slice(-5)).toEqual(["-smp", "2", "-accel", "tcg", "arg with space"]);
+  });
+});
