@@ -121,7 +121,8 @@ export class ReplyDecoder {
   #partialMarkerLength(): number {
     const pending = this.#pending;
     for (let length = Math.min(pending.length, this.#nonce.length - 1); length > 0; length--) {
-      if (pending.subarray(pending.length - length).equals(this.#nonce.subarray(0, length))) return length;
+      if (pending.subarray(pending.length - length).equals(this.#nonce.subarray(0, length)))
+        return length;
     }
     return 0;
   }

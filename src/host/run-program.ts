@@ -27,13 +27,17 @@ export function runProgram(
       cwd: options.cwd,
       env: options.env ?? process.env,
       signal: options.signal,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.stdin.end(options.input ?? "");
+    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+    if (child.stdin) {
+      // A program may exit without reading its input; that is its exit status's business.
+      child.stdin.on("error", () => {});
+      child.stdin.end(options.input);
+    }
     child.on("error", (error) => {
       reject(
         new CorralError(ErrorCodes.HOST_COMMAND_FAILED, `${file}: ${error.message}`, {

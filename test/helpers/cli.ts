@@ -55,7 +55,5 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 /** Command lines of live processes whose command line contains `marker`. */
 export function processesMentioning(marker: string): string[] {
   const result = spawnSync("pgrep", ["-a", "-f", marker], { encoding: "utf8" });
-  return result.stdout
-    .split("\n")
-    .filter((line) => line.trim() !== "" && !line.includes("pgrep"));
+  return result.stdout.split("\n").filter((line) => line.trim() !== "" && !line.includes("pgrep"));
 }

@@ -4,7 +4,13 @@ import { existsSync, readdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { findImage } from "../../src/images/image-cache.ts";
-import { collect, isolatedRuntimeDir, processesMentioning, runCli, startCli } from "../helpers/cli.ts";
+import {
+  collect,
+  isolatedRuntimeDir,
+  processesMentioning,
+  runCli,
+  startCli,
+} from "../helpers/cli.ts";
 
 async function expectNoVmLeft(runtimeDir: string): Promise<void> {
   for (let i = 0; i < 50 && processesMentioning(runtimeDir).length > 0; i++) await sleep(100);
@@ -18,7 +24,11 @@ describe("corral run", () => {
     const result = await runCli(["run", "--", "uname", "-a"], { XDG_RUNTIME_DIR: runtimeDir });
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(new RegExp(`^Linux corral ${manifest.kernelRelease.replace(/\./g, "\\.")} .* x86_64 GNU/Linux\\n$`));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^Linux corral ${manifest.kernelRelease.replace(/\./g, "\\.")} .* x86_64 GNU/Linux\\n$`,
+      ),
+    );
     await expectNoVmLeft(runtimeDir);
     expect(readdirSync(runtimeDir)).toEqual([]);
   });
@@ -39,7 +49,11 @@ describe("corral run", () => {
   });
 
   it("runs a single argument as a shell command line in the guest", async () => {
-    const result = await runCli(["run", "--", "cat /proc/cmdline | tr ' ' '\\n' | grep -c '^console=ttyS0$'; systemctl is-enabled backdoor.service"]);
+    const result = await runCli([
+      "run",
+      "--",
+      "cat /proc/cmdline | tr ' ' '\\n' | grep -c '^console=ttyS0$'; systemctl is-enabled backdoor.service",
+    ]);
     expect(result.stdout).toBe("1\nenabled\n");
     expect(result.code).toBe(0);
   });
@@ -58,7 +72,9 @@ describe("corral run", () => {
 
   it("on Ctrl-C stops the VM, removes its state and exits 130", async () => {
     const runtimeDir = isolatedRuntimeDir();
-    const child = startCli(["run", "--verbose", "--", "echo booted; sleep 600"], { XDG_RUNTIME_DIR: runtimeDir });
+    const child = startCli(["run", "--verbose", "--", "echo booted; sleep 600"], {
+      XDG_RUNTIME_DIR: runtimeDir,
+    });
     const done = collect(child);
     await new Promise<void>((resolve) => {
       child.stdout?.on("data", (chunk: Buffer) => {
@@ -75,7 +91,9 @@ describe("corral run", () => {
 
   it("leaves no QEMU behind when corral itself is killed with SIGKILL", async () => {
     const runtimeDir = isolatedRuntimeDir();
-    const child = startCli(["run", "--", "echo booted; sleep 600"], { XDG_RUNTIME_DIR: runtimeDir });
+    const child = startCli(["run", "--", "echo booted; sleep 600"], {
+      XDG_RUNTIME_DIR: runtimeDir,
+    });
     const done = collect(child);
     await new Promise<void>((resolve) => {
       child.stdout?.on("data", (chunk: Buffer) => {

@@ -5,8 +5,11 @@ import { buildImage } from "../../src/images/build-image.ts";
 export default async function setup(): Promise<void> {
   const result = await buildImage("debian-12", {
     onProgress: (event) => {
-      if (event.kind !== "info") process.stderr.write(`[image ${event.stage}] ${event.kind} ${event.message}\n`);
+      if (event.kind !== "info")
+        process.stderr.write(`[image ${event.stage}] ${event.kind} ${event.message}\n`);
     },
   });
-  process.stderr.write(`[image] ${result.image.manifest.id} ${result.wasCached ? "cached" : "built"}\n`);
+  process.stderr.write(
+    `[image] ${result.image.manifest.id} ${result.wasCached ? "cached" : "built"}\n`,
+  );
 }

@@ -1,8 +1,8 @@
 // The Machine seed against the real default image: boot, execute, and the failure paths.
 
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { ErrorCodes, Machine, MachineExitedError, TimeoutError } from "corral";
+import { describe, expect, it } from "vitest";
 import { findImage } from "../../src/images/image-cache.ts";
 import { processesMentioning } from "../helpers/cli.ts";
 
@@ -11,7 +11,11 @@ describe("Machine", () => {
     await using machine = new Machine();
     await machine.waitForShell();
     const first = await machine.execute("echo $((6 * 7)); echo warn >&2; false");
-    expect(first).toEqual({ exitCode: 1, stdout: Buffer.from("42\n"), stderr: Buffer.from("warn\n") });
+    expect(first).toEqual({
+      exitCode: 1,
+      stdout: Buffer.from("42\n"),
+      stderr: Buffer.from("warn\n"),
+    });
     const systemd = await machine.execute("readlink /proc/1/exe");
     expect(systemd.stdout.toString()).toBe("/usr/lib/systemd/systemd\n");
     const seen = new Promise<string>((resolve) =>
@@ -36,12 +40,14 @@ describe("Machine", () => {
   });
 
   it("times out waiting for a guest that never prints the banner, with the last 30 console lines", async () => {
-    await using machine = new Machine({ env: { QEMU_KERNEL_PARAMS: "systemd.mask=backdoor.service" } });
+    await using machine = new Machine({
+      env: { QEMU_KERNEL_PARAMS: "systemd.mask=backdoor.service" },
+    });
     const error = await machine.waitForShell({ timeout: 25_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     const message = (error as TimeoutError).message;
     expect(message).toContain("waiting for the backdoor shell: timed out after 25.0 s");
-    expect(message).toMatch(/Last 30 console lines:\n(  \| .*\n){29}  \| .*/);
+    expect(message).toMatch(/Last 30 console lines:\n( {2}\| .*\n){29} {2}\| .*/);
   });
 
   it("reports QEMU refusing its arguments with QEMU's own words", async () => {
@@ -49,7 +55,9 @@ describe("Machine", () => {
     const error = await machine.waitForShell().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MachineExitedError);
     expect((error as MachineExitedError).code).toBe(ErrorCodes.MACHINE_EXITED);
-    expect((error as Error).message).toMatch(/QEMU exited with code 1 .*\n.*QEMU said:\n.*-no-such-option/s);
+    expect((error as Error).message).toMatch(
+      /QEMU exited with code 1 .*\n.*QEMU said:\n.*-no-such-option/s,
+    );
   });
 
   it("boots from the image's start script like from a Nix-built one", async () => {

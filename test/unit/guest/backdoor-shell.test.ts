@@ -27,7 +27,11 @@ describe("BackdoorShell against a real bash", () => {
   it("passes shell-hostile text as a local shell would", async () => {
     const shell = await connect();
     const text = `a'b"c $(echo no) \`echo no\` \\ \n line2`;
-    const result = await shell.exec(`printf '%s' ${JSON.stringify("$1")} ; cat <<'EOF'\n${text}\nEOF`, deadline(), describeNothing);
+    const result = await shell.exec(
+      `printf '%s' ${JSON.stringify("$1")} ; cat <<'EOF'\n${text}\nEOF`,
+      deadline(),
+      describeNothing,
+    );
     expect(result.stdout.toString()).toBe(`${text}\n`);
   });
 
@@ -48,7 +52,9 @@ describe("BackdoorShell against a real bash", () => {
   it("runs concurrent calls one after the other with the right results", async () => {
     const shell = await connect();
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => shell.exec(`echo ${i}; exit ${i % 5}`, deadline(), describeNothing)),
+      Array.from({ length: 20 }, (_, i) =>
+        shell.exec(`echo ${i}; exit ${i % 5}`, deadline(), describeNothing),
+      ),
     );
     results.forEach((result, i) => {
       expect(result.stdout.toString()).toBe(`${i}\n`);
@@ -59,14 +65,20 @@ describe("BackdoorShell against a real bash", () => {
   it("does not leak state between commands", async () => {
     const shell = await connect();
     await shell.exec("cd /; export LEAK=1; x=2", deadline(), describeNothing);
-    const result = await shell.exec('echo "$PWD ${LEAK:-unset} ${x:-unset} $#"', deadline(), describeNothing);
+    const result = await shell.exec(
+      'echo "$PWD ${LEAK:-unset} ${x:-unset} $#"',
+      deadline(),
+      describeNothing,
+    );
     expect(result.stdout.toString()).not.toMatch(/^\/ /);
     expect(result.stdout.toString()).toMatch(/unset unset 0\n$/);
   });
 
   it("times out with the awaited thing and the given details, then refuses further calls", async () => {
     const shell = await connect();
-    const error = await shell.exec("sleep 5", new Deadline("sleeping", { timeout: 300 }, 300), () => ["console says hi"]).catch((e) => e);
+    const error = await shell
+      .exec("sleep 5", new Deadline("sleeping", { timeout: 300 }, 300), () => ["console says hi"])
+      .catch((e) => e);
     expect(error.code).toBe(ErrorCodes.TIMEOUT);
     expect(error.message).toContain("sleeping: timed out after 300 ms");
     expect(error.message).toContain("console says hi");
@@ -86,7 +98,11 @@ describe("BackdoorShell against a real bash", () => {
 
   it("times out waiting for a banner that never comes", async () => {
     peer = startLocalBackdoor("no banner here");
-    const error = await BackdoorShell.connect(peer.stream, new Deadline("banner", { timeout: 300 }, 300), describeNothing).catch((e) => e);
+    const error = await BackdoorShell.connect(
+      peer.stream,
+      new Deadline("banner", { timeout: 300 }, 300),
+      describeNothing,
+    ).catch((e) => e);
     expect(error.code).toBe(ErrorCodes.TIMEOUT);
   });
 });

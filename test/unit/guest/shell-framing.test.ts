@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
-import { ReplyDecoder, newNonce, quoteAnsiC } from "../../../src/guest/shell-framing.ts";
+import { newNonce, quoteAnsiC, ReplyDecoder } from "../../../src/guest/shell-framing.ts";
 
 /** What bash makes of a quoted word: printf it back byte for byte. */
 function bashRoundTrip(quoted: string): Buffer {
@@ -22,7 +22,9 @@ describe("quoteAnsiC", () => {
   });
 
   it("refuses a NUL byte with a typed error", () => {
-    expect(() => quoteAnsiC("a\0b")).toThrow(expect.objectContaining({ code: ErrorCodes.GUEST_COMMAND_INVALID }));
+    expect(() => quoteAnsiC("a\0b")).toThrow(
+      expect.objectContaining({ code: ErrorCodes.GUEST_COMMAND_INVALID }),
+    );
   });
 });
 
@@ -71,7 +73,8 @@ describe("ReplyDecoder", () => {
     const reply = frame(nonce, stdout, Buffer.alloc(0), 0);
     const decoder = new ReplyDecoder(nonce);
     let done: ReturnType<ReplyDecoder["push"]>;
-    for (let at = 0; at < reply.length; at += 4093) done = decoder.push(reply.subarray(at, at + 4093));
+    for (let at = 0; at < reply.length; at += 4093)
+      done = decoder.push(reply.subarray(at, at + 4093));
     expect(done?.result.stdout.equals(stdout)).toBe(true);
   });
 

@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
-import { aptInstallCommand, checkRequirements, requireHostTools } from "../../../src/host/requirements.ts";
+import {
+  aptInstallCommand,
+  checkRequirements,
+  requireHostTools,
+} from "../../../src/host/requirements.ts";
 
 const savedPath = process.env.PATH;
 afterEach(() => {
@@ -17,7 +21,10 @@ describe("host requirements", () => {
   });
 
   it("turns missing tools into one apt-get line without duplicates", () => {
-    const missing = checkRequirements(["qemu-img", "qemu-system-x86_64"]).map((s) => ({ ...s, isPresent: false }));
+    const missing = checkRequirements(["qemu-img", "qemu-system-x86_64"]).map((s) => ({
+      ...s,
+      isPresent: false,
+    }));
     expect(aptInstallCommand([...missing, ...missing])).toBe(
       "apt-get install -y --no-install-recommends qemu-system-x86 qemu-utils",
     );
@@ -28,7 +35,9 @@ describe("host requirements", () => {
     expect(() => requireHostTools(["qemu-system-x86_64"], "corral run")).toThrow(
       expect.objectContaining({
         code: ErrorCodes.HOST_TOOL_MISSING,
-        message: expect.stringContaining("apt-get install -y --no-install-recommends qemu-system-x86"),
+        message: expect.stringContaining(
+          "apt-get install -y --no-install-recommends qemu-system-x86",
+        ),
       }),
     );
   });

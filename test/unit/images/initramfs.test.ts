@@ -12,7 +12,11 @@ kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio_ring.ko kern
 
 describe("moduleLoadOrder", () => {
   it("loads each dependency once, before the modules that need it", () => {
-    const order = moduleLoadOrder(parseModulesDep(MODULES_DEP), ["virtio_pci", "virtio_blk", "virtio-console"]);
+    const order = moduleLoadOrder(parseModulesDep(MODULES_DEP), [
+      "virtio_pci",
+      "virtio_blk",
+      "virtio-console",
+    ]);
     expect(order).toEqual([
       "kernel/drivers/virtio/virtio.ko",
       "kernel/drivers/virtio/virtio_ring.ko",

@@ -2,7 +2,14 @@ import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type ImageManifest, MANIFEST_FORMAT, hashFile, readManifest, verifyArtifacts, writeManifest } from "../../../src/images/manifest.ts";
+import {
+  hashFile,
+  type ImageManifest,
+  MANIFEST_FORMAT,
+  readManifest,
+  verifyArtifacts,
+  writeManifest,
+} from "../../../src/images/manifest.ts";
 
 let dir: string;
 beforeEach(async () => {

@@ -8,12 +8,17 @@ describe("recipes", () => {
     const recipe = loadRecipe("debian-12");
     expect(recipe.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(loadRecipe("debian-12").hash).toBe(recipe.hash);
-    expect(recipe.packages).toEqual(expect.arrayContaining(["systemd", "qemu-guest-agent", "busybox"]));
+    expect(recipe.packages).toEqual(
+      expect.arrayContaining(["systemd", "qemu-guest-agent", "busybox"]),
+    );
   });
 
   it("rejects an unknown recipe and lists the known ones", () => {
     expect(() => loadRecipe("windows-95")).toThrow(
-      expect.objectContaining({ code: ErrorCodes.IMAGE_UNKNOWN, message: expect.stringContaining("debian-12") }),
+      expect.objectContaining({
+        code: ErrorCodes.IMAGE_UNKNOWN,
+        message: expect.stringContaining("debian-12"),
+      }),
     );
   });
 });

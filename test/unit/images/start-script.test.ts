@@ -14,7 +14,15 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 /** Runs the script with stub qemu binaries on PATH that print their arguments. */
 async function runWithStubs(env: Record<string, string>, args: string[]): Promise<string[]> {
   const bin = join(dir, "bin");
-  await writeFile(join(dir, "run-t-vm"), renderStartScript({ name: "t", recipeHash: "ab".repeat(32), memoryMiB: 512, kernelParams: "console=ttyS0" }));
+  await writeFile(
+    join(dir, "run-t-vm"),
+    renderStartScript({
+      name: "t",
+      recipeHash: "ab".repeat(32),
+      memoryMiB: 512,
+      kernelParams: "console=ttyS0",
+    }),
+  );
   await chmod(join(dir, "run-t-vm"), 0o755);
   await rm(bin, { recursive: true, force: true });
   await mkdir(bin);
@@ -41,7 +49,9 @@ describe("run-<name>-vm start script", () => {
     expect(lines[0]).toBe("qemu-img");
     expect(lines).toContain(join(dir, "root.qcow2"));
     const qemu = lines.slice(lines.indexOf("qemu-system-x86_64"));
-    expect(qemu).toContain(`if=none,id=root,file=${state}/t.qcow2,format=qcow2,cache=unsafe,discard=unmap,werror=report`);
+    expect(qemu).toContain(
+      `if=none,id=root,file=${state}/t.qcow2,format=qcow2,cache=unsafe,discard=unmap,werror=report`,
+    );
     expect(qemu).toContain("console=ttyS0 quiet=no");
     expect(qemu.slice(-5)).toEqual(["-smp", "2", "-accel", "tcg", "arg with space"]);
   });
