@@ -14,6 +14,14 @@ const EXIT_USAGE = 2;
 /** `corral run` exits with the guest command's code, so its own failures use a code commands rarely do. */
 const EXIT_RUN_FAILURE = 125;
 
+// `corral … | head`: a reader that goes away is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 const program = new Command()
   .name("corral")
   .description("Boot, drive, snapshot and test real virtual machines")

@@ -27,9 +27,15 @@ export function registerRun(program: Command): void {
     .command("run")
     .summary("boot an image, run a command in the guest, exit with its exit code")
     .description(
-      "boot an image, run a command in the guest, print its output and exit with its exit code.\n" +
-        "One argument is a shell command line (`corral run -- 'dmesg | tail'`); several are one\n" +
-        "program and its arguments, each passed as is (`corral run -- ls -l /`).",
+      "Boot an image, run a command in the guest, print its stdout and stderr, stop the VM and " +
+        "exit with the command's exit code. One argument is a shell command line " +
+        "(`corral run -- 'dmesg | tail'`); several are a program and its arguments, each passed " +
+        "as is (`corral run -- ls -l /`).",
+    )
+    .addHelpText(
+      "after",
+      "\nExit status: the guest command's; 2 for bad usage; 125 when corral itself fails " +
+        "(image, boot, timeout); 130 when interrupted.",
     )
     .argument("<command...>", "the command to run in the guest (after --)")
     .option("--image <image>", "recipe name or image id; built first if needed", DEFAULT_RECIPE)

@@ -66,6 +66,7 @@ describe("BackdoorShell against a real bash", () => {
     const shell = await connect();
     await shell.exec("cd /; export LEAK=1; x=2", deadline(), describeNothing);
     const result = await shell.exec(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
       'echo "$PWD ${LEAK:-unset} ${x:-unset} $#"',
       deadline(),
       describeNothing,
