@@ -3,6 +3,7 @@
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { RunningVm } from "../backends/backend.ts";
 import { QemuVm } from "../backends/qemu/qemu-vm.ts";
 import { Deadline, type WaitOptions } from "../deadline.ts";
@@ -87,6 +88,7 @@ export class Machine implements AsyncDisposable {
   /** Starts the VM; the guest is still booting when this returns. */
   async start(): Promise<void> {
     if (this.#vm) return;
+    QemuVm.requireHostTools();
     const { startScript, probeKernel } = await this.#bootFiles();
     this.#accelerator = await resolveAccelerator({ forced: this.#options.accel, probeKernel });
     this.#stateDir =
@@ -197,10 +199,8 @@ export class Machine implements AsyncDisposable {
     if (!vm) return error;
     if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN)
       return error;
-    const info = await Promise.race([
-      vm.exited,
-      new Promise<undefined>((r) => setTimeout(r, 500, undefined)),
-    ]);
+    // The shell's socket can close a moment before QEMU's exit is reported.
+    const info = await Promise.race([vm.exited, sleep(500, undefined, { ref: false })]);
     return info ? vm.exitError(during, info) : error;
   }
 }

@@ -64,6 +64,16 @@ describe("corral run", () => {
     expect(result.stderr).toContain('unknown image "nope"; known recipes: debian-12');
   });
 
+  it("names the missing host tool and the apt-get line that installs it", async () => {
+    const result = await runCli(["run", "--", "true"], { PATH: "/nonexistent" });
+    expect(result.code).toBe(125);
+    expect(result.stderr).toContain("starting a QEMU VM needs qemu-system-x86_64 (not found)");
+    expect(result.stderr).toContain(
+      "Fix: apt-get install -y --no-install-recommends qemu-system-x86",
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it("rejects a bad --accel value as a usage error", async () => {
     const result = await runCli(["run", "--accel", "hvf", "--", "true"]);
     expect(result.code).toBe(2);

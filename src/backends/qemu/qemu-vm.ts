@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
+import { requireHostTools } from "../../host/requirements.ts";
 import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
 import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
 import { ConsoleLog } from "../console-log.ts";
@@ -50,6 +51,11 @@ export class QemuVm implements RunningVm {
       shellServer.close();
       return info;
     });
+  }
+
+  /** Throws HostToolMissingError, with the apt-get fix, unless QEMU is installed. */
+  static requireHostTools(): void {
+    requireHostTools(["qemu-system-x86_64", "qemu-img"], "starting a QEMU VM");
   }
 
   /** Starts `startScript` with the runtime arguments; the guest is booting when this returns. */
