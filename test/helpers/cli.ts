@@ -2,7 +2,7 @@
 // tell which QEMU processes are its own.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,14 @@ export interface CliResult {
 
 /** A fresh folder to use as XDG_RUNTIME_DIR: VM state folders (and so QEMU's arguments) contain it. */
 export function isolatedRuntimeDir(): string {
-  return mkdtempSync(join(tmpdir(), "corral-test-rt-"));
+  return temporaryDir("corral-test-rt-");
+}
+
+/** A new folder under the system's temporary folder, removed when the test ends. */
+export function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** Starts the CLI; a test that ends (or times out) before it does kills it. */

@@ -2,17 +2,16 @@
 // build, and an interrupted build that leaves nothing half-written.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { findImage } from "../../src/images/image-cache.ts";
-import { collect, processesMentioning, runCli, startCli } from "../helpers/cli.ts";
+import { collect, processesMentioning, runCli, startCli, temporaryDir } from "../helpers/cli.ts";
 
 /** A private cache holding a copy of the built default image. */
 async function cacheWithCopyOfDefaultImage(): Promise<{ cacheHome: string; entry: string }> {
   const image = await findImage("debian-12");
-  const cacheHome = mkdtempSync(join(tmpdir(), "corral-test-cache-"));
+  const cacheHome = temporaryDir("corral-test-cache-");
   const entry = join(cacheHome, "corral/images", image.manifest.id);
   spawnSync("mkdir", ["-p", join(cacheHome, "corral/images")]);
   const copy = spawnSync("cp", ["-a", "--reflink=auto", image.dir, entry]);
@@ -65,11 +64,10 @@ describe("corral image", () => {
     expect(
       readdirSync(join(cacheHome, "corral/images")).filter((name) => name.startsWith(".")),
     ).toEqual([]);
-    spawnSync("rm", ["-rf", cacheHome]);
   });
 
   it("on Ctrl-C during a build stops mmdebstrap and leaves no partial entry", async () => {
-    const cacheHome = mkdtempSync(join(tmpdir(), "corral-test-cache-"));
+    const cacheHome = temporaryDir("corral-test-cache-");
     const child = startCli(["image", "build"], { XDG_CACHE_HOME: cacheHome });
     const done = collect(child);
     await new Promise<void>((resolve) => {
@@ -85,7 +83,6 @@ describe("corral image", () => {
     expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(cacheHome);
     const imagesDir = join(cacheHome, "corral/images");
     expect(existsSync(imagesDir) ? readdirSync(imagesDir) : []).toEqual([]);
-    spawnSync("rm", ["-rf", cacheHome]);
   });
 
   it("rejects an unknown recipe, listing the known ones", async () => {
