@@ -25,7 +25,7 @@ export class Deadline {
     this.what = what;
     this.timeoutMs = options.timeout ?? defaultTimeoutMs;
     this.#callerSignal = options.signal;
-    const timer = AbortSignal.timeout(Math.max(0, this.timeoutMs));
+    const timer = AbortSignal.timeout(Math.max(0, Math.ceil(this.timeoutMs)));
     this.signal = options.signal ? AbortSignal.any([options.signal, timer]) : timer;
   }
 

@@ -12,8 +12,15 @@ export const ErrorCodes = {
   ABORTED: "CORRAL_ABORTED",
   MACHINE_EXITED: "CORRAL_MACHINE_EXITED",
   MACHINE_START_FAILED: "CORRAL_MACHINE_START_FAILED",
+  MACHINE_NOT_RUNNING: "CORRAL_MACHINE_NOT_RUNNING",
+  UNSUPPORTED: "CORRAL_UNSUPPORTED",
+  QMP_ERROR: "CORRAL_QMP_ERROR",
+  QMP_CLOSED: "CORRAL_QMP_CLOSED",
   GUEST_CHANNEL_BROKEN: "CORRAL_GUEST_CHANNEL_BROKEN",
   GUEST_COMMAND_INVALID: "CORRAL_GUEST_COMMAND_INVALID",
+  GUEST_COMMAND_FAILED: "CORRAL_GUEST_COMMAND_FAILED",
+  UNIT_NOT_FOUND: "CORRAL_UNIT_NOT_FOUND",
+  UNIT_STATE: "CORRAL_UNIT_STATE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -63,6 +70,46 @@ export class MachineExitedError extends CorralError {
   constructor(message: string, options: CorralErrorOptions = {}) {
     super(ErrorCodes.MACHINE_EXITED, message, options);
   }
+}
+
+/** The backend of a machine lacks the capability an operation needs. */
+export class UnsupportedError extends CorralError {
+  readonly backend: string;
+  readonly capability: string;
+  constructor(backend: string, capability: string, operation: string, options: CorralErrorOptions = {}) {
+    super(ErrorCodes.UNSUPPORTED, `${operation}: the ${backend} backend does not support ${capability}`, options);
+    this.backend = backend;
+    this.capability = capability;
+  }
+}
+
+/** A guest command exited with a status its caller did not accept; same fields as its result. */
+export class GuestCommandError extends CorralError {
+  readonly command: string;
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(
+    message: string,
+    result: { command: string; exitCode: number; stdout: string; stderr: string },
+    options: CorralErrorOptions = {},
+  ) {
+    const output = [
+      ...(result.stdout ? ["stdout:", ...indent(result.stdout)] : []),
+      ...(result.stderr ? ["stderr:", ...indent(result.stderr)] : []),
+    ];
+    super(ErrorCodes.GUEST_COMMAND_FAILED, message, { ...options, details: [...output, ...(options.details ?? [])] });
+    this.command = result.command;
+    this.exitCode = result.exitCode;
+    this.stdout = result.stdout;
+    this.stderr = result.stderr;
+  }
+}
+
+function indent(text: string, maxLines = 20): string[] {
+  const lines = text.replace(/\n$/, "").split("\n");
+  const shown = lines.slice(-maxLines).map((line) => `  | ${line}`);
+  return lines.length > maxLines ? [`  | … (${lines.length - maxLines} lines before)`, ...shown] : shown;
 }
 
 /** A program corral needs is not installed on the host. */

@@ -7,6 +7,8 @@ export {
   type ErrorCode,
   ErrorCodes,
   HostToolMissingError,
+  GuestCommandError,
+  UnsupportedError,
   MachineExitedError,
   TimeoutError,
 } from "./errors.ts";
@@ -18,6 +20,7 @@ export {
 export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
 export { type CachedImage, findImage, listImages } from "./images/image-cache.ts";
 export type { ImageManifest } from "./images/manifest.ts";
+export { QmpError } from "./backends/qemu/qmp-client.ts";
 export {
   type ExecResult,
   type ExecuteOptions,

@@ -1,21 +1,17 @@
 // The contract every VMM backend implements: start a VM, expose its console and guest-shell
-// transport, stop it. Optional abilities are declared in `capabilities`.
+// transports, stop it. Optional abilities are declared in `capabilities`; Machine checks them
+// before calling the matching method.
 
-import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import type { Deadline } from "../deadline.ts";
 import type { MachineExitedError } from "../errors.ts";
+import type { ShellStreams } from "../guest/backdoor-shell.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
 
 /** Optional abilities; calling one a backend lacks throws CORRAL_UNSUPPORTED naming both. */
-export type Capability =
-  | "screenshot"
-  | "keys"
-  | "block-links"
-  | "forward-port"
-  | "snapshot"
-  | "pause";
+export type Capability = "screenshot" | "keys" | "block-links" | "forward-port" | "pause" | "monitor" | "reboot";
 
 export interface VmStartOptions {
   /** Machine name, used in messages and file names. */
@@ -29,7 +25,7 @@ export interface VmStartOptions {
   env?: Record<string, string>;
 }
 
-/** One running VM. */
+/** One running VM. Methods named after a capability may only be called when it is declared. */
 export interface RunningVm extends AsyncDisposable {
   readonly backend: string;
   readonly capabilities: ReadonlySet<Capability>;
@@ -37,12 +33,32 @@ export interface RunningVm extends AsyncDisposable {
   /** Settles when the VMM process has exited; never rejects. */
   readonly exited: Promise<ExitInfo>;
   readonly hasExited: boolean;
+  /** How the VMM exited; undefined while it runs. */
+  readonly exitInfo: ExitInfo | undefined;
   /** The last lines the VMM itself wrote to stderr (its own error messages). */
   vmmStderr(): string[];
-  /** Resolves with the stream of the guest's backdoor shell once the VMM connects it. */
-  shellStream(deadline: Deadline): Promise<Duplex>;
   /** The error for an operation that was pending when the VMM exited, with its own last words. */
   exitError(during: string, info: ExitInfo): MachineExitedError;
+  /** The guest's backdoor shell streams, once the VMM connects them. */
+  shellStreams(deadline: Deadline): Promise<ShellStreams>;
+  /** The stream behind the guest's `corral.xfer` port. */
+  transferStream(deadline: Deadline): Promise<Socket>;
+  /** Writes to the guest's serial console input. */
+  sendConsole(text: string): void;
+  /** "monitor": a VMM-specific monitor command line (HMP for QEMU); returns its output. */
+  monitorCommand(deadline: Deadline, commandLine: string): Promise<string>;
+  /** "screenshot": writes the screen as a PNG file at `path` (absolute). */
+  screenshot(deadline: Deadline, path: string): Promise<void>;
+  /** "keys": presses the keys together (QEMU qcodes: "ctrl", "alt", "delete", "a"…). */
+  sendKeys(deadline: Deadline, qcodes: readonly string[]): Promise<void>;
+  /** "block-links": sets every NIC's link up or down; returns the NICs' names. */
+  setLinksUp(deadline: Deadline, up: boolean): Promise<string[]>;
+  /** "forward-port": 127.0.0.1:hostPort on the host reaches guestPort in the guest. */
+  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void>;
+  /** "reboot": whether a guest-initiated reboot resets the VM or ends it. */
+  setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void>;
+  /** "reboot": resolves at the next guest reset. */
+  nextReset(deadline: Deadline): Promise<void>;
   /** Ends the VM: gracefully unless `force`, then forcefully after a grace period. Idempotent. */
   stop(options?: { force?: boolean }): Promise<ExitInfo>;
 }

@@ -11,7 +11,7 @@ import { Machine } from "../machine/machine.ts";
 import { interruptSignal } from "./interrupt.ts";
 import { parseAccel, parseSeconds } from "./parse.ts";
 import { progressRenderer } from "./progress-renderer.ts";
-import { shellJoin } from "./shell-join.ts";
+import { shellJoin } from "../guest/shell-quote.ts";
 
 interface RunOptions {
   image: string;

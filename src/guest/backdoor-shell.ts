@@ -1,97 +1,111 @@
 // The guest channel over the backdoor shell: waits for the banner, then runs one framed command
-// at a time (see shell-framing.ts). Calls are queued, so concurrent callers are safe.
+// at a time (see shell-framing.ts). Calls are queued, so concurrent callers are safe. After a
+// guest reboot, `reconnect` waits for the new shell's banner on the same connections.
 
-import type { Duplex } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { ChunkReader } from "./chunk-reader.ts";
 import {
   BANNER,
-  commandLine,
-  type FrameResult,
-  newNonce,
-  ReplyDecoder,
+  MarkerSplitter,
+  OutputCollector,
   SHELL_PRELUDE,
+  StdoutDecoder,
+  commandLine,
+  newNonce,
 } from "./shell-framing.ts";
 
 export interface ExecOptions {
   /** Called with stdout bytes as they arrive. */
   onStdout?: (chunk: Buffer) => void;
-  /** Called with the command's stderr once it has finished. */
+  /** Called with stderr bytes as they arrive. */
   onStderr?: (chunk: Buffer) => void;
 }
 
-export type ExecResult = FrameResult;
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
 
-type Reader = (chunk: Buffer) => void;
+export interface ShellStreams {
+  /** hvc0: commands go in, stdout and exit codes come out. */
+  console: Readable & Writable;
+  /** The `corral.stderr` virtio port. */
+  stderr: Readable;
+}
 
 export class BackdoorShell {
-  readonly #stream: Duplex;
-  #reader: Reader | undefined;
-  #buffered: Buffer[] = [];
+  readonly #input: Writable;
+  readonly #stdout: ChunkReader;
+  readonly #stderr: ChunkReader;
   #queue: Promise<unknown> = Promise.resolve();
   #broken: Error | undefined;
-  #closeListeners = new Set<(error: Error) => void>();
 
-  private constructor(stream: Duplex) {
-    this.#stream = stream;
-    stream.on("data", (chunk: Buffer) => {
-      if (this.#reader) this.#reader(chunk);
-      else this.#buffered.push(chunk);
-    });
-    const onEnd = (error?: Error) => {
-      this.#broken ??= new CorralError(
-        ErrorCodes.GUEST_CHANNEL_BROKEN,
-        "the backdoor shell connection closed",
-        {
-          ...(error ? { cause: error } : {}),
-        },
-      );
-      for (const listener of this.#closeListeners) listener(this.#broken);
-    };
-    stream.on("close", () => onEnd());
-    stream.on("error", (error) => onEnd(error));
+  private constructor(streams: ShellStreams) {
+    this.#input = streams.console;
+    this.#stdout = new ChunkReader("backdoor shell", streams.console);
+    this.#stderr = new ChunkReader("backdoor shell's stderr port", streams.stderr);
   }
 
-  /** Waits on `stream` for the backdoor banner, then installs the framing function. */
-  static async connect(
-    stream: Duplex,
-    deadline: Deadline,
-    describe: () => string[],
-  ): Promise<BackdoorShell> {
-    const shell = new BackdoorShell(stream);
-    let seen = "";
-    await shell.#read(deadline, describe, (chunk) => {
-      seen = (seen + chunk.toString("latin1")).slice(-4096);
-      const at = seen.indexOf(BANNER);
-      if (at < 0) return undefined;
-      const afterBanner = Buffer.from(
-        seen.slice(at + BANNER.length).replace(/^\r?\n/, ""),
-        "latin1",
-      );
-      return { value: undefined, rest: afterBanner };
-    });
-    stream.write(`${SHELL_PRELUDE}\n`);
+  /** Waits for the backdoor banner, then installs the framing function. */
+  static async connect(streams: ShellStreams, deadline: Deadline, describe: () => string[]): Promise<BackdoorShell> {
+    const shell = new BackdoorShell(streams);
+    await shell.#awaitBanner(deadline, describe);
     return shell;
   }
 
-  /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
-  exec(
-    command: string,
-    deadline: Deadline,
-    describe: () => string[],
-    options: ExecOptions = {},
-  ): Promise<ExecResult> {
+  /** After a guest reboot: forgets the old shell and waits for the new one's banner. */
+  async reconnect(deadline: Deadline, describe: () => string[]): Promise<void> {
+    this.#broken = undefined;
+    this.#stderr.discard();
+    await this.#awaitBanner(deadline, describe);
+  }
+
+  /** Marks the shell unusable until `reconnect` (the guest is going down). */
+  invalidate(reason: string): void {
+    this.#broken ??= new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, reason);
+  }
+
+  /**
+   * Sends a command that ends the shell (poweroff, reboot) after the commands queued before it,
+   * without waiting for a reply; the shell is unusable afterwards until `reconnect`.
+   */
+  sendFinal(command: string): Promise<void> {
     const run = async () => {
+      if (this.#broken) throw this.#broken;
+      this.#input.write(commandLine(newNonce(), command));
+      this.invalidate(`the guest is running ${command}`);
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
+  exec(command: string, deadline: Deadline, describe: () => string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const run = async (): Promise<ExecResult> => {
       if (this.#broken) throw this.#broken;
       if (deadline.signal.aborted) throw deadline.error(describe());
       const nonce = newNonce();
-      const decoder = new ReplyDecoder(nonce, options.onStdout, options.onStderr);
-      this.#stream.write(commandLine(nonce, command));
+      const stdout = new OutputCollector(options.onStdout);
+      const stderr = new OutputCollector(options.onStderr);
+      const decoder = new StdoutDecoder(nonce, stdout.add);
+      const stderrSplitter = new MarkerSplitter(nonce, stderr.add);
+      this.#input.write(commandLine(nonce, command));
       try {
-        return await this.#read(deadline, describe, (chunk) => {
-          const done = decoder.push(chunk);
-          return done ? { value: done.result, rest: done.rest } : undefined;
-        });
+        const [exitCode] = await Promise.all([
+          this.#stdout.read(deadline, describe, (chunk) => {
+            const done = decoder.push(chunk);
+            return done ? { value: done.exitCode, rest: done.rest } : undefined;
+          }),
+          this.#stderr.read(deadline, describe, (chunk) => {
+            const rest = stderrSplitter.push(chunk);
+            return rest ? { value: undefined, rest } : undefined;
+          }),
+        ]);
+        return { exitCode, stdout: stdout.result(), stderr: stderr.result() };
       } catch (error) {
         // The command may still be running and writing: the stream is out of step for good.
         this.#broken ??= new CorralError(
@@ -107,55 +121,13 @@ export class BackdoorShell {
     return result;
   }
 
-  /** Closes the connection; pending and later calls fail. */
-  close(): void {
-    this.#stream.destroy();
-  }
-
-  /** Feeds incoming chunks to `step` until it returns a value, the deadline passes or the stream ends. */
-  #read<T>(
-    deadline: Deadline,
-    describe: () => string[],
-    step: (chunk: Buffer) => { value: T; rest: Buffer } | undefined,
-  ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const finish = (outcome: () => void) => {
-        this.#reader = undefined;
-        deadline.signal.removeEventListener("abort", onAbort);
-        this.#closeListeners.delete(onClose);
-        outcome();
-      };
-      const onAbort = () => finish(() => reject(deadline.error(describe())));
-      const onClose = (error: Error) => finish(() => reject(error));
-      const reader: Reader = (chunk) => {
-        let done: { value: T; rest: Buffer } | undefined;
-        try {
-          done = step(chunk);
-        } catch (error) {
-          finish(() => reject(error));
-          return;
-        }
-        if (!done) return;
-        const { value, rest } = done;
-        finish(() => {
-          if (rest.length > 0) this.#buffered.unshift(rest);
-          resolve(value);
-        });
-      };
-      if (deadline.signal.aborted) return onAbort();
-      if (this.#broken) return reject(this.#broken);
-      deadline.signal.addEventListener("abort", onAbort, { once: true });
-      this.#closeListeners.add(onClose);
-      this.#reader = reader;
-      const backlog = this.#buffered;
-      this.#buffered = [];
-      for (const chunk of backlog) {
-        if (this.#reader !== reader) {
-          this.#buffered.push(chunk);
-          continue;
-        }
-        reader(chunk);
-      }
+  async #awaitBanner(deadline: Deadline, describe: () => string[]): Promise<void> {
+    const splitter = new MarkerSplitter(BANNER, () => {});
+    await this.#stdout.read(deadline, describe, (chunk) => {
+      const after = splitter.push(chunk);
+      if (after === undefined) return undefined;
+      return { value: undefined, rest: after[0] === 0x0a ? after.subarray(1) : after };
     });
+    this.#input.write(`${SHELL_PRELUDE}\n`);
   }
 }

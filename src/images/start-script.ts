@@ -18,7 +18,9 @@ export function renderStartScript(options: StartScriptOptions): string {
 # Starts the corral image ${name} (recipe ${options.recipeHash.slice(0, 12)}) in QEMU.
 # Conventions of a NixOS run-<name>-vm script: extra QEMU arguments in "$@" and $QEMU_OPTS,
 # kernel parameters in $QEMU_KERNEL_PARAMS, state in $TMPDIR (used as is when $USE_TMPDIR is
-# set), the root disk overlay in $NIX_DISK_IMAGE (default: $TMPDIR/${name}.qcow2).
+# set), the root disk overlay in $NIX_DISK_IMAGE (default: $TMPDIR/${name}.qcow2), options of the
+# user-mode network in $QEMU_NET_OPTS. That network is restricted: the guest reaches nothing
+# through it; it carries only ports the host forwards in (forwardPort).
 set -eu
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 if [ -z "\${TMPDIR:-}" ] || [ -z "\${USE_TMPDIR:-}" ]; then
@@ -42,6 +44,8 @@ exec qemu-system-x86_64 \\
   -device virtio-rng-pci \\
   -drive if=none,id=root,file="$disk",format=qcow2,cache=unsafe,discard=unmap,werror=report \\
   -device virtio-blk-pci,drive=root,bootindex=1 \\
+  -device virtio-net-pci,netdev=user.0,mac=52:54:00:12:34:56 \\
+  -netdev "user,id=user.0,restrict=on\${QEMU_NET_OPTS:+,$QEMU_NET_OPTS}" \\
   -kernel "$here/vmlinuz" \\
   -initrd "$here/initrd" \\
   -append "${options.kernelParams} \${QEMU_KERNEL_PARAMS:-}" \\

@@ -1,43 +1,49 @@
 // A QEMU VM started from a `run-<name>-vm` start script (Nix-built or corral-built), run as it
-// is with corral's runtime arguments appended.
+// is with corral's runtime arguments appended. Talks to QEMU over QMP.
 
-import { once } from "node:events";
-import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
 import type { Deadline } from "../../deadline.ts";
-import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
+import { CorralError, ErrorCodes, MachineExitedError, consoleTail } from "../../errors.ts";
+import type { ShellStreams } from "../../guest/backdoor-shell.ts";
 import { requireHostTools } from "../../host/requirements.ts";
 import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
+import { UnixListener } from "../../host/unix-listener.ts";
 import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
 import { ConsoleLog } from "../console-log.ts";
-import { runtimeArgs } from "./runtime-args.ts";
+import { QmpClient } from "./qmp-client.ts";
+import { type RuntimeSockets, runtimeArgs } from "./runtime-args.ts";
 
 const STDERR_LINES_KEPT = 50;
 
+type Listeners = Record<keyof RuntimeSockets, UnixListener>;
+
 export class QemuVm implements RunningVm {
   readonly backend = "qemu";
-  readonly capabilities: ReadonlySet<Capability> = new Set();
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>([
+    "screenshot",
+    "keys",
+    "block-links",
+    "forward-port",
+    "pause",
+    "monitor",
+    "reboot",
+  ]);
   readonly console = new ConsoleLog();
   readonly exited: Promise<ExitInfo>;
   readonly #name: string;
   readonly #process: SupervisedProcess;
-  readonly #shellServer: Server;
-  readonly #shellConnection: Promise<Socket>;
-  #shellSocket: Socket | undefined;
+  readonly #listeners: Listeners;
   readonly #stderr: string[] = [];
+  readonly #qmp: Promise<QmpClient>;
+  #qmpClient: QmpClient | undefined;
 
-  private constructor(name: string, process: SupervisedProcess, shellServer: Server) {
+  private constructor(name: string, process: SupervisedProcess, listeners: Listeners) {
     this.#name = name;
     this.#process = process;
-    this.#shellServer = shellServer;
-    this.#shellConnection = new Promise((resolve) =>
-      shellServer.once("connection", (socket: Socket) => {
-        this.#shellSocket = socket;
-        resolve(socket);
-      }),
-    );
+    this.#listeners = listeners;
     process.child.stdout?.on("data", (chunk: Buffer) => this.console.write(chunk));
+    process.child.stdin?.on("error", () => {});
     let partial = "";
     process.child.stderr?.on("data", (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split("\n");
@@ -48,9 +54,14 @@ export class QemuVm implements RunningVm {
     this.exited = process.exited.then((info) => {
       this.console.end();
       if (partial) this.#stderr.push(partial);
-      shellServer.close();
+      for (const listener of Object.values(listeners)) listener.close();
       return info;
     });
+    this.#qmp = listeners.qmp.accepted.then(async (socket) => {
+      this.#qmpClient = await QmpClient.connect(socket);
+      return this.#qmpClient;
+    });
+    this.#qmp.catch(() => undefined);
   }
 
   /** Throws HostToolMissingError, with the apt-get fix, unless QEMU is installed. */
@@ -60,32 +71,24 @@ export class QemuVm implements RunningVm {
 
   /** Starts `startScript` with the runtime arguments; the guest is booting when this returns. */
   static async start(startScript: string, options: VmStartOptions): Promise<QemuVm> {
-    const shellSocket = join(options.stateDir, "shell.sock");
-    const server = createServer();
-    server.listen(shellSocket);
-    await once(server, "listening");
+    const names = ["qmp", "shell", "stderr", "xfer"] as const;
+    const listeners = {} as Listeners;
     try {
-      const args = runtimeArgs({
-        accelerator: options.accelerator,
-        shellSocket,
-        allowReboot: options.allowReboot ?? false,
-      });
+      for (const name of names) listeners[name] = await UnixListener.listen(join(options.stateDir, `${name}.sock`));
+      const sockets = Object.fromEntries(names.map((name) => [name, listeners[name].path])) as unknown as RuntimeSockets;
+      const args = runtimeArgs({ accelerator: options.accelerator, sockets, allowReboot: options.allowReboot ?? false });
       const child = await SupervisedProcess.spawn(startScript, args, {
         cwd: options.stateDir,
         env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
         stdio: ["pipe", "pipe", "pipe"],
       });
-      return new QemuVm(options.name, child, server);
+      return new QemuVm(options.name, child, listeners);
     } catch (error) {
-      server.close();
-      throw new CorralError(
-        ErrorCodes.MACHINE_START_FAILED,
-        `${options.name}: cannot run ${startScript}`,
-        {
-          cause: error,
-          machine: options.name,
-        },
-      );
+      for (const listener of Object.values(listeners)) listener.close();
+      throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${options.name}: cannot run ${startScript}`, {
+        cause: error,
+        machine: options.name,
+      });
     }
   }
 
@@ -93,21 +96,85 @@ export class QemuVm implements RunningVm {
     return this.#process.hasExited;
   }
 
+  get exitInfo(): ExitInfo | undefined {
+    return this.#process.exitInfo;
+  }
+
   vmmStderr(): string[] {
     return [...this.#stderr];
   }
 
-  async shellStream(deadline: Deadline): Promise<Duplex> {
-    const { promise, resolve, reject } = Promise.withResolvers<Duplex>();
-    const onAbort = () => reject(deadline.error(consoleTail(this.console.lines), this.#name));
-    if (deadline.signal.aborted) onAbort();
-    deadline.signal.addEventListener("abort", onAbort, { once: true });
-    void this.exited.then((info) => reject(this.exitError("waiting for the backdoor shell", info)));
-    void this.#shellConnection.then(resolve);
+  async shellStreams(deadline: Deadline): Promise<ShellStreams> {
+    const [console, stderr] = await this.#whileRunning(
+      Promise.all([this.#listeners.shell.accepted, this.#listeners.stderr.accepted]),
+      deadline,
+      "waiting for the backdoor shell",
+    );
+    return { console, stderr };
+  }
+
+  transferStream(deadline: Deadline): Promise<Socket> {
+    return this.#whileRunning(this.#listeners.xfer.accepted, deadline, "connecting the transfer port");
+  }
+
+  /** The QMP connection, once QEMU has connected and capabilities are negotiated. */
+  qmp(deadline: Deadline): Promise<QmpClient> {
+    return this.#whileRunning(this.#qmp, deadline, "connecting to QMP");
+  }
+
+  async command<T = unknown>(deadline: Deadline, name: string, args: Record<string, unknown> = {}): Promise<T> {
+    const qmp = await this.qmp(deadline);
+    return this.#whileRunning(qmp.execute<T>(name, args, { signal: deadline.signal }), deadline, `running QMP ${name}`);
+  }
+
+  sendConsole(text: string): void {
+    this.#process.child.stdin?.write(text);
+  }
+
+  async monitorCommand(deadline: Deadline, commandLine: string): Promise<string> {
+    return this.command<string>(deadline, "human-monitor-command", { "command-line": commandLine });
+  }
+
+  async screenshot(deadline: Deadline, path: string): Promise<void> {
+    await this.command(deadline, "screendump", { filename: path, format: "png" });
+  }
+
+  async sendKeys(deadline: Deadline, qcodes: readonly string[], holdMs = 100): Promise<void> {
+    const keys = qcodes.map((code) => ({ type: "qcode", data: code }));
+    await this.command(deadline, "send-key", { keys, "hold-time": holdMs });
+  }
+
+  async setLinksUp(deadline: Deadline, up: boolean): Promise<string[]> {
+    const nics = await this.command<{ name: string }[]>(deadline, "query-rx-filter");
+    for (const nic of nics) await this.command(deadline, "set_link", { name: nic.name, up });
+    return nics.map((nic) => nic.name);
+  }
+
+  async forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void> {
+    const output = await this.monitorCommand(deadline, `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`);
+    if (output.trim() !== "") {
+      throw new CorralError(ErrorCodes.USAGE, `${this.#name}: cannot forward 127.0.0.1:${hostPort} to guest port ${guestPort}: ${output.trim()}`, {
+        machine: this.#name,
+      });
+    }
+  }
+
+  /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
+  async setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> {
+    await this.command(deadline, "set-action", { reboot: allowed ? "reset" : "shutdown" });
+  }
+
+  async nextReset(deadline: Deadline): Promise<void> {
+    // Subscribes synchronously once QMP is up, so a reset right after this call is not missed.
+    const qmp = this.#qmpClient ?? (await this.qmp(deadline));
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const stop = qmp.onEvent((event) => {
+      if (event.event === "RESET") resolve();
+    });
     try {
-      return await promise;
+      await this.#whileRunning(promise, deadline, "waiting for the guest to reset");
     } finally {
-      deadline.signal.removeEventListener("abort", onAbort);
+      stop();
     }
   }
 
@@ -132,7 +199,21 @@ export class QemuVm implements RunningVm {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
-    this.#shellServer.close();
-    this.#shellSocket?.destroy();
+    for (const listener of Object.values(this.#listeners)) listener.close();
+  }
+
+  /** Settles with `promise`, or fails at once when QEMU exits or the deadline passes. */
+  async #whileRunning<T>(promise: Promise<T>, deadline: Deadline, during: string): Promise<T> {
+    const { promise: outcome, resolve, reject } = Promise.withResolvers<T>();
+    const onAbort = () => reject(deadline.error(consoleTail(this.console.lines), this.#name));
+    if (deadline.signal.aborted) onAbort();
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
+    void this.exited.then((info) => reject(this.exitError(during, info)));
+    promise.then(resolve, reject);
+    try {
+      return await outcome;
+    } finally {
+      deadline.signal.removeEventListener("abort", onAbort);
+    }
   }
 }

@@ -1,20 +1,41 @@
-// The QEMU arguments corral appends to a start script's command line, as the NixOS driver does.
+// The QEMU arguments corral appends to a start script's command line, as the NixOS driver does:
+// its monitor, the guest shell's console and ports, the serial console on stdio.
 
+import { STDERR_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
+
+/** Unix sockets corral listens on; QEMU connects each chardev to one of them. */
+export interface RuntimeSockets {
+  qmp: string;
+  /** hvc0, the backdoor shell. */
+  shell: string;
+  /** The `corral.stderr` port: stderr of guest commands. */
+  stderr: string;
+  /** The `corral.xfer` port: file contents for copyFromHost/copyFromVm. */
+  xfer: string;
+}
 
 export interface RuntimeArgsOptions {
   accelerator: Accelerator;
-  /** Unix socket corral listens on; QEMU connects the guest's hvc0 to it. */
-  shellSocket: string;
+  sockets: RuntimeSockets;
   allowReboot: boolean;
 }
 
+
 export function runtimeArgs(options: RuntimeArgsOptions): string[] {
+  const { sockets } = options;
+  const port = (id: string, path: string, device: string) => [
+    ...["-chardev", `socket,id=${id},path=${path}`],
+    ...["-device", device.replace("@", id)],
+  ];
   return [
     ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
     ...["-display", "none", "-serial", "stdio"],
-    ...["-chardev", `socket,id=shell,path=${options.shellSocket}`],
-    ...["-device", "virtio-serial", "-device", "virtconsole,chardev=shell"],
+    ...["-chardev", `socket,id=corral-qmp,path=${sockets.qmp}`, "-mon", "chardev=corral-qmp,mode=control"],
+    ...["-device", "virtio-serial,id=corral-serial"],
+    ...port("shell", sockets.shell, "virtconsole,chardev=@,bus=corral-serial.0"),
+    ...port("corral-stderr", sockets.stderr, `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`),
+    ...port("corral-xfer", sockets.xfer, `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];
 }

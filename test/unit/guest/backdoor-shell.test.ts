@@ -12,7 +12,7 @@ const deadline = (timeout = 10_000) => new Deadline("test", { timeout }, timeout
 
 async function connect(): Promise<BackdoorShell> {
   peer = startLocalBackdoor();
-  return BackdoorShell.connect(peer.stream, deadline(), describeNothing);
+  return BackdoorShell.connect(peer.streams, deadline(), describeNothing);
 }
 
 describe("BackdoorShell against a real bash", () => {
@@ -47,6 +47,29 @@ describe("BackdoorShell against a real bash", () => {
     const result = await shell.exec("sleep 30 & echo started", deadline(), describeNothing);
     expect(result.stdout.toString()).toBe("started\n");
     expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it("streams stderr while the command runs", async () => {
+    const shell = await connect();
+    const seen: string[] = [];
+    const result = await shell.exec("echo a >&2; sleep 0.3; echo b >&2", deadline(), describeNothing, {
+      onStderr: (chunk) => seen.push(chunk.toString()),
+    });
+    expect(seen.join("")).toBe("a\nb\n");
+    expect(seen.length).toBe(2);
+    expect(result.stderr.toString()).toBe("a\nb\n");
+  });
+
+  it("runs simple commands without a subshell and the rest in one, with the same results", async () => {
+    const shell = await connect();
+    const simple = await shell.exec("printf %s hello", deadline(), describeNothing);
+    expect(simple).toEqual({ exitCode: 0, stdout: Buffer.from("hello"), stderr: Buffer.alloc(0) });
+    const missing = await shell.exec("no-such-program-here", deadline(), describeNothing);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr.toString()).toContain("no-such-program-here");
+    const exits = await shell.exec("exit 9", deadline(), describeNothing);
+    expect(exits.exitCode).toBe(9);
+    expect((await shell.exec("true", deadline(), describeNothing)).exitCode).toBe(0);
   });
 
   it("runs concurrent calls one after the other with the right results", async () => {
@@ -100,10 +123,10 @@ describe("BackdoorShell against a real bash", () => {
   it("times out waiting for a banner that never comes", async () => {
     peer = startLocalBackdoor("no banner here");
     const error = await BackdoorShell.connect(
-      peer.stream,
+      peer.streams,
       new Deadline("banner", { timeout: 300 }, 300),
       describeNothing,
     ).catch((e) => e);
-    expect(error.code).toBe(ErrorCodes.TIMEOUT);
+    expect(error).toMatchObject({ code: ErrorCodes.TIMEOUT });
   });
 });

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
-import { newNonce, quoteAnsiC, ReplyDecoder } from "../../../src/guest/shell-framing.ts";
+import { MarkerSplitter, StdoutDecoder, isSimpleCommand, newNonce, quoteAnsiC } from "../../../src/guest/shell-framing.ts";
 
 /** What bash makes of a quoted word: printf it back byte for byte. */
 function bashRoundTrip(quoted: string): Buffer {
@@ -29,37 +29,51 @@ describe("quoteAnsiC", () => {
   });
 });
 
-function frame(nonce: string, stdout: Buffer, stderr: Buffer, exitCode: number): Buffer {
-  return Buffer.concat([
-    stdout,
-    stderr.length > 0 ? Buffer.concat([Buffer.from(`${nonce}E`), stderr]) : Buffer.alloc(0),
-    Buffer.from(`${nonce}X${exitCode}\n`),
-  ]);
+describe("isSimpleCommand", () => {
+  it.each(["true", "systemctl is-active sshd.service", "ls -l /", "dd if=/dev/zero of=/x bs=1M", "test -e /tmp/x"])(
+    "runs %j without a subshell",
+    (command) => expect(isSimpleCommand(command)).toBe(true),
+  );
+  it.each([
+    "cd /",
+    "exit 3",
+    "FOO=1 env",
+    "echo $HOME",
+    "echo a; echo b",
+    "ls *",
+    "cat < /etc/passwd",
+    "echo 'quoted'",
+    "export X",
+    "a && b",
+    "__corral_end x 0",
+    "",
+  ])("runs %j in a subshell", (command) => expect(isSimpleCommand(command)).toBe(false));
+});
+
+function marker(nonce: string, stdout: Buffer, exitCode: number): Buffer {
+  return Buffer.concat([stdout, Buffer.from(`${nonce}X${exitCode}\n`)]);
 }
 
-describe("ReplyDecoder", () => {
+describe("StdoutDecoder", () => {
   it("decodes a reply split at every possible byte boundary", () => {
     const nonce = newNonce();
     const stdout = Buffer.from("out\0put\n");
-    const stderr = Buffer.from("err\n");
-    const reply = Buffer.concat([frame(nonce, stdout, stderr, 3), Buffer.from("next")]);
+    const reply = Buffer.concat([marker(nonce, stdout, 3), Buffer.from("next")]);
     for (let cut = 1; cut < reply.length; cut++) {
-      const decoder = new ReplyDecoder(nonce);
-      expect(decoder.push(reply.subarray(0, cut))?.result.exitCode ?? "pending").toBe(
-        cut >= reply.length - 4 ? 3 : "pending",
-      );
-      const done = cut >= reply.length - 4 ? undefined : decoder.push(reply.subarray(cut));
-      if (done) {
-        expect(done.result).toEqual({ exitCode: 3, stdout, stderr });
-        expect(done.rest.toString()).toBe("next");
-      }
+      const seen: Buffer[] = [];
+      const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
+      const first = decoder.push(reply.subarray(0, cut));
+      const done = first ?? decoder.push(reply.subarray(cut));
+      expect(done?.exitCode).toBe(3);
+      expect(Buffer.concat(seen)).toEqual(stdout);
+      if (!first) expect(done?.rest.toString()).toBe("next");
     }
   });
 
-  it("streams stdout before the reply is complete, holding back only a possible marker", () => {
+  it("streams output before the reply is complete, holding back only a possible marker", () => {
     const nonce = newNonce();
     const seen: Buffer[] = [];
-    const decoder = new ReplyDecoder(nonce, (chunk) => seen.push(chunk));
+    const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
     decoder.push(Buffer.from("x".repeat(1000)));
     expect(Buffer.concat(seen).length).toBe(1000);
     decoder.push(Buffer.from(`y${nonce.slice(0, 5)}`));
@@ -71,22 +85,43 @@ describe("ReplyDecoder", () => {
   it("keeps random binary output intact", () => {
     const nonce = newNonce();
     const stdout = randomBytes(1 << 20);
-    const reply = frame(nonce, stdout, Buffer.alloc(0), 0);
-    const decoder = new ReplyDecoder(nonce);
-    let done: ReturnType<ReplyDecoder["push"]>;
-    for (let at = 0; at < reply.length; at += 4093)
-      done = decoder.push(reply.subarray(at, at + 4093));
-    expect(done?.result.stdout.equals(stdout)).toBe(true);
+    const reply = marker(nonce, stdout, 0);
+    const seen: Buffer[] = [];
+    const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
+    let done: ReturnType<StdoutDecoder["push"]>;
+    for (let at = 0; at < reply.length; at += 4093) done = decoder.push(reply.subarray(at, at + 4093));
+    expect(done?.exitCode).toBe(0);
+    expect(Buffer.concat(seen).equals(stdout)).toBe(true);
   });
 
   it("handles 100 MB in 64 KiB chunks in linear time", () => {
     const nonce = newNonce();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
-    const decoder = new ReplyDecoder(nonce);
+    let bytes = 0;
+    const decoder = new StdoutDecoder(nonce, (part) => {
+      bytes += part.length;
+    });
     const started = performance.now();
     for (let i = 0; i < 1600; i++) decoder.push(chunk);
-    const done = decoder.push(Buffer.from(`${nonce}X0\n`));
-    expect(done?.result.stdout.length).toBe(1600 * 64 * 1024);
+    expect(decoder.push(Buffer.from(`${nonce}X0\n`))?.exitCode).toBe(0);
+    expect(bytes).toBe(1600 * 64 * 1024);
     expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it("rejects a malformed exit status", () => {
+    const nonce = newNonce();
+    const decoder = new StdoutDecoder(nonce, () => {});
+    expect(() => decoder.push(Buffer.from(`${nonce}Xoops\n`))).toThrow(/malformed exit status/);
+  });
+});
+
+describe("MarkerSplitter", () => {
+  it("returns what follows the marker and passes on what precedes it", () => {
+    const seen: Buffer[] = [];
+    const splitter = new MarkerSplitter("END", (chunk) => seen.push(chunk));
+    expect(splitter.push(Buffer.from("abcE"))).toBeUndefined();
+    expect(splitter.push(Buffer.from("N"))).toBeUndefined();
+    expect(splitter.push(Buffer.from("Dxyz"))?.toString()).toBe("xyz");
+    expect(Buffer.concat(seen).toString()).toBe("abc");
   });
 });

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { shellJoin } from "../../../src/cli/shell-join.ts";
+import { shellJoin } from "../../../src/guest/shell-quote.ts";
 
 describe("shellJoin", () => {
   it("gives bash back the exact words", () => {

@@ -1,0 +1,41 @@
+// A unix socket that accepts exactly one connection: how QEMU's chardevs reach corral.
+
+import { once } from "node:events";
+import { type Server, type Socket, createServer } from "node:net";
+
+export class UnixListener {
+  readonly path: string;
+  /** Resolves with the first connection; never rejects. */
+  readonly accepted: Promise<Socket>;
+  readonly #server: Server;
+  #socket: Socket | undefined;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+    this.accepted = new Promise((resolve) =>
+      server.once("connection", (socket: Socket) => {
+        this.#socket = socket;
+        server.close();
+        resolve(socket);
+      }),
+    );
+  }
+
+  static async listen(path: string): Promise<UnixListener> {
+    const server = createServer();
+    server.listen(path);
+    await once(server, "listening");
+    return new UnixListener(path, server);
+  }
+
+  /** The connection, if one was made. */
+  get socket(): Socket | undefined {
+    return this.#socket;
+  }
+
+  close(): void {
+    this.#server.close();
+    this.#socket?.destroy();
+  }
+}

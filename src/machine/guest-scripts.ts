@@ -1,0 +1,99 @@
+// Bash snippets that wait inside the guest, so that a wait costs one round trip instead of one
+// per poll. Each loop ends by itself at its time limit with exit status 124.
+
+import { shellQuote } from "../guest/shell-quote.ts";
+
+export const EXIT_WAIT_TIMEOUT = 124;
+/** waitForUnit: the unit failed, or is inactive with nothing queued to start it. */
+export const EXIT_UNIT_FAILED = 3;
+export const EXIT_UNIT_INACTIVE = 4;
+export const EXIT_UNIT_NOT_FOUND = 5;
+
+const POLL_SECONDS = 0.05;
+
+/** Microseconds since the epoch, a bash builtin (no process). */
+const NOW = "${EPOCHREALTIME/./}";
+
+/**
+ * Runs `command` until its exit status is zero (`untilSuccess`) or non-zero, at most `timeoutMs`.
+ * Prints the stdout of the last attempt; exits 0 when the condition was met, 124 at the limit.
+ */
+export function untilScript(command: string, untilSuccess: boolean, timeoutMs: number): string {
+  const met = untilSuccess ? "-eq" : "-ne";
+  return [
+    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __out=/dev/shm/corral-until.$$`,
+    "while :; do",
+    `  ( eval ${shellQuote(command)} ) >"$__out"; __r=$?`,
+    `  if [ "$__r" ${met} 0 ]; then cat "$__out"; rm -f "$__out"; exit 0; fi`,
+    `  if [ ${NOW} -gt "$__end" ]; then cat "$__out"; rm -f "$__out"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
+    `  sleep ${POLL_SECONDS}`,
+    "done",
+  ].join("\n");
+}
+
+/** `systemctl` for root, or for `user` in their session manager. */
+export function systemctlCommand(args: string, user?: string): string {
+  if (!user) return `systemctl ${args}`;
+  const inner = `XDG_RUNTIME_DIR=/run/user/$(id -u) systemctl --user ${args}`;
+  return `su -l ${shellQuote(user)} --shell /bin/sh -c ${shellQuote(inner)}`;
+}
+
+/**
+ * Waits for `unit` to be active. Prints its last `systemctl show` lines; exits 0 when active,
+ * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 124 at the
+ * limit.
+ */
+export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
+  const show = systemctlCommand(`show --no-pager -p LoadState -p ActiveState -p SubState ${shellQuote(unit)}`, user);
+  const jobs = systemctlCommand("list-jobs --no-pager", user);
+  return [
+    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
+    "while :; do",
+    `  __s=$(${show})`,
+    '  case $__s in',
+    `    *LoadState=not-found*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
+    '    *ActiveState=active*) echo "$__s"; exit 0 ;;',
+    `    *ActiveState=failed*) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
+    "    *ActiveState=inactive*)",
+    `      if ${jobs} 2>&1 | grep -q "No jobs"; then`,
+    `        __s=$(${show}); case $__s in *ActiveState=inactive*) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
+    "      fi ;;",
+    "  esac",
+    `  if [ ${NOW} -gt "$__end" ]; then echo "$__s"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
+    `  sleep ${POLL_SECONDS}`,
+    "done",
+  ].join("\n");
+}
+
+/** Exit status 0 when something listens on TCP `port` at `address`. */
+export function openPortCommand(port: number, address: string): string {
+  return `(exec 3<>/dev/tcp/${address}/${port}) 2>/dev/null`;
+}
+
+/** Exit status 0 when a unix socket at `path` accepts connections (stream) or exists (datagram). */
+export function openUnixSocketCommand(path: string, isDatagram: boolean): string {
+  const kind = isDatagram ? "u_dgr" : "u_str";
+  const states = isDatagram ? "-a" : "-l";
+  return `[ -S ${shellQuote(path)} ] && ss -x ${states}nH | awk -v p=${shellQuote(path)} '$1 == "${kind}" && $5 == p { found = 1 } END { exit !found }'`;
+}
+
+/** Prints the text on virtual terminal `tty`, one screen line per line. */
+export function ttyTextCommand(tty: number): string {
+  return `fold -w "$(stty -F /dev/tty${tty} size | cut -d' ' -f2)" /dev/vcs${tty}`;
+}
+
+/**
+ * Prints the text of `tty` once it differs from the screen whose sha256 is `knownHash` (or at
+ * once when none is given), waiting at most `timeoutMs`; exit status 124 when nothing changed.
+ */
+export function ttyChangeScript(tty: number, knownHash: string | undefined, timeoutMs: number): string {
+  return [
+    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
+    "while :; do",
+    `  __t=$(${ttyTextCommand(tty)}); __h=$(printf '%s' "$__t" | sha256sum | cut -c1-64)`,
+    `  if [ "$__h" != ${shellQuote(knownHash ?? "")} ]; then printf '%s\\n' "$__t"; exit 0; fi`,
+    `  if [ ${NOW} -gt "$__end" ]; then exit ${EXIT_WAIT_TIMEOUT}; fi`,
+    "  sleep 0.1",
+    "done",
+  ].join("\n");
+}

@@ -1,0 +1,58 @@
+// Keys by name, as the NixOS driver writes them ("ctrl-alt-delete", "shift-a"), turned into QEMU
+// qcodes; and the key presses that type a character.
+
+const CHAR_KEYS: Record<string, string> = {
+  "\n": "ret",
+  " ": "spc",
+  "\t": "tab",
+  "-": "minus",
+  "=": "equal",
+  "[": "bracket_left",
+  "]": "bracket_right",
+  ";": "semicolon",
+  "'": "apostrophe",
+  "`": "grave_accent",
+  "\\": "backslash",
+  ",": "comma",
+  ".": "dot",
+  "/": "slash",
+  _: "shift-minus",
+  "+": "shift-equal",
+  "{": "shift-bracket_left",
+  "}": "shift-bracket_right",
+  ":": "shift-semicolon",
+  '"': "shift-apostrophe",
+  "~": "shift-grave_accent",
+  "|": "shift-backslash",
+  "<": "shift-comma",
+  ">": "shift-dot",
+  "?": "shift-slash",
+  "!": "shift-1",
+  "@": "shift-2",
+  "#": "shift-3",
+  $: "shift-4",
+  "%": "shift-5",
+  "^": "shift-6",
+  "&": "shift-7",
+  "*": "shift-8",
+  "(": "shift-9",
+  ")": "shift-0",
+};
+
+/** NixOS-style aliases for qcodes. */
+const ALIASES: Record<string, string> = { del: "delete", enter: "ret", return: "ret", space: "spc", esc: "esc" };
+
+/** "ctrl-alt-delete" → ["ctrl", "alt", "delete"]. */
+export function keyComboToQcodes(combo: string): string[] {
+  return combo
+    .split("-")
+    .filter(Boolean)
+    .map((key) => ALIASES[key] ?? key);
+}
+
+/** The key combination that types `char` on a US keyboard; undefined for characters it cannot. */
+export function charToKeyCombo(char: string): string | undefined {
+  if (/^[a-z0-9]$/.test(char)) return char;
+  if (/^[A-Z]$/.test(char)) return `shift-${char.toLowerCase()}`;
+  return CHAR_KEYS[char];
+}
