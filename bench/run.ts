@@ -1,9 +1,9 @@
-// `npm run bench [-- --json]`: measures image build (cold and cached), boot to shell and the
-// accelerator, on this machine. Medians of repeated runs; a kernel-only boot of the same image
+// `npm run bench [-- --json]`: measures image build (cold and cached), boot to shell, the
+// accelerator, and on a booted guest the command round trip, waitForUnit's delay and copy speed. Medians of repeated runs; a kernel-only boot of the same image
 // under QEMU, measured in the same run, is the baseline that boot-to-shell is compared with.
 
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +17,9 @@ const asJson = process.argv.includes("--json");
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const BOOT_RUNS = 3;
 const CACHED_BUILD_RUNS = 5;
-const ROUND_TRIPS = 50;
+const ROUND_TRIPS = 200;
+const UNIT_WAITS = 5;
+const COPY_MIB = 64;
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -101,18 +103,51 @@ results.kernelOnlyBootMedianS = median(kernelBoots) / 1000;
 
 log(`boot to backdoor shell, ${BOOT_RUNS} runs...`);
 const boots: number[] = [];
-const roundTrips: number[] = [];
 for (let i = 0; i < BOOT_RUNS; i++) {
   await using machine = new Machine();
   boots.push(await timed(() => machine.waitForShell()));
-  if (i === BOOT_RUNS - 1) {
-    for (let j = 0; j < ROUND_TRIPS; j++)
-      roundTrips.push(await timed(() => machine.execute("true")));
-  }
+  if (i === BOOT_RUNS - 1) await measureGuestVerbs(machine);
 }
 results.bootToShellMedianS = median(boots) / 1000;
 results.bootToShellVsKernelOnly = median(boots) / median(kernelBoots);
-results.executeTrueMedianMs = median(roundTrips);
+
+/** Round trip, waitForUnit latency and copy speed, once the guest has finished booting. */
+async function measureGuestVerbs(machine: Machine): Promise<void> {
+  await machine.waitForUnit("multi-user.target");
+  log(`succeed("true"), ${ROUND_TRIPS} runs...`);
+  const roundTrips: number[] = [];
+  for (let j = 0; j < ROUND_TRIPS; j++) roundTrips.push(await timed(() => machine.succeed("true")));
+  results.succeedTrueMedianMs = median(roundTrips);
+
+  // How long after a unit became active (guest clock) waitForUnit has returned and the next
+  // command runs: an upper bound on waitForUnit's own delay.
+  log(`waitForUnit latency, ${UNIT_WAITS} units...`);
+  const latencies: number[] = [];
+  for (let j = 0; j < UNIT_WAITS; j++) {
+    const unit = `bench-${j}.service`;
+    await machine.succeed(
+      `systemd-run --no-block --unit=${unit} -p ExecStartPre='/bin/sleep 1' sleep 600`,
+    );
+    await machine.waitForUnit(unit);
+    const object = `/org/freedesktop/systemd1/unit/${unit.replace(/-/g, "_2d").replace(/\./g, "_2e")}`;
+    const out = await machine.succeed(
+      `echo \${EPOCHREALTIME/./}; busctl get-property org.freedesktop.systemd1 ${object} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
+    );
+    const [now, property] = out.trim().split("\n");
+    latencies.push((Number(now) - Number(property?.split(" ")[1])) / 1000);
+  }
+  results.waitForUnitLatencyMedianMs = median(latencies);
+
+  log(`copyFromHost of ${COPY_MIB} MiB...`);
+  const file = join(tmpdir(), `corral-bench-${process.pid}.bin`);
+  await writeFile(file, Buffer.alloc(COPY_MIB * 1024 * 1024, 0x5a));
+  try {
+    const copyMs = await timed(() => machine.copyFromHost(file, "/root/bench.bin"));
+    results.copyFromHostMiBPerS = COPY_MIB / (copyMs / 1000);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
 
 const rows: [string, string][] = [
   ["accelerator", String(results.accelerator)],
@@ -131,9 +166,14 @@ const rows: [string, string][] = [
   ],
   ["boot to shell / kernel-only boot", `${Number(results.bootToShellVsKernelOnly).toFixed(2)}x`],
   [
-    `execute("true") round trip (median of ${ROUND_TRIPS})`,
-    `${Number(results.executeTrueMedianMs).toFixed(1)} ms`,
+    `succeed("true") round trip (median of ${ROUND_TRIPS})`,
+    `${Number(results.succeedTrueMedianMs).toFixed(1)} ms`,
   ],
+  [
+    `waitForUnit after the unit is active (median of ${UNIT_WAITS})`,
+    `${Number(results.waitForUnitLatencyMedianMs).toFixed(0)} ms`,
+  ],
+  [`copyFromHost, ${COPY_MIB} MiB`, `${Number(results.copyFromHostMiBPerS).toFixed(1)} MiB/s`],
 ];
 const width = Math.max(...rows.map(([name]) => name.length));
 const table = rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join("\n");

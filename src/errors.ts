@@ -76,8 +76,17 @@ export class MachineExitedError extends CorralError {
 export class UnsupportedError extends CorralError {
   readonly backend: string;
   readonly capability: string;
-  constructor(backend: string, capability: string, operation: string, options: CorralErrorOptions = {}) {
-    super(ErrorCodes.UNSUPPORTED, `${operation}: the ${backend} backend does not support ${capability}`, options);
+  constructor(
+    backend: string,
+    capability: string,
+    operation: string,
+    options: CorralErrorOptions = {},
+  ) {
+    super(
+      ErrorCodes.UNSUPPORTED,
+      `${operation}: the ${backend} backend does not support ${capability}`,
+      options,
+    );
     this.backend = backend;
     this.capability = capability;
   }
@@ -98,7 +107,10 @@ export class GuestCommandError extends CorralError {
       ...(result.stdout ? ["stdout:", ...indent(result.stdout)] : []),
       ...(result.stderr ? ["stderr:", ...indent(result.stderr)] : []),
     ];
-    super(ErrorCodes.GUEST_COMMAND_FAILED, message, { ...options, details: [...output, ...(options.details ?? [])] });
+    super(ErrorCodes.GUEST_COMMAND_FAILED, message, {
+      ...options,
+      details: [...output, ...(options.details ?? [])],
+    });
     this.command = result.command;
     this.exitCode = result.exitCode;
     this.stdout = result.stdout;
@@ -109,7 +121,9 @@ export class GuestCommandError extends CorralError {
 function indent(text: string, maxLines = 20): string[] {
   const lines = text.replace(/\n$/, "").split("\n");
   const shown = lines.slice(-maxLines).map((line) => `  | ${line}`);
-  return lines.length > maxLines ? [`  | … (${lines.length - maxLines} lines before)`, ...shown] : shown;
+  return lines.length > maxLines
+    ? [`  | … (${lines.length - maxLines} lines before)`, ...shown]
+    : shown;
 }
 
 /** A program corral needs is not installed on the host. */

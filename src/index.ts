@@ -1,16 +1,17 @@
 // The public API of corral: `import { Machine } from "corral"`.
 
+export { QmpError } from "./backends/qemu/qmp-client.ts";
 export type { WaitOptions } from "./deadline.ts";
 export {
   AbortedError,
   CorralError,
   type ErrorCode,
   ErrorCodes,
-  HostToolMissingError,
   GuestCommandError,
-  UnsupportedError,
+  HostToolMissingError,
   MachineExitedError,
   TimeoutError,
+  UnsupportedError,
 } from "./errors.ts";
 export {
   type Accelerator,
@@ -20,7 +21,6 @@ export {
 export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
 export { type CachedImage, findImage, listImages } from "./images/image-cache.ts";
 export type { ImageManifest } from "./images/manifest.ts";
-export { QmpError } from "./backends/qemu/qmp-client.ts";
 export {
   type ExecResult,
   type ExecuteOptions,

@@ -11,7 +11,14 @@ import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
 
 /** Optional abilities; calling one a backend lacks throws CORRAL_UNSUPPORTED naming both. */
-export type Capability = "screenshot" | "keys" | "block-links" | "forward-port" | "pause" | "monitor" | "reboot";
+export type Capability =
+  | "screenshot"
+  | "keys"
+  | "block-links"
+  | "forward-port"
+  | "pause"
+  | "monitor"
+  | "reboot";
 
 export interface VmStartOptions {
   /** Machine name, used in messages and file names. */

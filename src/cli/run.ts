@@ -3,6 +3,7 @@
 
 import type { Command } from "commander";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { shellJoin } from "../guest/shell-quote.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { buildImage } from "../images/build-image.ts";
 import { findImage } from "../images/image-cache.ts";
@@ -11,7 +12,6 @@ import { Machine } from "../machine/machine.ts";
 import { interruptSignal } from "./interrupt.ts";
 import { parseAccel, parseSeconds } from "./parse.ts";
 import { progressRenderer } from "./progress-renderer.ts";
-import { shellJoin } from "../guest/shell-quote.ts";
 
 interface RunOptions {
   image: string;

@@ -8,12 +8,12 @@ import { CorralError, ErrorCodes } from "../errors.ts";
 import { ChunkReader } from "./chunk-reader.ts";
 import {
   BANNER,
+  commandLine,
   MarkerSplitter,
+  newNonce,
   OutputCollector,
   SHELL_PRELUDE,
-  StdoutDecoder,
-  commandLine,
-  newNonce,
+  StatusDecoder,
 } from "./shell-framing.ts";
 
 export interface ExecOptions {
@@ -30,14 +30,17 @@ export interface ExecResult {
 }
 
 export interface ShellStreams {
-  /** hvc0: commands go in, stdout and exit codes come out. */
+  /** hvc0: commands go in, exit codes come out. */
   console: Readable & Writable;
+  /** The `corral.stdout` virtio port. */
+  stdout: Readable;
   /** The `corral.stderr` virtio port. */
   stderr: Readable;
 }
 
 export class BackdoorShell {
   readonly #input: Writable;
+  readonly #console: ChunkReader;
   readonly #stdout: ChunkReader;
   readonly #stderr: ChunkReader;
   #queue: Promise<unknown> = Promise.resolve();
@@ -45,12 +48,17 @@ export class BackdoorShell {
 
   private constructor(streams: ShellStreams) {
     this.#input = streams.console;
-    this.#stdout = new ChunkReader("backdoor shell", streams.console);
+    this.#console = new ChunkReader("backdoor shell", streams.console);
+    this.#stdout = new ChunkReader("backdoor shell's stdout port", streams.stdout);
     this.#stderr = new ChunkReader("backdoor shell's stderr port", streams.stderr);
   }
 
   /** Waits for the backdoor banner, then installs the framing function. */
-  static async connect(streams: ShellStreams, deadline: Deadline, describe: () => string[]): Promise<BackdoorShell> {
+  static async connect(
+    streams: ShellStreams,
+    deadline: Deadline,
+    describe: () => string[],
+  ): Promise<BackdoorShell> {
     const shell = new BackdoorShell(streams);
     await shell.#awaitBanner(deadline, describe);
     return shell;
@@ -59,6 +67,7 @@ export class BackdoorShell {
   /** After a guest reboot: forgets the old shell and waits for the new one's banner. */
   async reconnect(deadline: Deadline, describe: () => string[]): Promise<void> {
     this.#broken = undefined;
+    this.#stdout.discard();
     this.#stderr.discard();
     await this.#awaitBanner(deadline, describe);
   }
@@ -84,26 +93,32 @@ export class BackdoorShell {
   }
 
   /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
-  exec(command: string, deadline: Deadline, describe: () => string[], options: ExecOptions = {}): Promise<ExecResult> {
+  exec(
+    command: string,
+    deadline: Deadline,
+    describe: () => string[],
+    options: ExecOptions = {},
+  ): Promise<ExecResult> {
     const run = async (): Promise<ExecResult> => {
       if (this.#broken) throw this.#broken;
       if (deadline.signal.aborted) throw deadline.error(describe());
       const nonce = newNonce();
       const stdout = new OutputCollector(options.onStdout);
       const stderr = new OutputCollector(options.onStderr);
-      const decoder = new StdoutDecoder(nonce, stdout.add);
-      const stderrSplitter = new MarkerSplitter(nonce, stderr.add);
+      const status = new StatusDecoder(nonce);
+      const untilMarker = (splitter: MarkerSplitter) => (chunk: Buffer) => {
+        const rest = splitter.push(chunk);
+        return rest ? { value: undefined, rest } : undefined;
+      };
       this.#input.write(commandLine(nonce, command));
       try {
         const [exitCode] = await Promise.all([
-          this.#stdout.read(deadline, describe, (chunk) => {
-            const done = decoder.push(chunk);
+          this.#console.read(deadline, describe, (chunk) => {
+            const done = status.push(chunk);
             return done ? { value: done.exitCode, rest: done.rest } : undefined;
           }),
-          this.#stderr.read(deadline, describe, (chunk) => {
-            const rest = stderrSplitter.push(chunk);
-            return rest ? { value: undefined, rest } : undefined;
-          }),
+          this.#stdout.read(deadline, describe, untilMarker(new MarkerSplitter(nonce, stdout.add))),
+          this.#stderr.read(deadline, describe, untilMarker(new MarkerSplitter(nonce, stderr.add))),
         ]);
         return { exitCode, stdout: stdout.result(), stderr: stderr.result() };
       } catch (error) {
@@ -123,7 +138,7 @@ export class BackdoorShell {
 
   async #awaitBanner(deadline: Deadline, describe: () => string[]): Promise<void> {
     const splitter = new MarkerSplitter(BANNER, () => {});
-    await this.#stdout.read(deadline, describe, (chunk) => {
+    await this.#console.read(deadline, describe, (chunk) => {
       const after = splitter.push(chunk);
       if (after === undefined) return undefined;
       return { value: undefined, rest: after[0] === 0x0a ? after.subarray(1) : after };

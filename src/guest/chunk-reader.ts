@@ -21,9 +21,13 @@ export class ChunkReader {
       else this.#buffered.push(chunk);
     });
     const onEnd = (error?: Error) => {
-      this.#closed ??= new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, `the ${this.#name} connection closed`, {
-        ...(error ? { cause: error } : {}),
-      });
+      this.#closed ??= new CorralError(
+        ErrorCodes.GUEST_CHANNEL_BROKEN,
+        `the ${this.#name} connection closed`,
+        {
+          ...(error ? { cause: error } : {}),
+        },
+      );
       for (const listener of this.#closeListeners) listener(this.#closed);
     };
     stream.on("close", () => onEnd());

@@ -1,56 +1,117 @@
 // Encoding of commands for the backdoor shell and decoding of its framed replies.
 //
-// One command is one line: `__corral_exec NONCE $'<command, C-escaped>'`. The guest-side function
-// (see SHELL_PRELUDE) runs it in a subshell with stdin from /dev/null, stdout straight to hvc0 and
-// stderr straight to a second virtio port (`corral.stderr`), so both stream live and unchanged.
-// Afterwards it writes NONCE to the stderr port and `NONCE X <exit code>\n` to hvc0. The nonce is
-// 128 random bits chosen per command, so output cannot fake a frame end. A command costs one
-// round trip and one fork in the guest, or none for a simple command (`__corral_fast`).
+// One command is one line on hvc0: `__corral_exec NONCE $'<command, C-escaped>'`. The guest-side
+// function (see SHELL_PRELUDE) runs it in a subshell with stdin from /dev/null and its stdout and
+// stderr going straight to two virtio serial ports (`corral.stdout`, `corral.stderr`), so both
+// stream live and unchanged. Afterwards it writes NONCE to each port and `NONCE X <exit code>\n`
+// to hvc0. The nonce is 128 random bits chosen per command, so output cannot fake a frame end.
+// Output does not travel over hvc0 itself: QEMU drops console data when the host reads slower
+// than the guest writes (virtio-console.c, flush_buf), while serial ports apply back-pressure.
+// A command costs one round trip and one fork in the guest, or none for a simple command
+// (`__corral_fast`).
 
 import { randomBytes } from "node:crypto";
 import { CorralError, ErrorCodes } from "../errors.ts";
 
 export const BANNER = "Spawning backdoor root shell...";
 
-/** The virtio serial port the guest writes commands' stderr to. */
+/** The virtio serial ports the guest writes commands' stdout and stderr to. */
+export const STDOUT_PORT = "corral.stdout";
 export const STDERR_PORT = "corral.stderr";
 /** The virtio serial port file contents travel through (transfer-port.ts). */
 export const XFER_PORT = "corral.xfer";
 
 /**
- * Sent once after the banner: opens the stderr port as fd 9 of the shell and notes the transfer
- * port's device (both found by name in sysfs, which needs no udev), and defines the function
- * every command line calls.
+ * Sent once after the banner: opens the stdout and stderr ports as fds 8 and 9 of the shell and
+ * notes the transfer port's device (all found by name in sysfs, which needs no udev), and
+ * defines the functions every command line calls.
  */
 export const SHELL_PRELUDE = [
   "for __p in /sys/class/virtio-ports/*; do",
   '  read -r __name 2>/dev/null < "$__p/name" || continue;',
+  `  if [ "$__name" = ${STDOUT_PORT} ]; then exec 8>"/dev/\${__p##*/}"; fi;`,
   `  if [ "$__name" = ${STDERR_PORT} ]; then exec 9>"/dev/\${__p##*/}"; fi;`,
   `  if [ "$__name" = ${XFER_PORT} ]; then __corral_xfer="/dev/\${__p##*/}"; fi;`,
   "done; unset __p __name;",
   "__corral_exec() {",
   "  local __n=$1 __c=$2;",
-  '  ( unset __n; set --; eval "$__c" ) </dev/null 2>&9 9>&-;',
+  '  ( unset __n; set --; eval "$__c" ) </dev/null >&8 2>&9 8>&- 9>&-;',
   '  __corral_end "$__n" $?;',
   "};",
   "__corral_fast() {",
-  '  eval "$2" </dev/null 2>&9 9>&-;',
+  '  eval "$2" </dev/null >&8 2>&9 8>&- 9>&-;',
   '  __corral_end "$1" $?;',
   "};",
   "__corral_end() {",
-  '  printf "%s" "$1" >&9;',
+  '  printf "%s" "$1" >&8; printf "%s" "$1" >&9;',
   '  printf "%sX%d\\n" "$1" "$2";',
   "}",
 ].join(" ");
 
 /** Builtins that change the shell they run in; a command starting with one needs a subshell. */
 const STATEFUL_BUILTINS = new Set([
-  ".", "source", "alias", "bind", "break", "builtin", "caller", "cd", "command", "compgen",
-  "complete", "compopt", "continue", "declare", "dirs", "disown", "enable", "eval", "exec", "exit",
-  "export", "fc", "fg", "bg", "getopts", "hash", "history", "jobs", "let", "local", "logout",
-  "mapfile", "popd", "pushd", "read", "readarray", "readonly", "return", "set", "shift", "shopt",
-  "suspend", "times", "trap", "typeset", "ulimit", "umask", "unalias", "unset", "wait", "coproc",
-  "function", "select", "time", "until", "while", "for", "if", "case", "{", "[[", "((",
+  ".",
+  "source",
+  "alias",
+  "bind",
+  "break",
+  "builtin",
+  "caller",
+  "cd",
+  "command",
+  "compgen",
+  "complete",
+  "compopt",
+  "continue",
+  "declare",
+  "dirs",
+  "disown",
+  "enable",
+  "eval",
+  "exec",
+  "exit",
+  "export",
+  "fc",
+  "fg",
+  "bg",
+  "getopts",
+  "hash",
+  "history",
+  "jobs",
+  "let",
+  "local",
+  "logout",
+  "mapfile",
+  "popd",
+  "pushd",
+  "read",
+  "readarray",
+  "readonly",
+  "return",
+  "set",
+  "shift",
+  "shopt",
+  "suspend",
+  "times",
+  "trap",
+  "typeset",
+  "ulimit",
+  "umask",
+  "unalias",
+  "unset",
+  "wait",
+  "coproc",
+  "function",
+  "select",
+  "time",
+  "until",
+  "while",
+  "for",
+  "if",
+  "case",
+  "{",
+  "[[",
+  "((",
 ]);
 
 /**
@@ -62,7 +123,9 @@ const STATEFUL_BUILTINS = new Set([
 export function isSimpleCommand(command: string): boolean {
   if (!/^[A-Za-z0-9_./:@%+,-]+( +[A-Za-z0-9_./:@%+,=-]+)*$/.test(command)) return false;
   const program = command.split(" ")[0] ?? "";
-  return !STATEFUL_BUILTINS.has(program) && !program.startsWith("__corral") && !program.includes("=");
+  return (
+    !STATEFUL_BUILTINS.has(program) && !program.startsWith("__corral") && !program.includes("=")
+  );
 }
 
 export function newNonce(): string {
@@ -124,7 +187,8 @@ export class MarkerSplitter {
   /** Length of the longest end of `pending` that is a beginning of the marker. */
   #partialMarkerLength(pending: Buffer): number {
     for (let length = Math.min(pending.length, this.#marker.length - 1); length > 0; length--) {
-      if (pending.subarray(pending.length - length).equals(this.#marker.subarray(0, length))) return length;
+      if (pending.subarray(pending.length - length).equals(this.#marker.subarray(0, length)))
+        return length;
     }
     return 0;
   }
@@ -153,13 +217,14 @@ export class OutputCollector {
   }
 }
 
-/** Decodes hvc0's side of a reply: stdout, then `NONCE X <code>\n`. */
-export class StdoutDecoder {
+/** Decodes hvc0's side of a reply: `NONCE X <code>\n`, after anything else the shell printed. */
+export class StatusDecoder {
   readonly #splitter: MarkerSplitter;
   #status: Buffer | undefined;
 
-  constructor(nonce: string, onStdout: (chunk: Buffer) => void) {
-    this.#splitter = new MarkerSplitter(`${nonce}X`, onStdout);
+  /** `onOther` gets bytes on hvc0 that are not the status line (output of the shell itself). */
+  constructor(nonce: string, onOther: (chunk: Buffer) => void = () => {}) {
+    this.#splitter = new MarkerSplitter(`${nonce}X`, onOther);
   }
 
   /** Returns the exit code and the bytes after the reply once complete, else undefined. */
@@ -175,7 +240,10 @@ export class StdoutDecoder {
     if (newline < 0) return undefined;
     const text = this.#status.subarray(0, newline).toString("latin1");
     if (!/^\d+$/.test(text)) {
-      throw new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, `malformed exit status from the backdoor shell: ${JSON.stringify(text)}`);
+      throw new CorralError(
+        ErrorCodes.GUEST_CHANNEL_BROKEN,
+        `malformed exit status from the backdoor shell: ${JSON.stringify(text)}`,
+      );
     }
     return { exitCode: Number(text), rest: this.#status.subarray(newline + 1) };
   }

@@ -25,11 +25,20 @@ export class TransferPort {
   }
 
   /** Copies the host file `source` to `target` in the guest. */
-  toGuest(shell: BackdoorShell, source: string, target: string, deadline: Deadline, describe: () => string[]): Promise<void> {
+  toGuest(
+    shell: BackdoorShell,
+    source: string,
+    target: string,
+    deadline: Deadline,
+    describe: () => string[],
+  ): Promise<void> {
     return this.#serially(async () => {
       const { size } = await stat(source);
       const command = `mkdir -p "$(dirname ${shellQuote(target)})" && head -c ${size} ${PORT_VARIABLE} > ${shellQuote(target)}`;
-      const sending = pipeline(createReadStream(source), this.#socket, { end: false, signal: deadline.signal });
+      const sending = pipeline(createReadStream(source), this.#socket, {
+        end: false,
+        signal: deadline.signal,
+      });
       const [result] = await Promise.all([shell.exec(command, deadline, describe), sending]);
       if (result.exitCode !== 0) {
         throw new GuestCommandError(`copying ${source} to ${target} in the guest failed`, {
@@ -43,7 +52,13 @@ export class TransferPort {
   }
 
   /** Copies the guest file `source` to the host file `target`; returns its size in bytes. */
-  toHost(shell: BackdoorShell, source: string, target: string, deadline: Deadline, describe: () => string[]): Promise<number> {
+  toHost(
+    shell: BackdoorShell,
+    source: string,
+    target: string,
+    deadline: Deadline,
+    describe: () => string[],
+  ): Promise<number> {
     return this.#serially(async () => {
       const sizeCommand = `stat -L -c %s ${shellQuote(source)}`;
       const sized = await shell.exec(sizeCommand, deadline, describe);
@@ -58,15 +73,22 @@ export class TransferPort {
       }
       const file = createWriteStream(target);
       let remaining = size;
-      const receiving = this.#reader.read(deadline, describe, (chunk) => {
-        const take = chunk.subarray(0, remaining);
-        remaining -= take.length;
-        file.write(take);
-        return remaining === 0 ? { value: undefined, rest: chunk.subarray(take.length) } : undefined;
-      });
+      const receiving =
+        size === 0
+          ? Promise.resolve()
+          : this.#reader.read(deadline, describe, (chunk) => {
+              const take = chunk.subarray(0, remaining);
+              remaining -= take.length;
+              file.write(take);
+              return remaining === 0
+                ? { value: undefined, rest: chunk.subarray(take.length) }
+                : undefined;
+            });
       const command = `cat ${shellQuote(source)} > ${PORT_VARIABLE}`;
-      const [result] = await Promise.all([shell.exec(command, deadline, describe), size > 0 ? receiving : Promise.resolve()]);
-      await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      const [result] = await Promise.all([shell.exec(command, deadline, describe), receiving]);
+      await new Promise<void>((resolve, reject) =>
+        file.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
       if (result.exitCode !== 0) {
         throw new GuestCommandError(`copying ${source} out of the guest failed`, {
           command,
@@ -84,7 +106,11 @@ export class TransferPort {
     this.#queue = result.catch(() => undefined);
     return result.catch((error: unknown) => {
       if (error instanceof CorralError) throw error;
-      throw new CorralError(ErrorCodes.HOST_COMMAND_FAILED, `file transfer failed: ${String(error)}`, { cause: error });
+      throw new CorralError(
+        ErrorCodes.HOST_COMMAND_FAILED,
+        `file transfer failed: ${String(error)}`,
+        { cause: error },
+      );
     });
   }
 }

@@ -1,7 +1,7 @@
 // A unix socket that accepts exactly one connection: how QEMU's chardevs reach corral.
 
 import { once } from "node:events";
-import { type Server, type Socket, createServer } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 
 export class UnixListener {
   readonly path: string;
@@ -15,6 +15,8 @@ export class UnixListener {
     this.#server = server;
     this.accepted = new Promise((resolve) =>
       server.once("connection", (socket: Socket) => {
+        // A reset when the VMM dies is reported to whoever reads the socket; never crash on it.
+        socket.on("error", () => {});
         this.#socket = socket;
         server.close();
         resolve(socket);

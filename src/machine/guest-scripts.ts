@@ -44,13 +44,16 @@ export function systemctlCommand(args: string, user?: string): string {
  * limit.
  */
 export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
-  const show = systemctlCommand(`show --no-pager -p LoadState -p ActiveState -p SubState ${shellQuote(unit)}`, user);
+  const show = systemctlCommand(
+    `show --no-pager -p LoadState -p ActiveState -p SubState ${shellQuote(unit)}`,
+    user,
+  );
   const jobs = systemctlCommand("list-jobs --no-pager", user);
   return [
     `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
     "while :; do",
     `  __s=$(${show})`,
-    '  case $__s in',
+    "  case $__s in",
     `    *LoadState=not-found*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
     '    *ActiveState=active*) echo "$__s"; exit 0 ;;',
     `    *ActiveState=failed*) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
@@ -86,7 +89,11 @@ export function ttyTextCommand(tty: number): string {
  * Prints the text of `tty` once it differs from the screen whose sha256 is `knownHash` (or at
  * once when none is given), waiting at most `timeoutMs`; exit status 124 when nothing changed.
  */
-export function ttyChangeScript(tty: number, knownHash: string | undefined, timeoutMs: number): string {
+export function ttyChangeScript(
+  tty: number,
+  knownHash: string | undefined,
+  timeoutMs: number,
+): string {
   return [
     `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
     "while :; do",

@@ -40,7 +40,13 @@ const CHAR_KEYS: Record<string, string> = {
 };
 
 /** NixOS-style aliases for qcodes. */
-const ALIASES: Record<string, string> = { del: "delete", enter: "ret", return: "ret", space: "spc", esc: "esc" };
+const ALIASES: Record<string, string> = {
+  del: "delete",
+  enter: "ret",
+  return: "ret",
+  space: "spc",
+  esc: "esc",
+};
 
 /** "ctrl-alt-delete" → ["ctrl", "alt", "delete"]. */
 export function keyComboToQcodes(combo: string): string[] {

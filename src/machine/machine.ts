@@ -8,20 +8,24 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Capability, RunningVm } from "../backends/backend.ts";
 import { QemuVm } from "../backends/qemu/qemu-vm.ts";
-import { Deadline, type WaitOptions, formatMs } from "../deadline.ts";
+import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
 import {
   CorralError,
+  consoleTail,
   ErrorCodes,
   GuestCommandError,
   MachineExitedError,
   TimeoutError,
   UnsupportedError,
-  consoleTail,
 } from "../errors.ts";
 import { BackdoorShell, type ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
-import { type Accelerator, type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
+import {
+  type Accelerator,
+  type AcceleratorVerdict,
+  resolveAccelerator,
+} from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -111,7 +115,8 @@ export class Machine implements AsyncDisposable {
 
   constructor(options: MachineOptions = {}) {
     this.#options = options;
-    this.name = options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
+    this.name =
+      options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
   }
 
   /** The accelerator in use and why; undefined before start(). */
@@ -182,7 +187,10 @@ export class Machine implements AsyncDisposable {
     await this.#fireAndForget("reboot", deadline);
     await this.#explained(reset, "rebooting");
     const shell = await this.#connect(deadline);
-    await this.#explained(shell.reconnect(deadline, () => this.#describe()), "waiting for the shell after reboot");
+    await this.#explained(
+      shell.reconnect(deadline, () => this.#describe()),
+      "waiting for the shell after reboot",
+    );
     this.#isShellUp = true;
     if (!this.#options.allowReboot) await vm.setRebootAllowed(deadline, false);
   }
@@ -221,8 +229,14 @@ export class Machine implements AsyncDisposable {
    * is enforced in the guest (the command is killed, status 124) and on the host; it throws
    * TimeoutError either way. Throws MachineExitedError at once if the VM ends meanwhile.
    */
-  execute(command: string, options?: ExecuteOptions & { encoding?: "utf8" }): Promise<ExecResult<string>>;
-  execute(command: string, options: ExecuteOptions & { encoding: "buffer" }): Promise<ExecResult<Buffer>>;
+  execute(
+    command: string,
+    options?: ExecuteOptions & { encoding?: "utf8" },
+  ): Promise<ExecResult<string>>;
+  execute(
+    command: string,
+    options: ExecuteOptions & { encoding: "buffer" },
+  ): Promise<ExecResult<Buffer>>;
   async execute(
     command: string,
     options: ExecuteOptions & { encoding?: "utf8" | "buffer" } = {},
@@ -238,10 +252,14 @@ export class Machine implements AsyncDisposable {
     for (const command of commands) {
       const result = await this.execute(command, options);
       if (result.exitCode !== 0) {
-        throw new GuestCommandError(`${this.name}: command failed with exit code ${result.exitCode}: ${command}`, {
-          command,
-          ...result,
-        }, { machine: this.name });
+        throw new GuestCommandError(
+          `${this.name}: command failed with exit code ${result.exitCode}: ${command}`,
+          {
+            command,
+            ...result,
+          },
+          { machine: this.name },
+        );
       }
       output += result.stdout;
     }
@@ -255,10 +273,14 @@ export class Machine implements AsyncDisposable {
     for (const command of commands) {
       const result = await this.execute(command, options);
       if (result.exitCode === 0) {
-        throw new GuestCommandError(`${this.name}: command succeeded but was expected to fail: ${command}`, {
-          command,
-          ...result,
-        }, { machine: this.name });
+        throw new GuestCommandError(
+          `${this.name}: command succeeded but was expected to fail: ${command}`,
+          {
+            command,
+            ...result,
+          },
+          { machine: this.name },
+        );
       }
       output += result.stdout;
     }
@@ -282,23 +304,41 @@ export class Machine implements AsyncDisposable {
 
   /** Waits until `path` exists in the guest. */
   async waitForFile(path: string, options: WaitOptions = {}): Promise<void> {
-    await this.#until(`test -e ${shellQuote(path)}`, true, `waitForFile(${JSON.stringify(path)})`, options);
+    await this.#until(
+      `test -e ${shellQuote(path)}`,
+      true,
+      `waitForFile(${JSON.stringify(path)})`,
+      options,
+    );
   }
 
   /** Waits until something listens on TCP `port` in the guest. */
   async waitForOpenPort(port: number, options: PortOptions = {}): Promise<void> {
     const address = options.address ?? "localhost";
-    await this.#until(openPortCommand(port, address), true, `waitForOpenPort(${address}:${port})`, options);
+    await this.#until(
+      openPortCommand(port, address),
+      true,
+      `waitForOpenPort(${address}:${port})`,
+      options,
+    );
   }
 
   /** Waits until nothing listens on TCP `port` in the guest any more. */
   async waitForClosedPort(port: number, options: PortOptions = {}): Promise<void> {
     const address = options.address ?? "localhost";
-    await this.#until(openPortCommand(port, address), false, `waitForClosedPort(${address}:${port})`, options);
+    await this.#until(
+      openPortCommand(port, address),
+      false,
+      `waitForClosedPort(${address}:${port})`,
+      options,
+    );
   }
 
   /** Waits until a unix socket at `path` accepts connections (or exists, for datagram sockets). */
-  async waitForOpenUnixSocket(path: string, options: WaitOptions & { isDatagram?: boolean } = {}): Promise<void> {
+  async waitForOpenUnixSocket(
+    path: string,
+    options: WaitOptions & { isDatagram?: boolean } = {},
+  ): Promise<void> {
     const command = openUnixSocketCommand(path, options.isDatagram ?? false);
     await this.#until(command, true, `waitForOpenUnixSocket(${JSON.stringify(path)})`, options);
   }
@@ -339,13 +379,21 @@ export class Machine implements AsyncDisposable {
   }
 
   /** One property of `unit`, e.g. `ActiveState`. */
-  async getUnitProperty(unit: string, property: string, options: UserOptions = {}): Promise<string> {
+  async getUnitProperty(
+    unit: string,
+    property: string,
+    options: UserOptions = {},
+  ): Promise<string> {
     const info = await this.getUnitInfo(unit, options);
     const value = info[property];
     if (value === undefined) {
-      throw new CorralError(ErrorCodes.USAGE, `${this.name}: unit ${unit} has no property ${property}`, {
-        machine: this.name,
-      });
+      throw new CorralError(
+        ErrorCodes.USAGE,
+        `${this.name}: unit ${unit} has no property ${property}`,
+        {
+          machine: this.name,
+        },
+      );
     }
     return value;
   }
@@ -354,9 +402,13 @@ export class Machine implements AsyncDisposable {
   async requireUnitState(unit: string, state = "active", options: UserOptions = {}): Promise<void> {
     const actual = await this.getUnitProperty(unit, "ActiveState", options);
     if (actual !== state) {
-      throw new CorralError(ErrorCodes.UNIT_STATE, `${this.name}: unit ${unit} is ${actual}, expected ${state}`, {
-        machine: this.name,
-      });
+      throw new CorralError(
+        ErrorCodes.UNIT_STATE,
+        `${this.name}: unit ${unit} is ${actual}, expected ${state}`,
+        {
+          machine: this.name,
+        },
+      );
     }
   }
 
@@ -379,10 +431,14 @@ export class Machine implements AsyncDisposable {
       case EXIT_UNIT_NOT_FOUND:
         throw this.#unitNotFound(unit);
       case EXIT_UNIT_FAILED:
-        throw new CorralError(ErrorCodes.UNIT_STATE, `${this.name}: unit ${unit} failed (${state})`, {
-          machine: this.name,
-          details: consoleTail(this.consoleLines),
-        });
+        throw new CorralError(
+          ErrorCodes.UNIT_STATE,
+          `${this.name}: unit ${unit} failed (${state})`,
+          {
+            machine: this.name,
+            details: consoleTail(this.consoleLines),
+          },
+        );
       case EXIT_UNIT_INACTIVE:
         throw new CorralError(
           ErrorCodes.UNIT_STATE,
@@ -390,10 +446,13 @@ export class Machine implements AsyncDisposable {
           { machine: this.name },
         );
       case EXIT_WAIT_TIMEOUT:
-        throw new TimeoutError(`${this.name}: ${what}: timed out after ${formatMs(deadline.timeoutMs)}`, {
-          machine: this.name,
-          details: [`Last state: ${state}`, ...consoleTail(this.consoleLines)],
-        });
+        throw new TimeoutError(
+          `${this.name}: ${what}: timed out after ${formatMs(deadline.timeoutMs)}`,
+          {
+            machine: this.name,
+            details: [`Last state: ${state}`, ...consoleTail(this.consoleLines)],
+          },
+        );
       default:
         throw new GuestCommandError(`${this.name}: ${what}: the wait script failed`, {
           command: what,
@@ -416,7 +475,11 @@ export class Machine implements AsyncDisposable {
   async waitForConsoleText(pattern: RegExp | string, options: WaitOptions = {}): Promise<string> {
     const regex = typeof pattern === "string" ? new RegExp(pattern) : pattern;
     const vm = this.#vm ?? (await this.#launchOnce());
-    const deadline = new Deadline(`${this.name}: waitForConsoleText(${regex})`, options, WAIT_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: waitForConsoleText(${regex})`,
+      options,
+      WAIT_TIMEOUT_MS,
+    );
     const lines = vm.console.lines;
     for (; this.#consoleCursor < lines.length; this.#consoleCursor++) {
       const line = lines[this.#consoleCursor] ?? "";
@@ -449,9 +512,17 @@ export class Machine implements AsyncDisposable {
   }
 
   /** Waits until the text on virtual terminal `tty` matches `pattern`; returns that text. */
-  async waitUntilTtyMatches(tty: number, pattern: RegExp | string, options: WaitOptions = {}): Promise<string> {
+  async waitUntilTtyMatches(
+    tty: number,
+    pattern: RegExp | string,
+    options: WaitOptions = {},
+  ): Promise<string> {
     const regex = typeof pattern === "string" ? new RegExp(pattern, "m") : pattern;
-    const deadline = new Deadline(`${this.name}: waitUntilTtyMatches(${tty}, ${regex})`, options, WAIT_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: waitUntilTtyMatches(${tty}, ${regex})`,
+      options,
+      WAIT_TIMEOUT_MS,
+    );
     let text: string | undefined;
     let hash: string | undefined;
     for (;;) {
@@ -468,10 +539,16 @@ export class Machine implements AsyncDisposable {
         if (regex.test(text)) return text;
       }
       if (deadline.remainingMs <= 0) {
-        throw new TimeoutError(`${deadline.what}: timed out after ${formatMs(deadline.timeoutMs)}`, {
-          machine: this.name,
-          details: ["Last screen:", ...(text ?? "(none)").split("\n").map((line) => `  | ${line}`)],
-        });
+        throw new TimeoutError(
+          `${deadline.what}: timed out after ${formatMs(deadline.timeoutMs)}`,
+          {
+            machine: this.name,
+            details: [
+              "Last screen:",
+              ...(text ?? "(none)").split("\n").map((line) => `  | ${line}`),
+            ],
+          },
+        );
       }
     }
   }
@@ -488,9 +565,13 @@ export class Machine implements AsyncDisposable {
     for (const char of text) {
       const combo = charToKeyCombo(char);
       if (!combo) {
-        throw new CorralError(ErrorCodes.USAGE, `${this.name}: sendChars cannot type ${JSON.stringify(char)}`, {
-          machine: this.name,
-        });
+        throw new CorralError(
+          ErrorCodes.USAGE,
+          `${this.name}: sendChars cannot type ${JSON.stringify(char)}`,
+          {
+            machine: this.name,
+          },
+        );
       }
       await this.sendKey(combo, options);
       if (options.delayMs) await sleep(options.delayMs);
@@ -500,7 +581,11 @@ export class Machine implements AsyncDisposable {
   /** Runs a monitor command line (HMP for QEMU) and returns its output. */
   async sendMonitorCommand(commandLine: string, options: WaitOptions = {}): Promise<string> {
     const vm = this.#requireVm("sendMonitorCommand", "monitor");
-    const deadline = new Deadline(`${this.name}: sendMonitorCommand(${commandLine})`, options, MONITOR_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: sendMonitorCommand(${commandLine})`,
+      options,
+      MONITOR_TIMEOUT_MS,
+    );
     return vm.monitorCommand(deadline, commandLine);
   }
 
@@ -518,7 +603,11 @@ export class Machine implements AsyncDisposable {
   /** Makes `127.0.0.1:hostPort` on the host reach `guestPort` in the guest (TCP). */
   async forwardPort(hostPort: number, guestPort: number, options: WaitOptions = {}): Promise<void> {
     const vm = this.#requireVm("forwardPort", "forward-port");
-    const deadline = new Deadline(`${this.name}: forwardPort(${hostPort}, ${guestPort})`, options, MONITOR_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: forwardPort(${hostPort}, ${guestPort})`,
+      options,
+      MONITOR_TIMEOUT_MS,
+    );
     await vm.forwardPort(deadline, hostPort, guestPort);
   }
 
@@ -538,19 +627,33 @@ export class Machine implements AsyncDisposable {
 
   /** Copies the host file `source` to `target` in the guest (parent folders are created). */
   async copyFromHost(source: string, target: string, options: WaitOptions = {}): Promise<void> {
-    const deadline = new Deadline(`${this.name}: copyFromHost(${source}, ${target})`, options, EXECUTE_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: copyFromHost(${source}, ${target})`,
+      options,
+      EXECUTE_TIMEOUT_MS,
+    );
     const shell = await this.#connect(deadline);
     const port = await this.#transferPort(deadline);
-    await this.#explained(port.toGuest(shell, resolve(source), target, deadline, () => this.#describe()), `copying ${source} in`);
+    await this.#explained(
+      port.toGuest(shell, resolve(source), target, deadline, () => this.#describe()),
+      `copying ${source} in`,
+    );
   }
 
   /** Copies the guest file `source` to `target` on the host (parent folders are created). */
   async copyFromVm(source: string, target: string, options: WaitOptions = {}): Promise<void> {
-    const deadline = new Deadline(`${this.name}: copyFromVm(${source}, ${target})`, options, EXECUTE_TIMEOUT_MS);
+    const deadline = new Deadline(
+      `${this.name}: copyFromVm(${source}, ${target})`,
+      options,
+      EXECUTE_TIMEOUT_MS,
+    );
     const shell = await this.#connect(deadline);
     const port = await this.#transferPort(deadline);
     await mkdir(dirname(resolve(target)), { recursive: true });
-    await this.#explained(port.toHost(shell, source, resolve(target), deadline, () => this.#describe()), `copying ${source} out`);
+    await this.#explained(
+      port.toHost(shell, source, resolve(target), deadline, () => this.#describe()),
+      `copying ${source} out`,
+    );
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -606,10 +709,16 @@ export class Machine implements AsyncDisposable {
 
   async #bootFiles(): Promise<{ startScript: string; probeKernel: string | undefined }> {
     if (this.#options.startScript) {
-      return { startScript: resolve(this.#options.startScript), probeKernel: await defaultProbeKernel() };
+      return {
+        startScript: resolve(this.#options.startScript),
+        probeKernel: await defaultProbeKernel(),
+      };
     }
     const image = await findImage(this.#options.image ?? DEFAULT_RECIPE);
-    return { startScript: join(image.dir, image.manifest.startScript), probeKernel: join(image.dir, "vmlinuz") };
+    return {
+      startScript: join(image.dir, image.manifest.startScript),
+      probeKernel: join(image.dir, "vmlinuz"),
+    };
   }
 
   #connect(deadline: Deadline): Promise<BackdoorShell> {
@@ -636,10 +745,19 @@ export class Machine implements AsyncDisposable {
    * Runs `command`. A `timeout` is enforced by the guest's `timeout` program, unless
    * `limitsItself` says the command is a corral script that ends by itself at its limit.
    */
-  async #execute(command: string, options: ExecuteOptions, limitsItself = false): Promise<RawExecResult> {
+  async #execute(
+    command: string,
+    options: ExecuteOptions,
+    limitsItself = false,
+  ): Promise<RawExecResult> {
     const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)})`;
-    const hostLimit = options.timeout === undefined ? undefined : options.timeout + GUEST_LIMIT_MARGIN_MS;
-    const deadline = new Deadline(what, { ...options, ...(hostLimit ? { timeout: hostLimit } : {}) }, EXECUTE_TIMEOUT_MS);
+    const hostLimit =
+      options.timeout === undefined ? undefined : options.timeout + GUEST_LIMIT_MARGIN_MS;
+    const deadline = new Deadline(
+      what,
+      { ...options, ...(hostLimit ? { timeout: hostLimit } : {}) },
+      EXECUTE_TIMEOUT_MS,
+    );
     const shell = await this.#connect(deadline);
     const inGuestLimit = options.timeout !== undefined && !limitsItself;
     const guestCommand = inGuestLimit
@@ -650,19 +768,31 @@ export class Machine implements AsyncDisposable {
       `running ${JSON.stringify(command)}`,
     );
     if (inGuestLimit && result.exitCode === EXIT_WAIT_TIMEOUT) {
-      throw new TimeoutError(`${what}: timed out after ${formatMs(options.timeout ?? 0)} (killed in the guest)`, {
-        machine: this.name,
-        details: [
-          ...(result.stdout.length > 0 ? ["stdout so far:", ...tail(result.stdout.toString())] : []),
-          ...(result.stderr.length > 0 ? ["stderr so far:", ...tail(result.stderr.toString())] : []),
-          ...consoleTail(this.consoleLines),
-        ],
-      });
+      throw new TimeoutError(
+        `${what}: timed out after ${formatMs(options.timeout ?? 0)} (killed in the guest)`,
+        {
+          machine: this.name,
+          details: [
+            ...(result.stdout.length > 0
+              ? ["stdout so far:", ...tail(result.stdout.toString())]
+              : []),
+            ...(result.stderr.length > 0
+              ? ["stderr so far:", ...tail(result.stderr.toString())]
+              : []),
+            ...consoleTail(this.consoleLines),
+          ],
+        },
+      );
     }
     return result;
   }
 
-  async #until(command: string, untilSuccess: boolean, what: string, options: WaitOptions): Promise<string> {
+  async #until(
+    command: string,
+    untilSuccess: boolean,
+    what: string,
+    options: WaitOptions,
+  ): Promise<string> {
     const deadline = new Deadline(`${this.name}: ${what}`, options, WAIT_TIMEOUT_MS);
     const result = await this.#execute(
       untilScript(command, untilSuccess, deadline.remainingMs),
@@ -675,7 +805,9 @@ export class Machine implements AsyncDisposable {
       details: [
         `Last attempt ${untilSuccess ? "failed" : "succeeded"}; its stdout:`,
         ...tail(result.stdout.toString()),
-        ...(result.stderr.length > 0 ? ["stderr of the attempts:", ...tail(result.stderr.toString())] : []),
+        ...(result.stderr.length > 0
+          ? ["stderr of the attempts:", ...tail(result.stderr.toString())]
+          : []),
         ...consoleTail(this.consoleLines),
       ],
     });
@@ -690,19 +822,28 @@ export class Machine implements AsyncDisposable {
 
   #shellGone(reason: string): void {
     this.#isShellUp = false;
-    void this.#shell?.then((shell) => shell.invalidate(reason), () => undefined);
+    void this.#shell?.then(
+      (shell) => shell.invalidate(reason),
+      () => undefined,
+    );
   }
 
   #requireVm(operation: string, capability?: Capability): RunningVm {
     const vm = this.#vm;
     if (!vm) {
-      throw new CorralError(ErrorCodes.MACHINE_NOT_RUNNING, `${this.name}: ${operation}: the machine is not started`, {
-        machine: this.name,
-      });
+      throw new CorralError(
+        ErrorCodes.MACHINE_NOT_RUNNING,
+        `${this.name}: ${operation}: the machine is not started`,
+        {
+          machine: this.name,
+        },
+      );
     }
     if (vm.exitInfo) throw vm.exitError(operation, vm.exitInfo);
     if (capability && !vm.capabilities.has(capability)) {
-      throw new UnsupportedError(vm.backend, capability, `${this.name}: ${operation}`, { machine: this.name });
+      throw new UnsupportedError(vm.backend, capability, `${this.name}: ${operation}`, {
+        machine: this.name,
+      });
     }
     return vm;
   }
@@ -744,7 +885,10 @@ export class Machine implements AsyncDisposable {
   async #explain(error: unknown, during: string): Promise<unknown> {
     const vm = this.#vm;
     if (!vm || error instanceof MachineExitedError) return error;
-    if (error instanceof CorralError && ![ErrorCodes.GUEST_CHANNEL_BROKEN, ErrorCodes.QMP_CLOSED].includes(error.code as never)) {
+    if (
+      error instanceof CorralError &&
+      ![ErrorCodes.GUEST_CHANNEL_BROKEN, ErrorCodes.QMP_CLOSED].includes(error.code as never)
+    ) {
       return error;
     }
     // The shell's socket can close a moment before QEMU's exit is reported.
@@ -769,5 +913,9 @@ function splitOptions(args: CommandsAndOptions): { commands: string[]; options: 
 }
 
 function tail(text: string, count = 20): string[] {
-  return text.replace(/\n$/, "").split("\n").slice(-count).map((line) => `  | ${line}`);
+  return text
+    .replace(/\n$/, "")
+    .split("\n")
+    .slice(-count)
+    .map((line) => `  | ${line}`);
 }

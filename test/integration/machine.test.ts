@@ -13,11 +13,11 @@ describe("Machine", () => {
     const first = await machine.execute("echo $((6 * 7)); echo warn >&2; false");
     expect(first).toEqual({
       exitCode: 1,
-      stdout: Buffer.from("42\n"),
-      stderr: Buffer.from("warn\n"),
+      stdout: "42\n",
+      stderr: "warn\n",
     });
     const systemd = await machine.execute("readlink /proc/1/exe");
-    expect(systemd.stdout.toString()).toBe("/usr/lib/systemd/systemd\n");
+    expect(systemd.stdout).toBe("/usr/lib/systemd/systemd\n");
     const seen = new Promise<string>((resolve) =>
       machine.onConsoleLine((line) => {
         if (line.includes("console-marker")) resolve(line);
@@ -36,7 +36,7 @@ describe("Machine", () => {
     });
     expect(chunks.join("")).toBe("1\n2\n3\n");
     expect(chunks.length).toBeGreaterThan(1);
-    expect(result.stdout.toString()).toBe("1\n2\n3\n");
+    expect(result.stdout).toBe("1\n2\n3\n");
   });
 
   it("times out waiting for a guest that never prints the banner, with the last 30 console lines", async () => {
@@ -46,7 +46,7 @@ describe("Machine", () => {
     const error = await machine.waitForShell({ timeout: 25_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     const message = (error as TimeoutError).message;
-    expect(message).toContain("waiting for the backdoor shell: timed out after 25.0 s");
+    expect(message).toContain("waitForShell: timed out after 25.0 s");
     expect(message).toMatch(/Last 30 console lines:\n( {2}\| .*\n){29} {2}\| .*/);
   });
 
@@ -65,7 +65,7 @@ describe("Machine", () => {
     await using machine = new Machine({ startScript: join(image.dir, image.manifest.startScript) });
     expect(machine.name).toBe("debian-12");
     const result = await machine.execute("cat /etc/hostname");
-    expect(result.stdout.toString()).toBe("corral\n");
+    expect(result.stdout).toBe("corral\n");
   });
 
   it("fails a pending command at once when the VM dies", async () => {

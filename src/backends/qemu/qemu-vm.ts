@@ -1,10 +1,10 @@
 // A QEMU VM started from a `run-<name>-vm` start script (Nix-built or corral-built), run as it
 // is with corral's runtime arguments appended. Talks to QEMU over QMP.
 
-import { join } from "node:path";
 import type { Socket } from "node:net";
+import { join } from "node:path";
 import type { Deadline } from "../../deadline.ts";
-import { CorralError, ErrorCodes, MachineExitedError, consoleTail } from "../../errors.ts";
+import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { ShellStreams } from "../../guest/backdoor-shell.ts";
 import { requireHostTools } from "../../host/requirements.ts";
 import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
@@ -71,12 +71,19 @@ export class QemuVm implements RunningVm {
 
   /** Starts `startScript` with the runtime arguments; the guest is booting when this returns. */
   static async start(startScript: string, options: VmStartOptions): Promise<QemuVm> {
-    const names = ["qmp", "shell", "stderr", "xfer"] as const;
+    const names = ["qmp", "shell", "stdout", "stderr", "xfer"] as const;
     const listeners = {} as Listeners;
     try {
-      for (const name of names) listeners[name] = await UnixListener.listen(join(options.stateDir, `${name}.sock`));
-      const sockets = Object.fromEntries(names.map((name) => [name, listeners[name].path])) as unknown as RuntimeSockets;
-      const args = runtimeArgs({ accelerator: options.accelerator, sockets, allowReboot: options.allowReboot ?? false });
+      for (const name of names)
+        listeners[name] = await UnixListener.listen(join(options.stateDir, `${name}.sock`));
+      const sockets = Object.fromEntries(
+        names.map((name) => [name, listeners[name].path]),
+      ) as unknown as RuntimeSockets;
+      const args = runtimeArgs({
+        accelerator: options.accelerator,
+        sockets,
+        allowReboot: options.allowReboot ?? false,
+      });
       const child = await SupervisedProcess.spawn(startScript, args, {
         cwd: options.stateDir,
         env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
@@ -85,10 +92,14 @@ export class QemuVm implements RunningVm {
       return new QemuVm(options.name, child, listeners);
     } catch (error) {
       for (const listener of Object.values(listeners)) listener.close();
-      throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${options.name}: cannot run ${startScript}`, {
-        cause: error,
-        machine: options.name,
-      });
+      throw new CorralError(
+        ErrorCodes.MACHINE_START_FAILED,
+        `${options.name}: cannot run ${startScript}`,
+        {
+          cause: error,
+          machine: options.name,
+        },
+      );
     }
   }
 
@@ -105,16 +116,21 @@ export class QemuVm implements RunningVm {
   }
 
   async shellStreams(deadline: Deadline): Promise<ShellStreams> {
-    const [console, stderr] = await this.#whileRunning(
-      Promise.all([this.#listeners.shell.accepted, this.#listeners.stderr.accepted]),
+    const { shell, stdout, stderr } = this.#listeners;
+    const [console, out, err] = await this.#whileRunning(
+      Promise.all([shell.accepted, stdout.accepted, stderr.accepted]),
       deadline,
       "waiting for the backdoor shell",
     );
-    return { console, stderr };
+    return { console, stdout: out, stderr: err };
   }
 
   transferStream(deadline: Deadline): Promise<Socket> {
-    return this.#whileRunning(this.#listeners.xfer.accepted, deadline, "connecting the transfer port");
+    return this.#whileRunning(
+      this.#listeners.xfer.accepted,
+      deadline,
+      "connecting the transfer port",
+    );
   }
 
   /** The QMP connection, once QEMU has connected and capabilities are negotiated. */
@@ -122,9 +138,17 @@ export class QemuVm implements RunningVm {
     return this.#whileRunning(this.#qmp, deadline, "connecting to QMP");
   }
 
-  async command<T = unknown>(deadline: Deadline, name: string, args: Record<string, unknown> = {}): Promise<T> {
+  async command<T = unknown>(
+    deadline: Deadline,
+    name: string,
+    args: Record<string, unknown> = {},
+  ): Promise<T> {
     const qmp = await this.qmp(deadline);
-    return this.#whileRunning(qmp.execute<T>(name, args, { signal: deadline.signal }), deadline, `running QMP ${name}`);
+    return this.#whileRunning(
+      qmp.execute<T>(name, args, { signal: deadline.signal }),
+      deadline,
+      `running QMP ${name}`,
+    );
   }
 
   sendConsole(text: string): void {
@@ -151,11 +175,18 @@ export class QemuVm implements RunningVm {
   }
 
   async forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void> {
-    const output = await this.monitorCommand(deadline, `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`);
+    const output = await this.monitorCommand(
+      deadline,
+      `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`,
+    );
     if (output.trim() !== "") {
-      throw new CorralError(ErrorCodes.USAGE, `${this.#name}: cannot forward 127.0.0.1:${hostPort} to guest port ${guestPort}: ${output.trim()}`, {
-        machine: this.#name,
-      });
+      throw new CorralError(
+        ErrorCodes.USAGE,
+        `${this.#name}: cannot forward 127.0.0.1:${hostPort} to guest port ${guestPort}: ${output.trim()}`,
+        {
+          machine: this.#name,
+        },
+      );
     }
   }
 

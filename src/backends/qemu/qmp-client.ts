@@ -62,7 +62,9 @@ export class QmpClient {
     await new Promise<Record<string, unknown>>((resolve, reject) => {
       const onAbort = () => reject(deadline.error());
       deadline.signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("close", () => reject(new CorralError(ErrorCodes.QMP_CLOSED, "QMP closed before its greeting")));
+      socket.once("close", () =>
+        reject(new CorralError(ErrorCodes.QMP_CLOSED, "QMP closed before its greeting")),
+      );
       client.#greeting = (greeting) => {
         deadline.signal.removeEventListener("abort", onAbort);
         resolve(greeting);
@@ -73,7 +75,11 @@ export class QmpClient {
   }
 
   /** Runs `command` with `args`; resolves with its `return` value or rejects with a QmpError. */
-  execute<T = unknown>(command: string, args: Record<string, unknown> = {}, options: WaitOptions = {}): Promise<T> {
+  execute<T = unknown>(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: WaitOptions = {},
+  ): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#nextId++;
     const deadline = new Deadline(`QMP ${command}`, options, COMMAND_TIMEOUT_MS);
@@ -82,14 +88,23 @@ export class QmpClient {
         this.#pending.delete(id);
         reject(deadline.error());
       };
-      const settle = <V>(fn: (value: V) => void) => (value: V) => {
-        deadline.signal.removeEventListener("abort", onAbort);
-        fn(value);
-      };
-      this.#pending.set(id, { command, resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) });
+      const settle =
+        <V>(fn: (value: V) => void) =>
+        (value: V) => {
+          deadline.signal.removeEventListener("abort", onAbort);
+          fn(value);
+        };
+      this.#pending.set(id, {
+        command,
+        resolve: settle(resolve as (v: unknown) => void),
+        reject: settle(reject),
+      });
       if (deadline.signal.aborted) return onAbort();
       deadline.signal.addEventListener("abort", onAbort, { once: true });
-      const message = Object.keys(args).length > 0 ? { execute: command, arguments: args, id } : { execute: command, id };
+      const message =
+        Object.keys(args).length > 0
+          ? { execute: command, arguments: args, id }
+          : { execute: command, id };
       this.#socket.write(`${JSON.stringify(message)}\n`);
     });
   }
@@ -141,7 +156,9 @@ export class QmpClient {
     this.#pending.delete(message.id as number);
     if ("error" in message) {
       const error = message.error as { class?: string; desc?: string };
-      pending.reject(new QmpError(pending.command, error.class ?? "GenericError", error.desc ?? ""));
+      pending.reject(
+        new QmpError(pending.command, error.class ?? "GenericError", error.desc ?? ""),
+      );
     } else {
       pending.resolve(message.return);
     }

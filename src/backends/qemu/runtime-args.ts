@@ -1,7 +1,7 @@
 // The QEMU arguments corral appends to a start script's command line, as the NixOS driver does:
 // its monitor, the guest shell's console and ports, the serial console on stdio.
 
-import { STDERR_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
+import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
 
 /** Unix sockets corral listens on; QEMU connects each chardev to one of them. */
@@ -9,7 +9,8 @@ export interface RuntimeSockets {
   qmp: string;
   /** hvc0, the backdoor shell. */
   shell: string;
-  /** The `corral.stderr` port: stderr of guest commands. */
+  /** The `corral.stdout` and `corral.stderr` ports: output of guest commands. */
+  stdout: string;
   stderr: string;
   /** The `corral.xfer` port: file contents for copyFromHost/copyFromVm. */
   xfer: string;
@@ -21,7 +22,6 @@ export interface RuntimeArgsOptions {
   allowReboot: boolean;
 }
 
-
 export function runtimeArgs(options: RuntimeArgsOptions): string[] {
   const { sockets } = options;
   const port = (id: string, path: string, device: string) => [
@@ -31,11 +31,29 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
   return [
     ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
     ...["-display", "none", "-serial", "stdio"],
-    ...["-chardev", `socket,id=corral-qmp,path=${sockets.qmp}`, "-mon", "chardev=corral-qmp,mode=control"],
+    ...[
+      "-chardev",
+      `socket,id=corral-qmp,path=${sockets.qmp}`,
+      "-mon",
+      "chardev=corral-qmp,mode=control",
+    ],
     ...["-device", "virtio-serial,id=corral-serial"],
     ...port("shell", sockets.shell, "virtconsole,chardev=@,bus=corral-serial.0"),
-    ...port("corral-stderr", sockets.stderr, `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`),
-    ...port("corral-xfer", sockets.xfer, `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`),
+    ...port(
+      "corral-stdout",
+      sockets.stdout,
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDOUT_PORT}`,
+    ),
+    ...port(
+      "corral-stderr",
+      sockets.stderr,
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`,
+    ),
+    ...port(
+      "corral-xfer",
+      sockets.xfer,
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
+    ),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];
 }

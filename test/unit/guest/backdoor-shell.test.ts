@@ -52,9 +52,14 @@ describe("BackdoorShell against a real bash", () => {
   it("streams stderr while the command runs", async () => {
     const shell = await connect();
     const seen: string[] = [];
-    const result = await shell.exec("echo a >&2; sleep 0.3; echo b >&2", deadline(), describeNothing, {
-      onStderr: (chunk) => seen.push(chunk.toString()),
-    });
+    const result = await shell.exec(
+      "echo a >&2; sleep 0.3; echo b >&2",
+      deadline(),
+      describeNothing,
+      {
+        onStderr: (chunk) => seen.push(chunk.toString()),
+      },
+    );
     expect(seen.join("")).toBe("a\nb\n");
     expect(seen.length).toBe(2);
     expect(result.stderr.toString()).toBe("a\nb\n");

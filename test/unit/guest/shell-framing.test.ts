@@ -2,7 +2,13 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
-import { MarkerSplitter, StdoutDecoder, isSimpleCommand, newNonce, quoteAnsiC } from "../../../src/guest/shell-framing.ts";
+import {
+  isSimpleCommand,
+  MarkerSplitter,
+  newNonce,
+  quoteAnsiC,
+  StatusDecoder,
+} from "../../../src/guest/shell-framing.ts";
 
 /** What bash makes of a quoted word: printf it back byte for byte. */
 function bashRoundTrip(quoted: string): Buffer {
@@ -30,10 +36,13 @@ describe("quoteAnsiC", () => {
 });
 
 describe("isSimpleCommand", () => {
-  it.each(["true", "systemctl is-active sshd.service", "ls -l /", "dd if=/dev/zero of=/x bs=1M", "test -e /tmp/x"])(
-    "runs %j without a subshell",
-    (command) => expect(isSimpleCommand(command)).toBe(true),
-  );
+  it.each([
+    "true",
+    "systemctl is-active sshd.service",
+    "ls -l /",
+    "dd if=/dev/zero of=/x bs=1M",
+    "test -e /tmp/x",
+  ])("runs %j without a subshell", (command) => expect(isSimpleCommand(command)).toBe(true));
   it.each([
     "cd /",
     "exit 3",
@@ -54,14 +63,14 @@ function marker(nonce: string, stdout: Buffer, exitCode: number): Buffer {
   return Buffer.concat([stdout, Buffer.from(`${nonce}X${exitCode}\n`)]);
 }
 
-describe("StdoutDecoder", () => {
+describe("StatusDecoder", () => {
   it("decodes a reply split at every possible byte boundary", () => {
     const nonce = newNonce();
     const stdout = Buffer.from("out\0put\n");
     const reply = Buffer.concat([marker(nonce, stdout, 3), Buffer.from("next")]);
     for (let cut = 1; cut < reply.length; cut++) {
       const seen: Buffer[] = [];
-      const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
+      const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
       const first = decoder.push(reply.subarray(0, cut));
       const done = first ?? decoder.push(reply.subarray(cut));
       expect(done?.exitCode).toBe(3);
@@ -73,7 +82,7 @@ describe("StdoutDecoder", () => {
   it("streams output before the reply is complete, holding back only a possible marker", () => {
     const nonce = newNonce();
     const seen: Buffer[] = [];
-    const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
+    const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
     decoder.push(Buffer.from("x".repeat(1000)));
     expect(Buffer.concat(seen).length).toBe(1000);
     decoder.push(Buffer.from(`y${nonce.slice(0, 5)}`));
@@ -87,9 +96,10 @@ describe("StdoutDecoder", () => {
     const stdout = randomBytes(1 << 20);
     const reply = marker(nonce, stdout, 0);
     const seen: Buffer[] = [];
-    const decoder = new StdoutDecoder(nonce, (chunk) => seen.push(chunk));
-    let done: ReturnType<StdoutDecoder["push"]>;
-    for (let at = 0; at < reply.length; at += 4093) done = decoder.push(reply.subarray(at, at + 4093));
+    const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
+    let done: ReturnType<StatusDecoder["push"]>;
+    for (let at = 0; at < reply.length; at += 4093)
+      done = decoder.push(reply.subarray(at, at + 4093));
     expect(done?.exitCode).toBe(0);
     expect(Buffer.concat(seen).equals(stdout)).toBe(true);
   });
@@ -98,7 +108,7 @@ describe("StdoutDecoder", () => {
     const nonce = newNonce();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let bytes = 0;
-    const decoder = new StdoutDecoder(nonce, (part) => {
+    const decoder = new StatusDecoder(nonce, (part) => {
       bytes += part.length;
     });
     const started = performance.now();
@@ -110,7 +120,7 @@ describe("StdoutDecoder", () => {
 
   it("rejects a malformed exit status", () => {
     const nonce = newNonce();
-    const decoder = new StdoutDecoder(nonce, () => {});
+    const decoder = new StatusDecoder(nonce, () => {});
     expect(() => decoder.push(Buffer.from(`${nonce}Xoops\n`))).toThrow(/malformed exit status/);
   });
 });

@@ -1,0 +1,308 @@
+// Every Machine verb against one real guest (booted once for the file, under TCG here).
+
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ErrorCodes, GuestCommandError, Machine, MachineExitedError, TimeoutError } from "corral";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+let machine: Machine;
+const hostDir = mkdtempSync(join(tmpdir(), "corral-verbs-"));
+
+beforeAll(async () => {
+  machine = new Machine();
+  await machine.waitForShell();
+  await machine.waitForUnit("multi-user.target");
+});
+
+afterAll(async () => {
+  await machine?.[Symbol.asyncDispose]();
+  rmSync(hostDir, { recursive: true, force: true });
+});
+
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+async function fetchText(url: string, timeoutMs = 5000): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return response.text();
+}
+
+describe("commands", () => {
+  it("succeed returns stdout and throws GuestCommandError with the result's fields", async () => {
+    expect(await machine.succeed("echo one", "echo two")).toBe("one\ntwo\n");
+    const error = await machine
+      .succeed("echo partial; echo why >&2; exit 4")
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GuestCommandError);
+    expect(error).toMatchObject({
+      exitCode: 4,
+      stdout: "partial\n",
+      stderr: "why\n",
+      code: ErrorCodes.GUEST_COMMAND_FAILED,
+    });
+    expect(await machine.fail("false", "exit 3")).toBe("");
+    await expect(machine.fail("true")).rejects.toThrow(/succeeded but was expected to fail/);
+  });
+
+  it("passes shell-hostile text exactly as a local shell would", async () => {
+    const text = `it's "quoted" $(echo no) \`echo no\` \\ ${"$"}{HOME} \n second line\ttab`;
+    const result = await machine.execute(`cat <<'CORRAL_EOF'\n${text}\nCORRAL_EOF`);
+    expect(result.stdout).toBe(`${text}\n`);
+  });
+
+  it("returns non-UTF-8 bytes intact with encoding: buffer", async () => {
+    const result = await machine.execute("printf '\\xff\\x00\\xfe\\n'", { encoding: "buffer" });
+    expect([...result.stdout]).toEqual([0xff, 0x00, 0xfe, 0x0a]);
+  });
+
+  it("carries 100 MB of output", async () => {
+    const result = await machine.execute("head -c 100M /dev/zero | tr '\\0' x", {
+      encoding: "buffer",
+    });
+    expect(result.stdout.length).toBe(100 * 1024 * 1024);
+    expect(result.stdout.subarray(-3).toString()).toBe("xxx");
+  });
+
+  it("does not hang on a background child that keeps stdout open", async () => {
+    const started = performance.now();
+    expect((await machine.execute("sleep 60 & echo started")).stdout).toBe("started\n");
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it("serialises concurrent calls", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => machine.execute(`echo ${i}; exit ${i}`)),
+    );
+    expect(results).toEqual(results.map((_, i) => ({ exitCode: i, stdout: `${i}\n`, stderr: "" })));
+  });
+
+  it("kills a command at its timeout in the guest and stays usable", async () => {
+    const error = await machine
+      .execute("echo begun; sleep 30", { timeout: 1500 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(
+      /timed out after 1\.5 s \(killed in the guest\)\nstdout so far:\n {2}\| begun/,
+    );
+    expect((await machine.execute("pgrep -x sleep -a | grep -c 'sleep 30' || true")).stdout).toBe(
+      "0\n",
+    );
+    expect(await machine.succeed("echo still here")).toBe("still here\n");
+  });
+
+  it("sleeps in the guest", async () => {
+    const started = performance.now();
+    await machine.sleep(1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+});
+
+describe("waits", () => {
+  it("waitUntilSucceeds and waitUntilFails poll in the guest and return the last output", async () => {
+    await machine.succeed("rm -f /tmp/flag; (sleep 1; touch /tmp/flag) &");
+    expect(
+      await machine.waitUntilSucceeds("test -e /tmp/flag && echo there", { timeout: 20_000 }),
+    ).toBe("there\n");
+    await machine.succeed("(sleep 1; rm /tmp/flag) &");
+    await machine.waitUntilFails("test -e /tmp/flag", { timeout: 20_000 });
+  });
+
+  it("a wait that times out says what it waited for and what it saw last", async () => {
+    const error = await machine
+      .waitUntilSucceeds("echo nope; false", { timeout: 1000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(
+      /waitUntilSucceeds\("echo nope; false"\): timed out after 1\.0 s\nLast attempt failed; its stdout:\n {2}\| nope/,
+    );
+  });
+
+  it("waitForFile, waitForOpenPort, waitForClosedPort, waitForOpenUnixSocket", async () => {
+    await machine.succeed("(sleep 1; touch /tmp/later) &");
+    await machine.waitForFile("/tmp/later", { timeout: 20_000 });
+    await machine.succeed(
+      "mkdir -p /srv/www && echo served > /srv/www/index.html && (busybox httpd -f -p 8080 -h /srv/www &)",
+    );
+    await machine.waitForOpenPort(8080, { timeout: 20_000 });
+    await machine.succeed("pkill -f 'busybox httpd -f -p 8080'");
+    await machine.waitForClosedPort(8080, { timeout: 20_000 });
+    await machine.succeed(
+      "systemd-run --unit=corral-sock --socket-property=ListenStream=/run/corral.sock busybox true",
+    );
+    await machine.waitForOpenUnixSocket("/run/corral.sock", { timeout: 20_000 });
+  });
+});
+
+describe("systemd", () => {
+  it("waitForUnit, getUnitInfo, getUnitProperty, requireUnitState, startJob, stopJob", async () => {
+    await machine.succeed("systemd-run --unit=corral-sleeper sleep 600");
+    await machine.waitForUnit("corral-sleeper.service", { timeout: 30_000 });
+    expect(await machine.getUnitProperty("corral-sleeper.service", "ActiveState")).toBe("active");
+    expect((await machine.getUnitInfo("corral-sleeper.service")).MainPID).toMatch(/^[1-9]\d*$/);
+    await machine.requireUnitState("corral-sleeper.service", "active");
+    await expect(
+      machine.requireUnitState("corral-sleeper.service", "inactive"),
+    ).rejects.toMatchObject({
+      code: ErrorCodes.UNIT_STATE,
+    });
+    await machine.stopJob("corral-sleeper.service");
+    expect((await machine.systemctl("is-active corral-sleeper.service")).stdout).toBe("inactive\n");
+    expect((await machine.startJob("systemd-tmpfiles-clean.service")).exitCode).toBe(0);
+  });
+
+  it("fails at once for a unit that failed, is inactive for good, or does not exist", async () => {
+    await machine.execute("systemd-run --unit=corral-boom sh -c 'exit 3'");
+    const started = performance.now();
+    await expect(machine.waitForUnit("corral-boom.service")).rejects.toThrow(
+      /unit corral-boom.service failed/,
+    );
+    await expect(machine.waitForUnit("no-such-unit.service")).rejects.toMatchObject({
+      code: ErrorCodes.UNIT_NOT_FOUND,
+    });
+    await expect(machine.getUnitInfo("no-such-unit.service")).rejects.toMatchObject({
+      code: ErrorCodes.UNIT_NOT_FOUND,
+    });
+    await expect(machine.waitForUnit("systemd-update-utmp.service")).rejects.toThrow(
+      /inactive and no job is pending/,
+    );
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  it("drives a user's systemd instance", async () => {
+    await machine.succeed("useradd -m alice", "loginctl enable-linger alice");
+    await machine.waitForUnit("default.target", { user: "alice", timeout: 60_000 });
+    expect((await machine.systemctl("is-active default.target", { user: "alice" })).stdout).toBe(
+      "active\n",
+    );
+  });
+});
+
+describe("console, screen and keyboard", () => {
+  it("captures the serial console and waits for text on it", async () => {
+    await machine.succeed("echo corral-console-$((2 + 3)) > /dev/ttyS0");
+    expect(await machine.waitForConsoleText(/corral-console-\d/, { timeout: 20_000 })).toBe(
+      "corral-console-5",
+    );
+    expect(machine.getConsoleLog()).toContain("corral-console-5");
+  });
+
+  it("sends text to the serial console", async () => {
+    await machine.succeed("stty -F /dev/ttyS0 -echo; (head -n 1 /dev/ttyS0 > /tmp/serial-in &)");
+    await machine.sleep(0.5);
+    machine.sendConsole("from the host\n");
+    await machine.waitUntilSucceeds("grep -qx 'from the host' /tmp/serial-in", { timeout: 20_000 });
+  });
+
+  it("reads the text of a virtual terminal and waits for it to match", async () => {
+    await machine.succeed("(sleep 1; echo corral-on-tty1 > /dev/tty1) &");
+    const screen = await machine.waitUntilTtyMatches(1, /corral-on-tty1/, { timeout: 30_000 });
+    expect(screen).toContain("corral-on-tty1");
+    expect(await machine.getTtyText(1)).toContain("corral-on-tty1");
+  });
+
+  it("types keys that reach the guest", async () => {
+    await machine.succeed("(head -c 9 /dev/tty1 > /tmp/typed &)");
+    await machine.sleep(0.5);
+    await machine.sendChars("Hi there\n");
+    await machine.waitUntilSucceeds("[ $(stat -c %s /tmp/typed) -eq 9 ]", { timeout: 20_000 });
+    expect(await machine.succeed("cat /tmp/typed")).toBe("Hi there\n");
+    await machine.sendKey("alt-f2");
+    await machine.waitUntilSucceeds('[ "$(cat /sys/class/tty/tty0/active)" = tty2 ]', {
+      timeout: 20_000,
+    });
+    await machine.sendKey("alt-f1");
+    await machine.waitUntilSucceeds('[ "$(cat /sys/class/tty/tty0/active)" = tty1 ]', {
+      timeout: 20_000,
+    });
+  });
+
+  it("writes a PNG screenshot of the screen's size", async () => {
+    const file = await machine.screenshot(join(hostDir, "screen"));
+    expect(file).toBe(join(hostDir, "screen.png"));
+    const png = readFileSync(file);
+    expect(png.subarray(0, 8)).toEqual(
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    );
+    // VGA text mode, 80x25 characters of 9x16 pixels.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([720, 400]);
+  });
+
+  it("runs monitor commands", async () => {
+    expect(await machine.sendMonitorCommand("info status")).toMatch(/VM status: running/);
+  });
+});
+
+describe("network", () => {
+  it("forwards a host port on 127.0.0.1 to the guest, and block/unblock cut and restore the link", async () => {
+    await machine.succeed(
+      "mkdir -p /srv/fw && echo forwarded > /srv/fw/index.html && (busybox httpd -p 8081 -h /srv/fw &)",
+    );
+    await machine.waitForOpenPort(8081, { timeout: 20_000 });
+    const hostPort = 20_000 + Math.floor(Math.random() * 20_000);
+    await machine.forwardPort(hostPort, 8081);
+    expect(await fetchText(`http://127.0.0.1:${hostPort}/`)).toBe("forwarded\n");
+    await machine.block();
+    await expect(fetchText(`http://127.0.0.1:${hostPort}/`, 2000)).rejects.toThrow();
+    await machine.unblock();
+    expect(await fetchText(`http://127.0.0.1:${hostPort}/`, 10_000)).toBe("forwarded\n");
+  });
+});
+
+describe("files", () => {
+  it("copies files both ways, byte for byte", async () => {
+    const original = randomBytes(8 * 1024 * 1024 + 13);
+    const source = join(hostDir, "payload.bin");
+    writeFileSync(source, original);
+    await machine.copyFromHost(source, "/root/in/payload.bin");
+    expect(await machine.succeed("sha256sum /root/in/payload.bin | cut -d' ' -f1")).toBe(
+      `${sha256(original)}\n`,
+    );
+    await machine.succeed("head -c 3000000 /dev/urandom > /root/out.bin; : > /root/empty");
+    const guestSum = (await machine.succeed("sha256sum /root/out.bin | cut -d' ' -f1")).trim();
+    await machine.copyFromVm("/root/out.bin", join(hostDir, "back/out.bin"));
+    expect(sha256(readFileSync(join(hostDir, "back/out.bin")))).toBe(guestSum);
+    await machine.copyFromVm("/root/empty", join(hostDir, "empty"));
+    expect(readFileSync(join(hostDir, "empty")).length).toBe(0);
+    await expect(machine.copyFromVm("/no/such/file", join(hostDir, "x"))).rejects.toBeInstanceOf(
+      GuestCommandError,
+    );
+  });
+});
+
+describe("reboot", () => {
+  it("reboots and is usable again when it returns", async () => {
+    const bootId = await machine.succeed("cat /proc/sys/kernel/random/boot_id");
+    await machine.succeed("touch /run/before-reboot");
+    await machine.reboot({ timeout: 120_000 });
+    expect(machine.isUp()).toBe(true);
+    expect(await machine.succeed("cat /proc/sys/kernel/random/boot_id")).not.toBe(bootId);
+    await machine.fail("test -e /run/before-reboot");
+  });
+});
+
+describe("lifecycle", () => {
+  it("rejects monitor verbs before start with a typed error", async () => {
+    await using idle = new Machine();
+    await expect(idle.screenshot(join(hostDir, "x"))).rejects.toMatchObject({
+      code: ErrorCodes.MACHINE_NOT_RUNNING,
+    });
+    await expect(idle.block()).rejects.toMatchObject({ code: ErrorCodes.MACHINE_NOT_RUNNING });
+  });
+
+  it("shutdown powers the guest off; crash ends it at once; verbs after that fail with MachineExitedError", async () => {
+    await using first = new Machine();
+    await first.waitForShell();
+    await first.shutdown({ timeout: 60_000 });
+    expect(first.isUp()).toBe(false);
+    await expect(first.execute("true")).rejects.toBeInstanceOf(MachineExitedError);
+
+    await using second = new Machine();
+    await second.waitForShell();
+    const pending = second.execute("sleep 600").catch((e: unknown) => e);
+    await second.crash();
+    expect(await pending).toBeInstanceOf(MachineExitedError);
+    await expect(second.screenshot(join(hostDir, "y"))).rejects.toBeInstanceOf(MachineExitedError);
+    await second.waitForShutdown();
+  });
+});
