@@ -1,19 +1,27 @@
-// A helper process that kills every supervised process group when corral dies, even by SIGKILL.
-// corral holds the write end of its stdin; when corral's process ends, the kernel closes that
-// pipe, `read` sees EOF, and the helper kills each group still registered.
+// A helper process that kills every supervised process group, and removes the state folders of
+// VMs, when corral dies, even by SIGKILL. corral holds the write end of its stdin; when corral's
+// process ends, the kernel closes that pipe, `read` sees EOF, and the helper cleans up what is
+// still registered.
 
 import { type ChildProcess, spawn } from "node:child_process";
 
 const SCRIPT = `
-declare -A groups
-while read -r op pgid; do
-  if [[ $op == + ]]; then groups[$pgid]=1; else unset "groups[$pgid]"; fi
+declare -A groups dirs
+while read -r op arg; do
+  case $op in
+    +) groups[$arg]=1 ;;
+    -) unset "groups[$arg]" ;;
+    +dir) dirs[$arg]=1 ;;
+    -dir) unset "dirs[$arg]" ;;
+  esac
 done
 for pgid in "\${!groups[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null; done
+for dir in "\${!dirs[@]}"; do rm -rf -- "$dir"; done
 `;
 
 let helper: ChildProcess | undefined;
 const live = new Set<number>();
+const dirs = new Set<string>();
 
 function ensureHelper(): ChildProcess {
   if (helper && helper.exitCode === null && helper.signalCode === null) return helper;
@@ -26,6 +34,7 @@ function ensureHelper(): ChildProcess {
   child.stdin?.on("error", () => {});
   (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   for (const pgid of live) child.stdin?.write(`+ ${pgid}\n`);
+  for (const dir of dirs) child.stdin?.write(`+dir ${dir}\n`);
   helper = child;
   return child;
 }
@@ -40,6 +49,18 @@ export function watchGroup(pgid: number): void {
 export function releaseGroup(pgid: number): void {
   if (!live.delete(pgid)) return;
   helper?.stdin?.write(`- ${pgid}\n`);
+}
+
+/** Removes folder `dir` (no newline in its name) if corral exits without releasing it. */
+export function watchDir(dir: string): void {
+  dirs.add(dir);
+  ensureHelper().stdin?.write(`+dir ${dir}\n`);
+}
+
+/** Stops watching `dir` (it was removed, or is to be kept). */
+export function releaseDir(dir: string): void {
+  if (!dirs.delete(dir)) return;
+  helper?.stdin?.write(`-dir ${dir}\n`);
 }
 
 /** Process groups still alive under supervision. */

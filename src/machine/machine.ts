@@ -27,6 +27,7 @@ import {
   resolveAccelerator,
 } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
+import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import {
@@ -218,6 +219,7 @@ export class Machine implements AsyncDisposable {
     if (vm) await vm[Symbol.asyncDispose]();
     if (this.#stateDir && this.#ownsStateDir && !this.#options.keepState) {
       await rm(this.#stateDir, { recursive: true, force: true });
+      releaseDir(this.#stateDir);
     }
   }
 
@@ -699,7 +701,11 @@ export class Machine implements AsyncDisposable {
     const given = this.#options.stateDir;
     if (!given) {
       this.#ownsStateDir = true;
-      return mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`));
+      const dir = await mkdtemp(
+        join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`),
+      );
+      if (!this.#options.keepState) watchDir(dir);
+      return dir;
     }
     const dir = resolve(given);
     if (!this.#options.keepState) await rm(dir, { recursive: true, force: true });

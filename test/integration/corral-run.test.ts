@@ -1,6 +1,6 @@
 // `corral run` end to end: boots the real default image under the detected accelerator.
 
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { findImage } from "../../src/images/image-cache.ts";
@@ -114,6 +114,7 @@ describe("corral run", () => {
     child.kill("SIGKILL");
     await done;
     await expectNoVmLeft(runtimeDir);
-    expect(existsSync(runtimeDir)).toBe(true);
+    for (let i = 0; i < 50 && readdirSync(runtimeDir).length > 0; i++) await sleep(100);
+    expect(readdirSync(runtimeDir)).toEqual([]);
   });
 });
