@@ -38,32 +38,55 @@ export function systemctlCommand(args: string, user?: string): string {
   return `su -l ${shellQuote(user)} --shell /bin/sh -c ${shellQuote(inner)}`;
 }
 
+/** The D-Bus object path of a systemd unit (systemd's bus_label_escape). */
+export function unitObjectPath(unit: string): string {
+  let label = "";
+  for (const [index, char] of [...Buffer.from(unit)].entries()) {
+    const isAlnum = /[A-Za-z0-9]/.test(String.fromCharCode(char));
+    const isLeadingDigit = index === 0 && /[0-9]/.test(String.fromCharCode(char));
+    label +=
+      isAlnum && !isLeadingDigit
+        ? String.fromCharCode(char)
+        : `_${char.toString(16).padStart(2, "0")}`;
+  }
+  return `/org/freedesktop/systemd1/unit/${label || "_"}`;
+}
+
 /**
- * Waits for `unit` to be active. Prints its last `systemctl show` lines; exits 0 when active,
+ * Waits for `unit` to be active. Prints its last load and active state; exits 0 when active,
  * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 124 at the
- * limit.
+ * limit. System units are read over D-Bus with busctl (about 3x cheaper than systemctl under
+ * TCG) and the pause between reads is a builtin `read -t` on a FIFO, so one poll costs one
+ * process.
  */
 export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
-  const show = systemctlCommand(
-    `show --no-pager -p LoadState -p ActiveState -p SubState ${shellQuote(unit)}`,
-    user,
-  );
   const jobs = systemctlCommand("list-jobs --no-pager", user);
+  const query = user
+    ? systemctlCommand(`show --no-pager -p LoadState -p ActiveState ${shellQuote(unit)}`, user)
+    : `busctl get-property org.freedesktop.systemd1 ${unitObjectPath(unit)} org.freedesktop.systemd1.Unit LoadState ActiveState`;
+  // Both outputs have the value last on the line: `LoadState=loaded` or `s "loaded"`.
+  const readState = [
+    `${query} >"$__f" 2>/dev/null; { read -r __load; read -r __active; } <"$__f"`,
+    '__load=${__load#*=}; __load=${__load#s \\"}; __load=${__load%\\"}',
+    '__active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
+    '__s="LoadState=$__load ActiveState=$__active"',
+  ].join("; ");
   return [
-    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
+    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __f=/dev/shm/corral-unit.$$; trap 'rm -f "$__f"' EXIT`,
+    `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
     "while :; do",
-    `  __s=$(${show})`,
-    "  case $__s in",
-    `    *LoadState=not-found*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
-    '    *ActiveState=active*) echo "$__s"; exit 0 ;;',
-    `    *ActiveState=failed*) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
-    "    *ActiveState=inactive*)",
+    `  ${readState}`,
+    "  case $__load/$__active in",
+    `    not-found/*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
+    '    */active) echo "$__s"; exit 0 ;;',
+    `    */failed) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
+    "    */inactive)",
     `      if ${jobs} 2>&1 | grep -q "No jobs"; then`,
-    `        __s=$(${show}); case $__s in *ActiveState=inactive*) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
+    `        ${readState}; case $__active in inactive) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
     "      fi ;;",
     "  esac",
     `  if [ ${NOW} -gt "$__end" ]; then echo "$__s"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
-    `  sleep ${POLL_SECONDS}`,
+    `  read -r -t ${POLL_SECONDS} -u 7 __nothing`,
     "done",
   ].join("\n");
 }

@@ -1,0 +1,39 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import {
+  unitObjectPath,
+  untilScript,
+  waitForUnitScript,
+} from "../../../src/machine/guest-scripts.ts";
+
+describe("guest scripts", () => {
+  it("escapes unit names into systemd's D-Bus object paths", () => {
+    expect(unitObjectPath("foo-bar.service")).toBe(
+      "/org/freedesktop/systemd1/unit/foo_2dbar_2eservice",
+    );
+    expect(unitObjectPath("1x@y.socket")).toBe("/org/freedesktop/systemd1/unit/_31x_40y_2esocket");
+  });
+
+  it("are valid bash", () => {
+    for (const script of [
+      waitForUnitScript("a.service", 1000),
+      waitForUnitScript("a", 1000, "alice"),
+      untilScript("true", true, 1000),
+    ]) {
+      expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
+    }
+  });
+
+  it("untilScript returns the output of the attempt that met the condition", () => {
+    const script = untilScript(
+      "n=$(cat /tmp/corral-until-test 2>/dev/null || echo 0); echo $((n + 1)) > /tmp/corral-until-test; echo try$n; [ $n -ge 2 ]",
+      true,
+      5000,
+    );
+    spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
+    const result = spawnSync("bash", ["-c", script], { encoding: "utf8" });
+    spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe("try2\n");
+  });
+});
