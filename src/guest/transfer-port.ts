@@ -7,7 +7,7 @@ import type { Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
-import type { BackdoorShell } from "./backdoor-shell.ts";
+import type { BackdoorShell, ExecResult } from "./backdoor-shell.ts";
 import { ChunkReader } from "./chunk-reader.ts";
 import { shellQuote } from "./shell-quote.ts";
 
@@ -40,14 +40,8 @@ export class TransferPort {
         signal: deadline.signal,
       });
       const [result] = await Promise.all([shell.exec(command, deadline, describe), sending]);
-      if (result.exitCode !== 0) {
-        throw new GuestCommandError(`copying ${source} to ${target} in the guest failed`, {
-          command,
-          exitCode: result.exitCode,
-          stdout: result.stdout.toString(),
-          stderr: result.stderr.toString(),
-        });
-      }
+      if (result.exitCode !== 0)
+        throw failed(`copying ${source} to ${target} in the guest failed`, command, result);
     });
   }
 
@@ -64,12 +58,7 @@ export class TransferPort {
       const sized = await shell.exec(sizeCommand, deadline, describe);
       const size = Number(sized.stdout.toString().trim());
       if (sized.exitCode !== 0 || !Number.isInteger(size)) {
-        throw new GuestCommandError(`cannot read ${source} in the guest`, {
-          command: sizeCommand,
-          exitCode: sized.exitCode,
-          stdout: sized.stdout.toString(),
-          stderr: sized.stderr.toString(),
-        });
+        throw failed(`cannot read ${source} in the guest`, sizeCommand, sized);
       }
       const file = createWriteStream(target);
       let remaining = size;
@@ -89,14 +78,8 @@ export class TransferPort {
       await new Promise<void>((resolve, reject) =>
         file.end((error?: Error | null) => (error ? reject(error) : resolve())),
       );
-      if (result.exitCode !== 0) {
-        throw new GuestCommandError(`copying ${source} out of the guest failed`, {
-          command,
-          exitCode: result.exitCode,
-          stdout: result.stdout.toString(),
-          stderr: result.stderr.toString(),
-        });
-      }
+      if (result.exitCode !== 0)
+        throw failed(`copying ${source} out of the guest failed`, command, result);
       return size;
     });
   }
@@ -113,4 +96,14 @@ export class TransferPort {
       );
     });
   }
+}
+
+function failed(message: string, command: string, result: ExecResult): GuestCommandError {
+  const { exitCode, stdout, stderr } = result;
+  return new GuestCommandError(message, {
+    command,
+    exitCode,
+    stdout: stdout.toString(),
+    stderr: stderr.toString(),
+  });
 }
