@@ -55,38 +55,65 @@ export function unitObjectPath(unit: string): string {
 /**
  * Waits for `unit` to be active. Prints its last load and active state; exits 0 when active,
  * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 124 at the
- * limit. System units are read over D-Bus with busctl (about 3x cheaper than systemctl under
- * TCG) and the pause between reads is a builtin `read -t` on a FIFO, so one poll costs one
- * process.
+ * limit. For a system unit the wait follows systemd's PropertiesChanged signals (busctl monitor,
+ * started once) and reads the new ActiveState from them, so it returns within milliseconds of
+ * the change; it also re-reads the state every second in case a signal came before the monitor
+ * listened. A user's unit is polled with systemctl.
  */
 export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
   const jobs = systemctlCommand("list-jobs --no-pager", user);
+  const path = unitObjectPath(unit);
   const query = user
     ? systemctlCommand(`show --no-pager -p LoadState -p ActiveState ${shellQuote(unit)}`, user)
-    : `busctl get-property org.freedesktop.systemd1 ${unitObjectPath(unit)} org.freedesktop.systemd1.Unit LoadState ActiveState`;
+    : `busctl get-property org.freedesktop.systemd1 ${path} org.freedesktop.systemd1.Unit LoadState ActiveState`;
   // Both outputs have the value last on the line: `LoadState=loaded` or `s "loaded"`.
   const readState = [
     `${query} >"$__f" 2>/dev/null; { read -r __load; read -r __active; } <"$__f"`,
     '__load=${__load#*=}; __load=${__load#s \\"}; __load=${__load%\\"}',
     '__active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
-    '__s="LoadState=$__load ActiveState=$__active"',
   ].join("; ");
+  const judge = [
+    '__s="LoadState=$__load ActiveState=$__active"',
+    "case $__load/$__active in",
+    `  not-found/*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
+    '  */active) echo "$__s"; exit 0 ;;',
+    `  */failed) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
+    "  */inactive)",
+    `    if ${jobs} 2>&1 | grep -q "No jobs"; then`,
+    `      ${readState}; case $__active in inactive) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
+    "    fi ;;",
+    "esac",
+    `if [ ${NOW} -gt "$__end" ]; then echo "$__s"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
+  ].join("\n");
+  // One state file per backdoor shell ($$), reused: removing it would cost a process per wait.
+  const start = `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __f=/dev/shm/corral-unit.$$`;
+  if (user) {
+    return [
+      start,
+      `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
+      "while :; do",
+      readState,
+      judge,
+      `read -r -t ${POLL_SECONDS} -u 7 __nothing`,
+      "done",
+    ].join("\n");
+  }
+  const match = `type='signal',sender='org.freedesktop.systemd1',path='${path}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'`;
   return [
-    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __f=/dev/shm/corral-unit.$$; trap 'rm -f "$__f"' EXIT`,
-    `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
+    start,
+    // In a session of its own, so that one kill ends busctl and grep together.
+    `exec 6< <(exec setsid sh -c 'stdbuf -oL busctl monitor --match "$1" 2>/dev/null | grep --line-buffered -A2 "\\"ActiveState\\";"' sh "${match}")`,
+    `__mon=$!; trap 'kill -- -$__mon 2>/dev/null' EXIT`,
+    readState,
     "while :; do",
-    `  ${readState}`,
-    "  case $__load/$__active in",
-    `    not-found/*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
-    '    */active) echo "$__s"; exit 0 ;;',
-    `    */failed) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
-    "    */inactive)",
-    `      if ${jobs} 2>&1 | grep -q "No jobs"; then`,
-    `        ${readState}; case $__active in inactive) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
-    "      fi ;;",
-    "  esac",
-    `  if [ ${NOW} -gt "$__end" ]; then echo "$__s"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
-    `  read -r -t ${POLL_SECONDS} -u 7 __nothing`,
+    judge,
+    // The value is the second line after `STRING "ActiveState";` in busctl's output.
+    "  __after=-1",
+    "  while read -r -t 1 -u 6 __line; do",
+    "    case $__line in *'\"ActiveState\";'*) __after=2 ;; *) __after=$((__after - 1)) ;; esac",
+    '    if [ "$__after" -eq 0 ]; then __active=${__line#STRING \\"}; __active=${__active%\\";}; break; fi',
+    "  done",
+    `  [ "$__after" -eq 0 ] || { ${readState}; }`,
     "done",
   ].join("\n");
 }
