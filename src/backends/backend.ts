@@ -16,7 +16,6 @@ export type Capability =
   | "keys"
   | "block-links"
   | "forward-port"
-  | "pause"
   | "monitor"
   | "reboot";
 

@@ -63,11 +63,6 @@ export function releaseDir(dir: string): void {
   helper?.stdin?.write(`-dir ${dir}\n`);
 }
 
-/** Process groups still alive under supervision. */
-export function watchedGroups(): ReadonlySet<number> {
-  return live;
-}
-
 // A plain process.exit() skips every dispose; kill what is left synchronously on the way out.
 process.on("exit", () => {
   for (const pgid of live) {

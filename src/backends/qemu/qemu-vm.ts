@@ -25,7 +25,6 @@ export class QemuVm implements RunningVm {
     "keys",
     "block-links",
     "forward-port",
-    "pause",
     "monitor",
     "reboot",
   ]);
