@@ -21,6 +21,8 @@ export const ErrorCodes = {
   GUEST_COMMAND_FAILED: "CORRAL_GUEST_COMMAND_FAILED",
   UNIT_NOT_FOUND: "CORRAL_UNIT_NOT_FOUND",
   UNIT_STATE: "CORRAL_UNIT_STATE",
+  CONDITION_FAILED: "CORRAL_CONDITION_FAILED",
+  TEST_LOAD_FAILED: "CORRAL_TEST_LOAD_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

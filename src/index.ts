@@ -3,6 +3,27 @@
 export { QmpError } from "./backends/qemu/qmp-client.ts";
 export type { WaitOptions } from "./deadline.ts";
 export {
+  Driver,
+  type DriverContext,
+  type DriverOptions,
+  type PollingConditionOptions,
+  type RetryOptions,
+} from "./driver/driver.ts";
+export { type RunTestOptions, runTest, type TestOutcome } from "./driver/run-test.ts";
+export {
+  type StartedMachines,
+  type StartMachinesOptions,
+  startMachines,
+} from "./driver/start-machines.ts";
+export {
+  defineTest,
+  type MachineSpec,
+  type TestContext,
+  type TestDefinition,
+  type TestFunction,
+} from "./driver/test-definition.ts";
+export { VlanSwitch } from "./driver/vlan-switch.ts";
+export {
   AbortedError,
   CorralError,
   type ErrorCode,
@@ -27,3 +48,4 @@ export {
   Machine,
   type MachineOptions,
 } from "./machine/machine.ts";
+export type { VlanAttachment } from "./machine/machine-options.ts";

@@ -19,6 +19,13 @@ export type Capability =
   | "monitor"
   | "reboot";
 
+export interface VlanNic {
+  vlan: number;
+  /** The VLAN switch's socket (a vde_switch folder). */
+  switchSocket: string;
+  mac: string;
+}
+
 export interface VmStartOptions {
   /** Machine name, used in messages and file names. */
   name: string;
@@ -27,6 +34,11 @@ export interface VmStartOptions {
   accelerator: Accelerator;
   /** Keep the VM running when the guest reboots (default: a reboot ends the VM). */
   allowReboot?: boolean;
+  /** Virtual CPUs and memory, overriding the start script's. */
+  cpus?: number;
+  memoryMiB?: number;
+  /** NICs to add, each on a VLAN switch. */
+  nics?: VlanNic[];
   /** Extra environment for the VMM or its start script. */
   env?: Record<string, string>;
 }

@@ -8,6 +8,7 @@ import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
 import { registerRun } from "./run.ts";
+import { registerTest } from "./test.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -31,6 +32,7 @@ const program = new Command()
 registerDoctor(program);
 registerImage(program);
 registerRun(program);
+registerTest(program);
 
 try {
   await program.parseAsync();
@@ -54,6 +56,7 @@ function report(error: unknown): number {
     process.stderr.write(`corral: ${error.message}\n`);
     if (error.code === ErrorCodes.ABORTED) return EXIT_INTERRUPTED;
     if (error.code === ErrorCodes.USAGE) return EXIT_USAGE;
+    if (error.code === ErrorCodes.TEST_LOAD_FAILED) return EXIT_USAGE;
     return isRun ? EXIT_RUN_FAILURE : EXIT_FAILURE;
   }
   process.stderr.write(

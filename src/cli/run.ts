@@ -2,11 +2,9 @@
 // stop the VM and exit with the command's exit code.
 
 import type { Command } from "commander";
-import { CorralError, ErrorCodes } from "../errors.ts";
 import { shellJoin } from "../guest/shell-quote.ts";
 import type { Accelerator } from "../host/accelerator.ts";
-import { buildImage } from "../images/build-image.ts";
-import { findImage } from "../images/image-cache.ts";
+import { ensureImage } from "../images/build-image.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import { interruptSignal } from "./interrupt.ts";
@@ -63,7 +61,12 @@ async function run(words: string[], options: RunOptions): Promise<number> {
   const say = (line: string) => {
     if (options.verbose || process.stderr.isTTY) process.stderr.write(`corral: ${line}\n`);
   };
-  await ensureImage(options.image, signal);
+  const renderer = progressRenderer();
+  try {
+    await ensureImage(options.image, { signal, onProgress: renderer.listener });
+  } finally {
+    renderer.close();
+  }
   const command = words.length === 1 ? (words[0] ?? "") : shellJoin(words);
   await using machine = new Machine({
     image: options.image,
@@ -87,19 +90,4 @@ async function run(words: string[], options: RunOptions): Promise<number> {
   });
   if (options.keepState) process.stderr.write(`corral: state kept in ${machine.stateDir}\n`);
   return result.exitCode;
-}
-
-async function ensureImage(nameOrId: string, signal: AbortSignal): Promise<void> {
-  try {
-    await findImage(nameOrId);
-  } catch (error) {
-    if (!(error instanceof CorralError) || error.code !== ErrorCodes.IMAGE_NOT_BUILT) throw error;
-    process.stderr.write(`corral: image ${nameOrId} is not built yet; building it\n`);
-    const renderer = progressRenderer();
-    try {
-      await buildImage(nameOrId, { signal, onProgress: renderer.listener });
-    } finally {
-      renderer.close();
-    }
-  }
 }

@@ -13,6 +13,7 @@ import { SupervisedProcess } from "../host/supervised-process.ts";
 import {
   type CachedImage,
   entryDir,
+  findImage,
   imageId,
   PARTIAL_PREFIX,
   removeAbandonedBuilds,
@@ -173,6 +174,7 @@ async function buildInto(
         name: recipe.name,
         recipeHash: recipe.hash,
         memoryMiB: recipe.memoryMiB,
+        cpus: recipe.cpus,
         kernelParams: recipe.kernelParams,
       }),
     );
@@ -274,4 +276,17 @@ async function busyboxVersion(): Promise<string> {
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The cached image `nameOrId`, built first when it is a recipe that has no build yet. */
+export async function ensureImage(
+  nameOrId: string,
+  options: Omit<BuildImageOptions, "force"> = {},
+): Promise<CachedImage> {
+  try {
+    return await findImage(nameOrId);
+  } catch (error) {
+    if (!(error instanceof CorralError) || error.code !== ErrorCodes.IMAGE_NOT_BUILT) throw error;
+    return (await buildImage(nameOrId, options)).image;
+  }
 }

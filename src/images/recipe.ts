@@ -30,6 +30,8 @@ export interface Recipe {
   initramfsModules: string[];
   diskSizeMiB: number;
   memoryMiB: number;
+  /** Virtual CPUs. Under TCG each runs on its own host thread, so 2 boots faster than 1. */
+  cpus: number;
   kernelParams: string;
   /** sha256 over the builder version and every file of the recipe folder. */
   hash: string;
@@ -80,6 +82,7 @@ export function loadRecipe(name: string): Recipe {
     initramfsModules: field("initramfsModules", isStrings),
     diskSizeMiB: field("diskSizeMiB", isPositive),
     memoryMiB: field("memoryMiB", isPositive),
+    cpus: field("cpus", isPositive),
     kernelParams: field("kernelParams", isString),
     hash: hashRecipeDir(dir),
   };

@@ -4,6 +4,7 @@ export interface StartScriptOptions {
   name: string;
   recipeHash: string;
   memoryMiB: number;
+  cpus: number;
   kernelParams: string;
 }
 
@@ -38,7 +39,7 @@ exec qemu-system-x86_64 \\
   -name ${name} \\
   -machine pc \\
   -m ${options.memoryMiB} \\
-  -smp 1 \\
+  -smp ${options.cpus} \\
   -nodefaults \\
   -vga std \\
   -device virtio-rng-pci \\

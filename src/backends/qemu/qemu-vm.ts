@@ -82,6 +82,9 @@ export class QemuVm implements RunningVm {
         accelerator: options.accelerator,
         sockets,
         allowReboot: options.allowReboot ?? false,
+        cpus: options.cpus,
+        memoryMiB: options.memoryMiB,
+        nics: options.nics,
       });
       const child = await SupervisedProcess.spawn(startScript, args, {
         cwd: options.stateDir,

@@ -3,6 +3,7 @@
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
+import type { VlanNic } from "../backend.ts";
 
 /** Unix sockets corral listens on; QEMU connects each chardev to one of them. */
 export interface RuntimeSockets {
@@ -20,6 +21,9 @@ export interface RuntimeArgsOptions {
   accelerator: Accelerator;
   sockets: RuntimeSockets;
   allowReboot: boolean;
+  cpus?: number | undefined;
+  memoryMiB?: number | undefined;
+  nics?: readonly VlanNic[] | undefined;
 }
 
 export function runtimeArgs(options: RuntimeArgsOptions): string[] {
@@ -54,6 +58,12 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
       sockets.xfer,
       `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
     ),
+    ...(options.cpus ? ["-smp", String(options.cpus)] : []),
+    ...(options.memoryMiB ? ["-m", String(options.memoryMiB)] : []),
+    ...(options.nics ?? []).flatMap((nic) => [
+      ...["-netdev", `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`],
+      ...["-device", `virtio-net-pci,netdev=vlan${nic.vlan},mac=${nic.mac}`],
+    ]),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];
 }

@@ -20,6 +20,7 @@ async function runWithStubs(env: Record<string, string>, args: string[]): Promis
       name: "t",
       recipeHash: "ab".repeat(32),
       memoryMiB: 512,
+      cpus: 2,
       kernelParams: "console=ttyS0",
     }),
   );

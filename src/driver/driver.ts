@@ -1,0 +1,446 @@
+// The test driver: the machines and VLANs of one test, the helpers a test script uses, and the
+// cleanup that leaves no VM, switch or socket behind.
+
+import { constants } from "node:fs";
+import { access, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { formatMs } from "../deadline.ts";
+import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
+import type { Accelerator } from "../host/accelerator.ts";
+import { runtimeDir } from "../host/paths.ts";
+import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { ensureImage } from "../images/build-image.ts";
+import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import { Machine } from "../machine/machine.ts";
+import type { MachineOptions } from "../machine/machine-options.ts";
+import { DriverLog } from "./driver-log.ts";
+import type { JUnitCase } from "./junit.ts";
+import type { MachineSpec } from "./test-definition.ts";
+import { traceMachine } from "./traced-machine.ts";
+import { MAX_VLAN, VlanSwitch } from "./vlan-switch.ts";
+
+export interface DriverOptions {
+  /** Machines declared by name (a test file's `defineTest`). */
+  machines?: Readonly<Record<string, MachineSpec>>;
+  /** `run-<name>-vm` start scripts, each one machine named after its script. */
+  startScripts?: readonly string[];
+  /** VLANs to create besides those the declared machines join. */
+  vlans?: readonly number[];
+  /** Folder for events.jsonl, console logs and screenshots with a relative path. */
+  outputDir?: string;
+  /** Keep each machine's state (disk overlay) in $TMPDIR/corral-vm-state-<name> across runs. */
+  keepVmState?: boolean;
+  accel?: Accelerator;
+  log?: DriverLog;
+  signal?: AbortSignal;
+}
+
+export interface RetryOptions {
+  /** Milliseconds before retry gives up; default 900 000. */
+  timeout?: number;
+  /** Milliseconds between attempts; default 1000. */
+  interval?: number;
+}
+
+export interface PollingConditionOptions {
+  /** Seconds between checks; default 2. */
+  seconds?: number;
+  /** Shown when the condition fails. */
+  description?: string;
+}
+
+/** The helpers every test receives besides its machines. */
+export interface DriverContext {
+  readonly machines: readonly Machine[];
+  readonly vlans: readonly VlanSwitch[];
+  readonly driver: Driver;
+  startAll(): Promise<void>;
+  joinAll(): Promise<void>;
+  subtest<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  log(message: string): void;
+  retry(
+    fn: (lastTry: boolean) => boolean | Promise<boolean>,
+    options?: RetryOptions,
+  ): Promise<void>;
+  pollingCondition(
+    check: () => boolean | Promise<boolean>,
+    options?: PollingConditionOptions,
+  ): Disposable;
+  serialStdout(on: boolean): void;
+  createMachine(spec: MachineSpec & { name: string }): Machine;
+}
+
+const CONTEXT_KEYS = new Set([
+  "machines",
+  "vlans",
+  "driver",
+  "startAll",
+  "joinAll",
+  "subtest",
+  "log",
+  "retry",
+  "pollingCondition",
+  "serialStdout",
+  "createMachine",
+]);
+const MAX_NODES = 254;
+const RETRY_TIMEOUT_MS = 900_000;
+
+interface Planned {
+  name: string;
+  spec: MachineSpec;
+}
+
+export class Driver implements AsyncDisposable {
+  readonly log: DriverLog;
+  readonly subtests: JUnitCase[] = [];
+  readonly #options: DriverOptions;
+  readonly #stateRoot: string;
+  readonly #switches = new Map<number, VlanSwitch>();
+  readonly #machines = new Map<string, Machine>();
+  readonly #nodes = new Map<string, number>();
+  /** Every machine's spec, with its VLANs filled in, known before any machine is created. */
+  readonly #specs = new Map<string, MachineSpec>();
+  readonly #conditions = new Set<Disposable>();
+  readonly #failure = Promise.withResolvers<never>();
+  #context: DriverContext | undefined;
+
+  private constructor(options: DriverOptions, stateRoot: string, log: DriverLog) {
+    this.#options = options;
+    this.#stateRoot = stateRoot;
+    this.log = log;
+    this.#failure.promise.catch(() => undefined);
+  }
+
+  /**
+   * Checks the machines and VLANs, builds missing images, starts the VLAN switches and creates
+   * the machines (not started). Every configuration error is raised before anything starts.
+   */
+  static async create(options: DriverOptions): Promise<Driver> {
+    const planned = await plan(options);
+    const vlans = new Set(options.vlans ?? []);
+    for (const { spec } of planned) for (const vlan of spec.vlans ?? []) vlans.add(vlan);
+    for (const vlan of vlans) checkVlan(vlan);
+    for (const { spec } of planned) {
+      if (!spec.startScript)
+        await ensureImage(spec.image ?? DEFAULT_RECIPE, { signal: options.signal });
+    }
+    const stateRoot = await mkdtemp(join(runtimeDir(), "corral-test-"));
+    watchDir(stateRoot);
+    const driver = new Driver(options, stateRoot, options.log ?? new DriverLog());
+    try {
+      for (const vlan of [...vlans].sort((a, b) => a - b)) {
+        driver.#switches.set(vlan, await VlanSwitch.start(vlan, stateRoot));
+      }
+      const names = planned.map(({ name }) => name).sort();
+      for (const [index, name] of names.entries()) driver.#nodes.set(name, index + 1);
+      for (const { name, spec } of planned) driver.#specs.set(name, spec);
+      for (const { name, spec } of planned) driver.#addMachine(name, spec);
+    } catch (error) {
+      await driver[Symbol.asyncDispose]();
+      throw error;
+    }
+    return driver;
+  }
+
+  get machines(): Machine[] {
+    return [...this.#machines.values()];
+  }
+
+  get vlans(): VlanSwitch[] {
+    return [...this.#switches.values()];
+  }
+
+  /** Rejects when a polling condition fails or the driver is stopped with `abort`. */
+  get failed(): Promise<never> {
+    return this.#failure.promise;
+  }
+
+  /** Makes `failed` reject with `error`: the running test stops there. */
+  abort(error: unknown): void {
+    this.#failure.reject(error);
+  }
+
+  machine(name: string): Machine {
+    const machine = this.#machines.get(name);
+    if (!machine) {
+      throw new CorralError(
+        ErrorCodes.USAGE,
+        `no machine named ${JSON.stringify(name)}; machines: ${[...this.#machines.keys()].join(", ") || "none"}`,
+      );
+    }
+    return machine;
+  }
+
+  /** The context a test function receives: the helpers, and each machine under its name. */
+  context(): DriverContext & Record<string, Machine> {
+    this.#context ??= {
+      machines: this.machines,
+      vlans: this.vlans,
+      driver: this,
+      startAll: () => this.startAll(),
+      joinAll: () => this.joinAll(),
+      subtest: (name, fn) => this.subtest(name, fn),
+      log: (message) => this.log.log(message),
+      retry: (fn, options) => this.retry(fn, options),
+      pollingCondition: (check, options) => this.pollingCondition(check, options),
+      serialStdout: (on) => {
+        this.log.serialStdout = on;
+      },
+      createMachine: (spec) => this.createMachine(spec),
+    };
+    return Object.assign(this.#context, Object.fromEntries(this.#machines));
+  }
+
+  /** Starts every machine; they boot in parallel. */
+  async startAll(): Promise<void> {
+    await this.log.step("start all VMs", () =>
+      Promise.all(this.machines.map((machine) => machine.start())).then(() => undefined),
+    );
+  }
+
+  /** Waits until every machine has shut down. */
+  async joinAll(): Promise<void> {
+    await this.log.step("wait for all VMs to finish", () =>
+      Promise.all(this.machines.map((machine) => machine.waitForShutdown())).then(() => undefined),
+    );
+  }
+
+  /** Runs `fn` as a named part of the test: logged as a step, one JUnit test case. */
+  async subtest<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await this.log.step(`subtest: ${name}`, fn);
+      this.subtests.push({ name, durationMs: performance.now() - started });
+      return result;
+    } catch (error) {
+      this.subtests.push({
+        name,
+        durationMs: performance.now() - started,
+        failure: describeFailure(error),
+      });
+      throw error;
+    }
+  }
+
+  /** Calls `fn(lastTry)` until it returns true, once per `interval`; fails at `timeout`. */
+  async retry(
+    fn: (lastTry: boolean) => boolean | Promise<boolean>,
+    options: RetryOptions = {},
+  ): Promise<void> {
+    const timeout = options.timeout ?? RETRY_TIMEOUT_MS;
+    const interval = options.interval ?? 1000;
+    const started = performance.now();
+    for (;;) {
+      const lastTry = performance.now() - started + interval > timeout;
+      if (await fn(lastTry)) return;
+      if (lastTry) throw new TimeoutError(`retry: still false after ${formatMs(timeout)}`);
+      await sleep(interval);
+    }
+  }
+
+  /**
+   * Checks `check` every few seconds while the test runs; when it throws or returns false the
+   * test fails there. Dispose the result (`using`) to stop checking.
+   */
+  pollingCondition(
+    check: () => boolean | Promise<boolean>,
+    options: PollingConditionOptions = {},
+  ): Disposable {
+    const description = options.description ?? (check.name || "polling condition");
+    let stopped = false;
+    const timer = setInterval(
+      async () => {
+        if (stopped) return;
+        try {
+          if (await check()) return;
+          throw new CorralError(ErrorCodes.USAGE, "returned false");
+        } catch (error) {
+          if (stopped) return;
+          stopped = true;
+          clearInterval(timer);
+          const reason = error instanceof Error ? error.message : String(error);
+          this.abort(
+            new CorralError(ErrorCodes.CONDITION_FAILED, `${description} failed: ${reason}`, {
+              cause: error,
+            }),
+          );
+        }
+      },
+      (options.seconds ?? 2) * 1000,
+    );
+    const condition = {
+      [Symbol.dispose]: () => {
+        stopped = true;
+        clearInterval(timer);
+        this.#conditions.delete(condition);
+      },
+    };
+    this.#conditions.add(condition);
+    return condition;
+  }
+
+  /** Adds a machine to the test while it runs. */
+  createMachine(spec: MachineSpec & { name: string }): Machine {
+    const { name, ...rest } = spec;
+    checkName(name, new Set(this.#machines.keys()));
+    for (const vlan of rest.vlans ?? []) {
+      if (!this.#switches.has(vlan)) {
+        throw new CorralError(
+          ErrorCodes.USAGE,
+          `createMachine(${name}): VLAN ${vlan} does not exist in this test; VLANs: ${[...this.#switches.keys()].join(", ") || "none"}`,
+        );
+      }
+    }
+    if (this.#nodes.size >= MAX_NODES) {
+      throw new CorralError(ErrorCodes.USAGE, `a test has at most ${MAX_NODES} machines`);
+    }
+    this.#nodes.set(name, Math.max(0, ...this.#nodes.values()) + 1);
+    this.#specs.set(name, rest);
+    const machine = this.#addMachine(name, rest);
+    if (this.#context) Object.assign(this.#context, { [name]: machine });
+    return machine;
+  }
+
+  /** Stops every machine and switch and removes their state. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const condition of [...this.#conditions]) condition[Symbol.dispose]();
+    await Promise.allSettled(this.machines.map((machine) => machine[Symbol.asyncDispose]()));
+    await Promise.allSettled(this.vlans.map((vlan) => vlan[Symbol.asyncDispose]()));
+    await rm(this.#stateRoot, { recursive: true, force: true });
+    releaseDir(this.#stateRoot);
+  }
+
+  #addMachine(name: string, spec: MachineSpec): Machine {
+    const node = this.#nodes.get(name) ?? 1;
+    const vlans = (spec.vlans ?? []).map((vlan) => ({
+      vlan,
+      switchSocket: this.#switch(vlan).socket,
+    }));
+    const options: MachineOptions = {
+      name,
+      node,
+      vlans,
+      ...(spec.startScript
+        ? { startScript: spec.startScript }
+        : { image: spec.image ?? DEFAULT_RECIPE }),
+      ...(spec.cpus ? { cpus: spec.cpus } : {}),
+      ...(spec.memoryMiB ? { memoryMiB: spec.memoryMiB } : {}),
+      ...(spec.allowReboot ? { allowReboot: true } : {}),
+      ...(this.#options.accel ? { accel: this.#options.accel } : {}),
+      ...(this.#options.keepVmState
+        ? { keepState: true, stateDir: join(tmpdir(), `corral-vm-state-${name}`) }
+        : {}),
+      env: { ...this.#kernelParams(name, spec), ...spec.env },
+    };
+    const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir);
+    machine.onConsoleLine((line) => this.log.console(name, line));
+    this.#machines.set(name, machine);
+    return machine;
+  }
+
+  /** corral-built guests take their host name and every machine's address from the kernel command line. */
+  #kernelParams(name: string, spec: MachineSpec): Record<string, string> {
+    const hosts: string[] = [];
+    for (const [other, node] of this.#nodes) {
+      for (const vlan of this.#specs.get(other)?.vlans ?? []) {
+        hosts.push(`192.168.${vlan}.${node}:${other}`);
+      }
+    }
+    const params = [
+      `systemd.hostname=${name}`,
+      ...(hosts.length ? [`corral.hosts=${hosts.join(",")}`] : []),
+    ];
+    const given = spec.env?.QEMU_KERNEL_PARAMS;
+    return { QEMU_KERNEL_PARAMS: [...params, ...(given ? [given] : [])].join(" ") };
+  }
+
+  #switch(vlan: number): VlanSwitch {
+    const found = this.#switches.get(vlan);
+    if (!found) throw new CorralError(ErrorCodes.USAGE, `VLAN ${vlan} does not exist in this test`);
+    return found;
+  }
+}
+
+/** The machines of a test, checked: names unique and usable, start scripts runnable. */
+async function plan(options: DriverOptions): Promise<Planned[]> {
+  const planned: Planned[] = [];
+  const taken = new Set<string>();
+  for (const [name, spec] of Object.entries(options.machines ?? {})) {
+    checkName(name, taken);
+    if (spec.startScript) await checkStartScript(spec.startScript);
+    planned.push({ name, spec: { ...spec, vlans: spec.vlans ?? [1] } });
+    taken.add(name);
+  }
+  for (const script of options.startScripts ?? []) {
+    const match = /^run-(.+)-vm$/.exec(basename(script));
+    if (!match?.[1]) {
+      throw new CorralError(
+        ErrorCodes.USAGE,
+        `start script ${script}: its name must be run-<machine>-vm, as Nix builds them`,
+      );
+    }
+    const name = match[1];
+    checkName(name, taken);
+    await checkStartScript(script);
+    // A start script brings its own NICs; it is handed every VLAN of the test, as in NixOS.
+    planned.push({
+      name,
+      spec: { startScript: resolve(script), vlans: [...(options.vlans ?? [])] },
+    });
+    taken.add(name);
+  }
+  if (planned.length > MAX_NODES) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `a test has at most ${MAX_NODES} machines, not ${planned.length}`,
+    );
+  }
+  return planned;
+}
+
+function checkName(name: string, taken: ReadonlySet<string>): void {
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(name)) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `machine name ${JSON.stringify(name)} is not a valid host name: use letters, digits and "-", starting with a letter`,
+    );
+  }
+  if (CONTEXT_KEYS.has(name)) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `machine name ${JSON.stringify(name)} is taken by a test helper of the same name; rename the machine`,
+    );
+  }
+  if (taken.has(name)) {
+    throw new CorralError(ErrorCodes.USAGE, `two machines are named ${JSON.stringify(name)}`);
+  }
+}
+
+function checkVlan(vlan: number): void {
+  if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `VLAN ${vlan} is out of range: VLANs are whole numbers from 0 to ${MAX_VLAN}`,
+    );
+  }
+}
+
+async function checkStartScript(script: string): Promise<void> {
+  try {
+    await access(script, constants.X_OK);
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not executable";
+    throw new CorralError(ErrorCodes.USAGE, `start script ${script} ${reason}`);
+  }
+}
+
+/** A JUnit failure from an error: its message, and its stack and details. */
+export function describeFailure(error: unknown): { message: string; details: string } {
+  if (error instanceof Error)
+    return { message: error.message, details: error.stack ?? error.message };
+  return { message: String(error), details: String(error) };
+}

@@ -1,0 +1,226 @@
+// Runs one test file: loads it, creates its driver, runs the test under the global timeout, and
+// reports where it failed. Writes the output folder and, when asked, JUnit XML.
+
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { registerHooks } from "node:module";
+import { basename, dirname, extname, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { formatMs } from "../deadline.ts";
+import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
+import type { Accelerator } from "../host/accelerator.ts";
+import { Driver, describeFailure } from "./driver.ts";
+import { DriverLog } from "./driver-log.ts";
+import { renderJUnit } from "./junit.ts";
+import { isTestDefinition, type TestDefinition, type TestFunction } from "./test-definition.ts";
+
+export interface RunTestOptions {
+  /** The test file: a module whose default export is `defineTest(…)` or an async function. */
+  script: string;
+  startScripts?: string[];
+  vlans?: number[];
+  /** Default: ./corral-results/<test file name>. */
+  outputDir?: string;
+  keepVmState?: boolean;
+  accel?: Accelerator;
+  /** Seconds; the test file's own `globalTimeout` wins. Default 3600. */
+  globalTimeout?: number;
+  junitXml?: string;
+  signal?: AbortSignal;
+  terminal?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Instead of running the test, hand the driver to this (the interactive mode). */
+  interact?: (driver: Driver, test: TestFunction) => Promise<void>;
+}
+
+export interface TestOutcome {
+  ok: boolean;
+  error?: unknown;
+  durationMs: number;
+  outputDir: string;
+}
+
+const DEFAULT_GLOBAL_TIMEOUT_S = 3600;
+/** corral's own entry point: index.ts when running from the sources, index.js when built. */
+const CORRAL_ENTRY = new URL(`../index${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+  .href;
+
+let hooksRegistered = false;
+
+/**
+ * Throws CorralError (CORRAL_USAGE or CORRAL_TEST_FAILED) for a test that cannot start: a file
+ * that does not load, a bad machine or VLAN. A test that runs and fails is an outcome, not a throw.
+ */
+export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
+  const script = resolve(options.script);
+  const test = await loadTest(script);
+  const outputDir = resolve(
+    options.outputDir ?? `corral-results/${basename(script, extname(script))}`,
+  );
+  await rm(outputDir, { recursive: true, force: true });
+  await mkdir(outputDir, { recursive: true });
+  const log = new DriverLog({
+    outputDir,
+    ...(options.terminal ? { terminal: options.terminal } : {}),
+  });
+  const started = performance.now();
+  let driver: Driver | undefined;
+  let outcome: TestOutcome;
+  try {
+    driver = await Driver.create({
+      machines: test.machines,
+      ...(options.startScripts ? { startScripts: options.startScripts } : {}),
+      ...(options.vlans ? { vlans: options.vlans } : {}),
+      outputDir,
+      ...(options.keepVmState ? { keepVmState: true } : {}),
+      ...(options.accel ? { accel: options.accel } : {}),
+      log,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const error = options.interact
+      ? await options.interact(driver, test.run).then(() => undefined)
+      : await runUnderLimits(driver, test, options);
+    outcome = {
+      ok: error === undefined,
+      error,
+      durationMs: performance.now() - started,
+      outputDir,
+    };
+  } finally {
+    await driver?.[Symbol.asyncDispose]();
+  }
+  if (!outcome.ok) log.log(await describeError(outcome.error, script));
+  log.result(outcome.ok, outcome.durationMs, outcome.ok ? undefined : errorMessage(outcome.error));
+  log.log(
+    `${outcome.ok ? "test passed" : "test failed"} in ${formatMs(outcome.durationMs)}; logs in ${relative(process.cwd(), outputDir) || "."}`,
+  );
+  await log.close();
+  if (options.junitXml && driver) {
+    const cases = driver.subtests.length
+      ? driver.subtests
+      : [
+          {
+            name: basename(script),
+            durationMs: outcome.durationMs,
+            ...(outcome.ok ? {} : { failure: describeFailure(outcome.error) }),
+          },
+        ];
+    if (
+      !outcome.ok &&
+      driver.subtests.every((testCase) => !testCase.failure) &&
+      driver.subtests.length
+    ) {
+      cases.push({
+        name: "(outside subtests)",
+        durationMs: 0,
+        failure: describeFailure(outcome.error),
+      });
+    }
+    await mkdir(dirname(resolve(options.junitXml)), { recursive: true });
+    await writeFile(
+      options.junitXml,
+      renderJUnit({
+        name: basename(script),
+        durationMs: outcome.durationMs,
+        timestamp: new Date(),
+        cases,
+      }),
+    );
+  }
+  return outcome;
+}
+
+/** Runs the test; resolves with the error that failed it, or undefined when it passed. */
+async function runUnderLimits(
+  driver: Driver,
+  test: TestDefinition,
+  options: RunTestOptions,
+): Promise<unknown> {
+  const limitS = test.globalTimeout ?? options.globalTimeout ?? DEFAULT_GLOBAL_TIMEOUT_S;
+  const timer = setTimeout(() => {
+    const where = driver.log.openSteps.join(" > ") || "outside any step";
+    driver.abort(
+      new TimeoutError(
+        `global timeout of ${formatMs(limitS * 1000)} reached; the test was at: ${where}`,
+      ),
+    );
+  }, limitS * 1000);
+  const onAbort = () => driver.abort(new AbortedError("the test was interrupted"));
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.race([test.run(driver.context() as never), driver.failed]);
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function loadTest(script: string): Promise<TestDefinition> {
+  if (!hooksRegistered) {
+    // Test files import "corral"; wherever they live, that is this corral.
+    registerHooks({
+      resolve: (specifier, context, next) =>
+        specifier === "corral"
+          ? { url: CORRAL_ENTRY, shortCircuit: true }
+          : next(specifier, context),
+    });
+    hooksRegistered = true;
+  }
+  let exported: unknown;
+  try {
+    exported = ((await import(pathToFileURL(script).href)) as { default?: unknown }).default;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === "ERR_MODULE_NOT_FOUND" && (error as Error).message.includes(script)
+        ? `test file ${script} does not exist`
+        : `test file ${script} cannot be loaded: ${errorMessage(error)}${locationOf(error, script)}`;
+    throw new CorralError(ErrorCodes.TEST_LOAD_FAILED, message, { cause: error });
+  }
+  if (isTestDefinition(exported)) return exported;
+  if (typeof exported === "function") {
+    return {
+      machines: {},
+      globalTimeout: undefined,
+      run: exported as TestFunction,
+    } as TestDefinition;
+  }
+  throw new CorralError(
+    ErrorCodes.TEST_LOAD_FAILED,
+    `test file ${script} must export default defineTest(…) or an async function (ctx) => {…}`,
+  );
+}
+
+/** The error, where in the test file it happened, and that line of the file. */
+async function describeError(error: unknown, script: string): Promise<string> {
+  const lines = [errorMessage(error)];
+  if (error instanceof CorralError && error.details.length) lines.push(...error.details);
+  const at = frameIn(error, script);
+  if (at) {
+    const source = (await readFile(script, "utf8").catch(() => "")).split("\n")[at.line - 1];
+    lines.push(`at ${relative(process.cwd(), script)}:${at.line}:${at.column}`);
+    if (source) lines.push(`  ${at.line} | ${source.trim()}`);
+  }
+  return lines.join("\n");
+}
+
+function locationOf(error: unknown, script: string): string {
+  const at = frameIn(error, script);
+  return at ? ` (at ${relative(process.cwd(), script)}:${at.line}:${at.column})` : "";
+}
+
+function frameIn(error: unknown, script: string): { line: number; column: number } | undefined {
+  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  const url = pathToFileURL(script).href;
+  for (const candidate of [url, script]) {
+    const escaped = candidate.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const match = new RegExp(`${escaped}:(\\d+):(\\d+)`).exec(stack);
+    if (match) return { line: Number(match[1]), column: Number(match[2]) };
+  }
+  return undefined;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

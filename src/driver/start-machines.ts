@@ -1,0 +1,56 @@
+// The test driver's machines for other test runners (vitest, node:test):
+// `await using vms = await startMachines({ server: {}, client: {} })`.
+
+import type { Accelerator } from "../host/accelerator.ts";
+import type { Machine } from "../machine/machine.ts";
+import { Driver, type DriverContext } from "./driver.ts";
+import { DriverLog } from "./driver-log.ts";
+import type { MachineSpec } from "./test-definition.ts";
+
+export interface StartMachinesOptions {
+  /** VLANs to create besides those the machines join. */
+  vlans?: number[];
+  accel?: Accelerator;
+  /** Folder for events.jsonl and the console logs; none by default. */
+  outputDir?: string;
+  /** Show serial console lines on stderr (default false; they are always in `consoleLines`). */
+  serialStdout?: boolean;
+  signal?: AbortSignal;
+}
+
+export type StartedMachines<Names extends string> = DriverContext & {
+  readonly [K in Names]: Machine;
+} & AsyncDisposable;
+
+/**
+ * Creates the machines and their VLANs and starts every machine (they boot in parallel; verbs
+ * wait for the guest's shell). Dispose the result to stop them all and remove their state.
+ */
+export async function startMachines<const Machines extends Record<string, MachineSpec>>(
+  machines: Machines,
+  options: StartMachinesOptions = {},
+): Promise<StartedMachines<Extract<keyof Machines, string>>> {
+  const log = new DriverLog(options.outputDir ? { outputDir: options.outputDir } : {});
+  log.serialStdout = options.serialStdout ?? false;
+  const driver = await Driver.create({
+    machines,
+    ...(options.vlans ? { vlans: options.vlans } : {}),
+    ...(options.accel ? { accel: options.accel } : {}),
+    ...(options.outputDir ? { outputDir: options.outputDir } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    log,
+  });
+  try {
+    await driver.startAll();
+  } catch (error) {
+    await driver[Symbol.asyncDispose]();
+    await log.close();
+    throw error;
+  }
+  return Object.assign(driver.context(), {
+    [Symbol.asyncDispose]: async () => {
+      await driver[Symbol.asyncDispose]();
+      await log.close();
+    },
+  }) as unknown as StartedMachines<Extract<keyof Machines, string>>;
+}

@@ -1,0 +1,71 @@
+// One virtual LAN: a vde_switch in hub mode whose socket folder QEMU NICs plug into, as in the
+// NixOS test driver.
+
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { requireHostTools } from "../host/requirements.ts";
+import { SupervisedProcess } from "../host/supervised-process.ts";
+
+export const MAX_VLAN = 255;
+const READY_TIMEOUT_MS = 10_000;
+
+export class VlanSwitch implements AsyncDisposable {
+  readonly vlan: number;
+  /** The switch's socket folder: QEMU's `-netdev vde,sock=…` and `QEMU_VDE_SOCKET_<vlan>`. */
+  readonly socket: string;
+  readonly #process: SupervisedProcess;
+
+  private constructor(vlan: number, socket: string, process: SupervisedProcess) {
+    this.vlan = vlan;
+    this.socket = socket;
+    this.#process = process;
+  }
+
+  /** Starts the switch of VLAN `vlan` with its socket folder in `dir`; ready when this returns. */
+  static async start(vlan: number, dir: string): Promise<VlanSwitch> {
+    if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
+      throw new CorralError(
+        ErrorCodes.USAGE,
+        `VLAN ${vlan} is out of range: VLANs are numbered 0 to ${MAX_VLAN}`,
+      );
+    }
+    requireHostTools(["vde_switch"], "starting a VLAN");
+    const socket = join(dir, `vde${vlan}.ctl`);
+    // vde_switch ends when its standard input closes, so it gets a pipe that lives as long as corral.
+    const process = await SupervisedProcess.spawn(
+      "vde_switch",
+      ["--sock", socket, "--dirmode", "0700", "--hub"],
+      { stdio: ["pipe", "ignore", "pipe"] },
+    );
+    process.child.stdin?.on("error", () => {});
+    let stderr = "";
+    process.child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const started = performance.now();
+    while (!(await exists(join(socket, "ctl")))) {
+      if (process.hasExited || performance.now() - started > READY_TIMEOUT_MS) {
+        await process.stop();
+        throw new CorralError(
+          ErrorCodes.MACHINE_START_FAILED,
+          `the switch of VLAN ${vlan} did not start${stderr ? `: ${stderr.trim()}` : ""}`,
+        );
+      }
+      await sleep(10);
+    }
+    return new VlanSwitch(vlan, socket, process);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#process.stop();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

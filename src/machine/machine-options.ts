@@ -1,0 +1,67 @@
+// The options and result types of Machine's public API.
+
+import type { WaitOptions } from "../deadline.ts";
+import type { Accelerator } from "../host/accelerator.ts";
+
+/** A NIC on a virtual LAN: the VLAN's number and the switch's socket (a vde_switch folder). */
+export interface VlanAttachment {
+  vlan: number;
+  switchSocket: string;
+}
+
+export interface MachineOptions {
+  /** Name used in messages and logs; defaults to the start script's `run-<name>-vm` or the image. */
+  name?: string;
+  /** Image to boot: a recipe name or a cache entry id. Default: `debian-12`. */
+  image?: string;
+  /** A `run-<name>-vm` start script to run instead of an image (Nix-built or corral-built). */
+  startScript?: string;
+  /** Force `kvm` or `tcg`; by default KVM is used where it was found to work. */
+  accel?: Accelerator;
+  /** Folder for the VM's state (sockets, disk overlay); emptied at start unless `keepState`. */
+  stateDir?: string;
+  /** Keep the state folder: at start (reuse the disk overlay) and when disposed. */
+  keepState?: boolean;
+  /** Keep the VM running across a guest-initiated reboot. */
+  allowReboot?: boolean;
+  /** Shared with the guest as `SHARED_DIR` (for start scripts that mount it). */
+  sharedDir?: string;
+  /** Virtual CPUs (default: the image's, 2 for corral-built images). */
+  cpus?: number;
+  /** Memory in MiB (default: the image's, 1024 for corral-built images). */
+  memoryMiB?: number;
+  /**
+   * Virtual LANs to join. A machine started from an image gets one NIC per VLAN with MAC
+   * 52:54:00:12:<vlan>:<node> (corral-built guests take 192.168.<vlan>.<node> on it). A start
+   * script brings its own NICs, as Nix-built ones do: it gets `QEMU_VDE_SOCKET_<vlan>`.
+   */
+  vlans?: VlanAttachment[];
+  /** This machine's number on its VLANs (1–254), the last byte of its MACs and addresses. */
+  node?: number;
+  /** Extra environment for the start script, e.g. `QEMU_OPTS` or `QEMU_KERNEL_PARAMS`. */
+  env?: Record<string, string>;
+}
+
+export interface ExecuteOptions extends WaitOptions {
+  /** Called with stdout bytes as they arrive. */
+  onStdout?: (chunk: Buffer) => void;
+  /** Called with stderr bytes as they arrive. */
+  onStderr?: (chunk: Buffer) => void;
+}
+
+/** What a guest command did. Output is text unless `encoding: "buffer"` was asked for. */
+export interface ExecResult<Output extends string | Buffer = string> {
+  exitCode: number;
+  stdout: Output;
+  stderr: Output;
+}
+
+export interface UserOptions extends WaitOptions {
+  /** Act on this user's systemd instance (`systemctl --user`) instead of the system's. */
+  user?: string;
+}
+
+export interface PortOptions extends WaitOptions {
+  /** Address to check in the guest; default `localhost`. */
+  address?: string;
+}

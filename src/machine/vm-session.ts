@@ -1,0 +1,381 @@
+// The running side of a Machine: its VM, state folder, backdoor shell and transfer port, and the
+// one way commands reach the guest. Machine's verbs are built on this.
+
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Capability, RunningVm } from "../backends/backend.ts";
+import { QemuVm } from "../backends/qemu/qemu-vm.ts";
+import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
+import {
+  CorralError,
+  consoleTail,
+  ErrorCodes,
+  MachineExitedError,
+  TimeoutError,
+  UnsupportedError,
+} from "../errors.ts";
+import { BackdoorShell, type ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
+import { shellQuote } from "../guest/shell-quote.ts";
+import { TransferPort } from "../guest/transfer-port.ts";
+import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
+import { runtimeDir } from "../host/paths.ts";
+import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
+import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
+import type { ExecuteOptions, MachineOptions } from "./machine-options.ts";
+
+export type { RawExecResult };
+
+export const SHELL_TIMEOUT_MS = 300_000;
+export const EXECUTE_TIMEOUT_MS = 900_000;
+export const WAIT_TIMEOUT_MS = 900_000;
+export const MONITOR_TIMEOUT_MS = 30_000;
+/** How much longer the host waits than a limit the guest enforces itself. */
+const GUEST_LIMIT_MARGIN_MS = 10_000;
+
+export class VmSession {
+  readonly name: string;
+  readonly options: MachineOptions;
+  #vm: RunningVm | undefined;
+  #starting: Promise<RunningVm> | undefined;
+  #shell: Promise<BackdoorShell> | undefined;
+  #transfer: Promise<TransferPort> | undefined;
+  #isShellUp = false;
+  #stateDir: string | undefined;
+  #ownsStateDir = false;
+  #accelerator: AcceleratorVerdict | undefined;
+  readonly #consoleListeners = new Set<(line: string) => void>();
+
+  constructor(name: string, options: MachineOptions) {
+    this.name = name;
+    this.options = options;
+  }
+
+  get vm(): RunningVm | undefined {
+    return this.#vm;
+  }
+
+  get accelerator(): AcceleratorVerdict | undefined {
+    return this.#accelerator;
+  }
+
+  get stateDir(): string | undefined {
+    return this.#stateDir;
+  }
+
+  get isShellUp(): boolean {
+    return this.#isShellUp;
+  }
+
+  get consoleLines(): readonly string[] {
+    return this.#vm?.console.lines ?? [];
+  }
+
+  /** Calls `listener` with each serial console line from now on; returns the unsubscribe function. */
+  onConsoleLine(listener: (line: string) => void): () => void {
+    this.#consoleListeners.add(listener);
+    return () => this.#consoleListeners.delete(listener);
+  }
+
+  launch(): Promise<RunningVm> {
+    this.#starting ??= this.#launch();
+    return this.#starting;
+  }
+
+  /** Stops the VM if it runs and removes the state folder it created (unless `keepState`). */
+  async dispose(): Promise<void> {
+    const vm = this.#vm;
+    this.shellGone("the machine was disposed");
+    if (vm) await vm[Symbol.asyncDispose]();
+    if (this.#stateDir && this.#ownsStateDir && !this.options.keepState) {
+      await rm(this.#stateDir, { recursive: true, force: true });
+      releaseDir(this.#stateDir);
+    }
+  }
+
+  /** The backdoor shell, once the guest has connected it; starts the VM if needed. */
+  connect(deadline: Deadline): Promise<BackdoorShell> {
+    const vm = this.#vm;
+    if (vm?.exitInfo) return Promise.reject(vm.exitError("connecting to the shell", vm.exitInfo));
+    this.#shell ??= (async () => {
+      const vm = await this.launch();
+      try {
+        const streams = await vm.shellStreams(deadline);
+        const shell = await BackdoorShell.connect(streams, deadline, () => this.describe());
+        this.#isShellUp = true;
+        return shell;
+      } catch (error) {
+        throw await this.explain(error, "waiting for the backdoor shell");
+      }
+    })();
+    this.#shell.catch(() => {
+      this.#shell = undefined;
+    });
+    return this.#shell;
+  }
+
+  /** Waits for the shell to come back after the guest rebooted. */
+  async reconnect(deadline: Deadline): Promise<void> {
+    const shell = await this.connect(deadline);
+    await this.explained(
+      shell.reconnect(deadline, () => this.describe()),
+      "waiting for the shell after reboot",
+    );
+    this.#isShellUp = true;
+  }
+
+  transferPort(deadline: Deadline): Promise<TransferPort> {
+    const vm = this.requireVm("file transfer");
+    this.#transfer ??= vm.transferStream(deadline).then((socket) => new TransferPort(socket));
+    this.#transfer.catch(() => {
+      this.#transfer = undefined;
+    });
+    return this.#transfer;
+  }
+
+  /**
+   * Runs `command`. A `timeout` is enforced by the guest's `timeout` program, unless
+   * `limitsItself` says the command is a corral script that ends by itself at its limit.
+   */
+  async execute(
+    command: string,
+    options: ExecuteOptions,
+    limitsItself = false,
+  ): Promise<RawExecResult> {
+    const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)})`;
+    const hostLimit =
+      options.timeout === undefined ? undefined : options.timeout + GUEST_LIMIT_MARGIN_MS;
+    const deadline = new Deadline(
+      what,
+      { ...options, ...(hostLimit ? { timeout: hostLimit } : {}) },
+      EXECUTE_TIMEOUT_MS,
+    );
+    const shell = await this.connect(deadline);
+    const inGuestLimit = options.timeout !== undefined && !limitsItself;
+    const guestCommand = inGuestLimit
+      ? `timeout -k 2 ${((options.timeout ?? 0) / 1000).toFixed(3)} bash -c ${shellQuote(command)}`
+      : command;
+    const result = await this.explained(
+      shell.exec(guestCommand, deadline, () => this.describe(), options),
+      `running ${JSON.stringify(command)}`,
+    );
+    if (inGuestLimit && result.exitCode === EXIT_WAIT_TIMEOUT) {
+      throw new TimeoutError(
+        `${what}: timed out after ${formatMs(options.timeout ?? 0)} (killed in the guest)`,
+        {
+          machine: this.name,
+          details: [
+            ...(result.stdout.length > 0
+              ? ["stdout so far:", ...tail(result.stdout.toString())]
+              : []),
+            ...(result.stderr.length > 0
+              ? ["stderr so far:", ...tail(result.stderr.toString())]
+              : []),
+            ...this.describe(),
+          ],
+        },
+      );
+    }
+    return result;
+  }
+
+  /** Runs a corral wait script that ends by itself when `deadline` is up. */
+  runWaitScript(script: string, deadline: Deadline, signal?: AbortSignal): Promise<RawExecResult> {
+    return this.execute(
+      script,
+      { timeout: deadline.remainingMs, ...(signal ? { signal } : {}) },
+      true,
+    );
+  }
+
+  /** Repeats `command` in the guest until it succeeds (or fails); returns that run's stdout. */
+  async until(
+    command: string,
+    untilSuccess: boolean,
+    what: string,
+    options: WaitOptions,
+  ): Promise<string> {
+    const deadline = new Deadline(`${this.name}: ${what}`, options, WAIT_TIMEOUT_MS);
+    const result = await this.runWaitScript(
+      untilScript(command, untilSuccess, deadline.remainingMs),
+      deadline,
+      options.signal,
+    );
+    if (result.exitCode === 0) return result.stdout.toString();
+    throw new TimeoutError(`${deadline.what}: timed out after ${formatMs(deadline.timeoutMs)}`, {
+      machine: this.name,
+      details: [
+        `Last attempt ${untilSuccess ? "failed" : "succeeded"}; its stdout:`,
+        ...tail(result.stdout.toString()),
+        ...(result.stderr.length > 0
+          ? ["stderr of the attempts:", ...tail(result.stderr.toString())]
+          : []),
+        ...this.describe(),
+      ],
+    });
+  }
+
+  /** Sends a command that ends the shell (poweroff, reboot) without waiting for its reply. */
+  async fireAndForget(command: string, deadline: Deadline): Promise<void> {
+    const shell = await this.connect(deadline);
+    this.#isShellUp = false;
+    await shell.sendFinal(command);
+  }
+
+  shellGone(reason: string): void {
+    this.#isShellUp = false;
+    void this.#shell?.then(
+      (shell) => shell.invalidate(reason),
+      () => undefined,
+    );
+  }
+
+  /** The running VM; throws a typed error when it is not started, has ended, or lacks `capability`. */
+  requireVm(operation: string, capability?: Capability): RunningVm {
+    const vm = this.#vm;
+    if (!vm) {
+      throw new CorralError(
+        ErrorCodes.MACHINE_NOT_RUNNING,
+        `${this.name}: ${operation}: the machine is not started`,
+        { machine: this.name },
+      );
+    }
+    if (vm.exitInfo) throw vm.exitError(operation, vm.exitInfo);
+    if (capability && !vm.capabilities.has(capability)) {
+      throw new UnsupportedError(vm.backend, capability, `${this.name}: ${operation}`, {
+        machine: this.name,
+      });
+    }
+    return vm;
+  }
+
+  /** The last console lines, for error messages. */
+  describe(): string[] {
+    return consoleTail(this.consoleLines);
+  }
+
+  /** `promise`, unless the deadline fires or the VM ends first. */
+  async whileAlive<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
+    const vm = this.#vm;
+    const { promise: outcome, resolve: done, reject } = Promise.withResolvers<T>();
+    const onAbort = () => reject(deadline.error(this.describe(), this.name));
+    if (deadline.signal.aborted) onAbort();
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
+    void vm?.exited.then((info) => reject(vm.exitError(deadline.what, info)));
+    promise.then(done, reject);
+    try {
+      return await outcome;
+    } finally {
+      deadline.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async explained<T>(promise: Promise<T>, during: string): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw await this.explain(error, during);
+    }
+  }
+
+  /** Turns a channel failure caused by the VM ending into a MachineExitedError. */
+  async explain(error: unknown, during: string): Promise<unknown> {
+    const vm = this.#vm;
+    if (!vm || error instanceof MachineExitedError) return error;
+    if (
+      error instanceof CorralError &&
+      ![ErrorCodes.GUEST_CHANNEL_BROKEN, ErrorCodes.QMP_CLOSED].includes(error.code as never)
+    ) {
+      return error;
+    }
+    // The shell's socket can close a moment before QEMU's exit is reported.
+    const info = await Promise.race([vm.exited, sleep(500, undefined, { ref: false })]);
+    return info ? vm.exitError(during, info) : error;
+  }
+
+  async #launch(): Promise<RunningVm> {
+    QemuVm.requireHostTools();
+    const { startScript, probeKernel } = await this.#bootFiles();
+    this.#accelerator = await resolveAccelerator({ forced: this.options.accel, probeKernel });
+    this.#stateDir = await this.#prepareStateDir();
+    const { sharedDir, cpus, memoryMiB, vlans = [] } = this.options;
+    const ownNics = this.options.startScript !== undefined;
+    const vm = await QemuVm.start(startScript, {
+      name: this.name,
+      stateDir: this.#stateDir,
+      accelerator: this.#accelerator.accelerator,
+      allowReboot: this.options.allowReboot ?? false,
+      ...(cpus ? { cpus } : {}),
+      ...(memoryMiB ? { memoryMiB } : {}),
+      nics: ownNics
+        ? []
+        : vlans.map(({ vlan, switchSocket }) => ({
+            vlan,
+            switchSocket,
+            mac: vlanMac(vlan, this.options.node ?? 1),
+          })),
+      env: {
+        ...(sharedDir ? { SHARED_DIR: resolve(sharedDir) } : {}),
+        ...(ownNics
+          ? Object.fromEntries(
+              vlans.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
+            )
+          : {}),
+        ...this.options.env,
+      },
+    });
+    vm.console.onLine((line) => {
+      for (const listener of this.#consoleListeners) listener(line);
+    });
+    void vm.exited.then(() => this.shellGone("the machine exited"));
+    this.#vm = vm;
+    return vm;
+  }
+
+  async #prepareStateDir(): Promise<string> {
+    const given = this.options.stateDir;
+    if (!given) {
+      this.#ownsStateDir = true;
+      const dir = await mkdtemp(
+        join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`),
+      );
+      if (!this.options.keepState) watchDir(dir);
+      return dir;
+    }
+    const dir = resolve(given);
+    if (!this.options.keepState) await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async #bootFiles(): Promise<{ startScript: string; probeKernel: string | undefined }> {
+    if (this.options.startScript) {
+      return {
+        startScript: resolve(this.options.startScript),
+        probeKernel: await defaultProbeKernel(),
+      };
+    }
+    const image = await findImage(this.options.image ?? DEFAULT_RECIPE);
+    return {
+      startScript: join(image.dir, image.manifest.startScript),
+      probeKernel: join(image.dir, "vmlinuz"),
+    };
+  }
+}
+
+/** The MAC of node `node` on VLAN `vlan`, as the NixOS test driver assigns them. */
+export function vlanMac(vlan: number, node: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `52:54:00:12:${hex(vlan)}:${hex(node)}`;
+}
+
+/** The last `count` lines of `text`, indented for an error message. */
+export function tail(text: string, count = 20): string[] {
+  return text
+    .replace(/\n$/, "")
+    .split("\n")
+    .slice(-count)
+    .map((line) => `  | ${line}`);
+}
