@@ -21,6 +21,14 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          name: "examples",
+          include: ["examples/vitest/**/*.test.ts"],
+          globalSetup: ["test/integration/global-setup.ts"],
+          testTimeout: 300_000,
+        },
+      },
     ],
   },
 });

@@ -1,11 +1,13 @@
 // `corral image build|list|verify|rm`: the guest image cache.
 
 import type { Command } from "commander";
-import { buildImage } from "../images/build-image.ts";
+import { buildImage, ensureImage } from "../images/build-image.ts";
 import { findImage, listImages, removeImages } from "../images/image-cache.ts";
+import { writeMachineScripts } from "../images/machine-scripts.ts";
 import { verifyArtifacts } from "../images/manifest.ts";
 import { DEFAULT_RECIPE, knownRecipes } from "../images/recipe.ts";
 import { interruptSignal } from "./interrupt.ts";
+import { parseVlan } from "./parse.ts";
 import { progressRenderer } from "./progress-renderer.ts";
 import { formatTable } from "./table.ts";
 
@@ -33,6 +35,34 @@ export function registerImage(program: Command): void {
           process.stderr.write(`corral: rebuilt because: ${result.rebuiltBecause}\n`);
         const how = result.wasCached ? `cached, verified in ${seconds} s` : `built in ${seconds} s`;
         process.stdout.write(`${result.image.manifest.id} ${result.image.dir} (${how})\n`);
+      } finally {
+        renderer.close();
+      }
+    });
+
+  image
+    .command("scripts")
+    .description(
+      "write NixOS-style start scripts for the machines of a test: <out>/run-<name>-vm for each " +
+        "name, node numbers in the order of the sorted names, one NIC per VLAN (the switch socket " +
+        "comes from $QEMU_VDE_SOCKET_<vlan>, which corral test sets); use them with " +
+        "corral test --start-scripts",
+    )
+    .argument("<names...>", "machine names")
+    .requiredOption("--out <dir>", "folder for the scripts")
+    .option("--vlans <numbers...>", "VLANs every machine joins", ["1"])
+    .option("--image <image>", "recipe name or image id; built first if needed", DEFAULT_RECIPE)
+    .action(async (names: string[], options: { out: string; vlans: string[]; image: string }) => {
+      const renderer = progressRenderer();
+      try {
+        const built = await ensureImage(options.image, {
+          signal: interruptSignal(),
+          onProgress: renderer.listener,
+        });
+        const vlans = options.vlans.map(parseVlan);
+        for (const path of await writeMachineScripts(built, names, vlans, options.out)) {
+          process.stdout.write(`${path}\n`);
+        }
       } finally {
         renderer.close();
       }

@@ -16,3 +16,11 @@ export function parseAccel(value: string): Accelerator {
     throw new InvalidArgumentError(`expected kvm or tcg, got "${value}"`);
   return value;
 }
+
+export function parseVlan(value: string): number {
+  const vlan = Number(value);
+  if (!/^\d+$/.test(value) || vlan > 255) {
+    throw new InvalidArgumentError(`expected a VLAN number from 0 to 255, got "${value}"`);
+  }
+  return vlan;
+}

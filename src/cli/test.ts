@@ -6,11 +6,11 @@ import { runTest } from "../driver/run-test.ts";
 import { AbortedError, CorralError, ErrorCodes } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { EXIT_INTERRUPTED, interruptSignal } from "./interrupt.ts";
-import { parseAccel, parseSeconds } from "./parse.ts";
+import { parseAccel, parseSeconds, parseVlan } from "./parse.ts";
 
 interface TestOptions {
-  startScripts?: string[] | string;
-  vlans?: string[] | string;
+  startScripts?: string[];
+  vlans?: number[];
   testScript?: string;
   globalTimeout: number;
   outputDir?: string;
@@ -39,11 +39,15 @@ export function registerTest(program: Command): void {
     )
     .argument("[script]", "the test file (.ts)")
     .addOption(
-      new Option("--start-scripts <scripts...>", "run-<name>-vm scripts, one machine each").env(
-        "startScripts",
-      ),
+      new Option("--start-scripts <scripts...>", "run-<name>-vm scripts, one machine each")
+        .env("startScripts")
+        .argParser(collectWords((word) => word)),
     )
-    .addOption(new Option("--vlans <numbers...>", "VLANs to create (0–255)").env("vlans"))
+    .addOption(
+      new Option("--vlans <numbers...>", "VLANs to create (0–255)")
+        .env("vlans")
+        .argParser(collectWords(parseVlan)),
+    )
     .addOption(
       new Option("--test-script <file>", "the test file (instead of the argument)").env(
         "testScript",
@@ -75,8 +79,8 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
   }
   const outcome = await runTest({
     script: file,
-    ...(options.startScripts ? { startScripts: words(options.startScripts) } : {}),
-    ...(options.vlans ? { vlans: words(options.vlans).map(parseVlan) } : {}),
+    ...(options.startScripts ? { startScripts: options.startScripts } : {}),
+    ...(options.vlans ? { vlans: options.vlans } : {}),
     globalTimeout: options.globalTimeout,
     ...(options.outputDir ? { outputDir: options.outputDir } : {}),
     ...(options.keepVmState ? { keepVmState: true } : {}),
@@ -89,20 +93,7 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
   return outcome.ok ? 0 : EXIT_TEST_FAILED;
 }
 
-/** Values from the command line come as a list; from the environment as one string. */
-function words(value: string[] | string): string[] {
-  return (Array.isArray(value) ? value : [value])
-    .flatMap((item) => item.split(/\s+/))
-    .filter(Boolean);
-}
-
-function parseVlan(value: string): number {
-  const vlan = Number(value);
-  if (!/^\d+$/.test(value) || vlan > 255) {
-    throw new CorralError(
-      ErrorCodes.USAGE,
-      `--vlans: ${JSON.stringify(value)} is not a VLAN number (0–255)`,
-    );
-  }
-  return vlan;
+/** Values come one per argument from the command line, or space-separated from the environment. */
+function collectWords<T>(parse: (word: string) => T): (value: string, previous?: T[]) => T[] {
+  return (value, previous = []) => [...previous, ...value.split(/\s+/).filter(Boolean).map(parse)];
 }

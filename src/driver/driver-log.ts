@@ -2,6 +2,7 @@
 // steps with their durations, colour only on a TTY) and, in the output folder, one JSON event per
 // line (events.jsonl) plus each machine's full console log.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { styleText } from "node:util";
@@ -34,7 +35,9 @@ export class DriverLog {
   readonly #outputDir: string | undefined;
   readonly #events: WriteStream | undefined;
   readonly #consoleFiles = new Map<string, WriteStream>();
-  #depth = 0;
+  /** The steps enclosing the current async context, outermost first; parallel steps each have theirs. */
+  readonly #stack = new AsyncLocalStorage<readonly string[]>();
+  readonly #open = new Set<readonly string[]>();
   /** Whether serial console lines are shown on the terminal (they are always kept in files). */
   serialStdout = true;
 
@@ -46,8 +49,11 @@ export class DriverLog {
       : undefined;
   }
 
-  /** The titles of the steps running now, outermost first. */
-  readonly openSteps: string[] = [];
+  /** The innermost steps running now, each as `outer > inner`; several when steps run in parallel. */
+  get openSteps(): string[] {
+    const paths = [...this.#open].map((path) => path.join(" > "));
+    return paths.filter((path) => !paths.some((other) => other.startsWith(`${path} > `)));
+  }
 
   log(message: string, machine?: string): void {
     this.#emit({ type: "log", message, ...(machine ? { machine } : {}) });
@@ -63,23 +69,23 @@ export class DriverLog {
 
   /** Runs `fn` as a nested step: its title, then its outcome and duration. */
   async step<T>(title: string, fn: () => Promise<T>, machine?: string): Promise<T> {
-    const depth = this.#depth;
+    const outer = this.#stack.getStore() ?? [];
+    const depth = outer.length;
     const shown = machine ? `${this.#machine(machine)}: ${title}` : title;
     this.#emit({ type: "step-start", title, depth, ...(machine ? { machine } : {}) });
-    this.#line(shown);
-    this.#depth++;
-    this.openSteps.push(machine ? `${machine}: ${title}` : title);
+    this.#line(shown, depth);
+    const path = [...outer, machine ? `${machine}: ${title}` : title];
+    this.#open.add(path);
     const started = performance.now();
     try {
-      const result = await fn();
+      const result = await this.#stack.run(path, fn);
       this.#end(title, depth, started, undefined, machine);
       return result;
     } catch (error) {
       this.#end(title, depth, started, error, machine);
       throw error;
     } finally {
-      this.#depth = depth;
-      this.openSteps.pop();
+      this.#open.delete(path);
     }
   }
 
@@ -108,7 +114,7 @@ export class DriverLog {
       ...(machine ? { machine } : {}),
     });
     const outcome = ok ? this.#style("green", "ok") : this.#style("red", "failed");
-    this.#line(this.#style("dim", `(${outcome} in ${formatMs(durationMs)})`));
+    this.#line(this.#style("dim", `(${outcome} in ${formatMs(durationMs)})`), depth + 1);
   }
 
   #consoleFile(machine: string): WriteStream | undefined {
@@ -125,8 +131,8 @@ export class DriverLog {
     this.#events?.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
   }
 
-  #line(text: string): void {
-    this.#terminal.write(`${"  ".repeat(this.#depth)}${text}\n`);
+  #line(text: string, depth = this.#stack.getStore()?.length ?? 0): void {
+    this.#terminal.write(`${"  ".repeat(depth)}${text}\n`);
   }
 
   #machine(name: string): string {

@@ -12,6 +12,7 @@ import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
+import { checkMachineName, checkVlan } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
@@ -19,7 +20,7 @@ import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
 import type { MachineSpec } from "./test-definition.ts";
 import { traceMachine } from "./traced-machine.ts";
-import { MAX_VLAN, VlanSwitch } from "./vlan-switch.ts";
+import { VlanSwitch } from "./vlan-switch.ts";
 
 export interface DriverOptions {
   /** Machines declared by name (a test file's `defineTest`). */
@@ -402,12 +403,7 @@ async function plan(options: DriverOptions): Promise<Planned[]> {
 }
 
 function checkName(name: string, taken: ReadonlySet<string>): void {
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(name)) {
-    throw new CorralError(
-      ErrorCodes.USAGE,
-      `machine name ${JSON.stringify(name)} is not a valid host name: use letters, digits and "-", starting with a letter`,
-    );
-  }
+  checkMachineName(name);
   if (CONTEXT_KEYS.has(name)) {
     throw new CorralError(
       ErrorCodes.USAGE,
@@ -416,15 +412,6 @@ function checkName(name: string, taken: ReadonlySet<string>): void {
   }
   if (taken.has(name)) {
     throw new CorralError(ErrorCodes.USAGE, `two machines are named ${JSON.stringify(name)}`);
-  }
-}
-
-function checkVlan(vlan: number): void {
-  if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
-    throw new CorralError(
-      ErrorCodes.USAGE,
-      `VLAN ${vlan} is out of range: VLANs are whole numbers from 0 to ${MAX_VLAN}`,
-    );
   }
 }
 

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { requireHostTools } from "../host/requirements.ts";
 import { SupervisedProcess } from "../host/supervised-process.ts";
+import { checkVlan } from "../images/network.ts";
 
-export const MAX_VLAN = 255;
 const READY_TIMEOUT_MS = 10_000;
 
 export class VlanSwitch implements AsyncDisposable {
@@ -25,12 +25,7 @@ export class VlanSwitch implements AsyncDisposable {
 
   /** Starts the switch of VLAN `vlan` with its socket folder in `dir`; ready when this returns. */
   static async start(vlan: number, dir: string): Promise<VlanSwitch> {
-    if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
-      throw new CorralError(
-        ErrorCodes.USAGE,
-        `VLAN ${vlan} is out of range: VLANs are numbered 0 to ${MAX_VLAN}`,
-      );
-    }
+    checkVlan(vlan);
     requireHostTools(["vde_switch"], "starting a VLAN");
     const socket = join(dir, `vde${vlan}.ctl`);
     // vde_switch ends when its standard input closes, so it gets a pipe that lives as long as corral.

@@ -1,11 +1,17 @@
 // Writes the `run-<name>-vm` start script of a built image, in the form of a NixOS one.
 
+import { shellQuote } from "../guest/shell-quote.ts";
+
 export interface StartScriptOptions {
   name: string;
   recipeHash: string;
   memoryMiB: number;
   cpus: number;
   kernelParams: string;
+  /** Where the image's files are; default: the script's own folder. */
+  imageDir?: string;
+  /** NICs on VLANs, plugged into the switch at $QEMU_VDE_SOCKET_<vlan> as in NixOS scripts. */
+  vlanNics?: { vlan: number; mac: string }[];
 }
 
 /**
@@ -23,8 +29,15 @@ export function renderStartScript(options: StartScriptOptions): string {
 # user-mode network in $QEMU_NET_OPTS. That network is restricted: the guest reaches nothing
 # through it; it carries only ports the host forwards in (forwardPort).
 set -eu
-here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
-if [ -z "\${TMPDIR:-}" ] || [ -z "\${USE_TMPDIR:-}" ]; then
+${options.imageDir ? `here=${shellQuote(options.imageDir)}` : `here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)`}
+${(options.vlanNics ?? [])
+  .map(
+    ({
+      vlan,
+    }) => `: "\${QEMU_VDE_SOCKET_${vlan}:?is not set: the socket of the switch of VLAN ${vlan} (corral test sets it)}"
+`,
+  )
+  .join("")}if [ -z "\${TMPDIR:-}" ] || [ -z "\${USE_TMPDIR:-}" ]; then
   TMPDIR=$(mktemp -d corral-vm.XXXXXXXXXX --tmpdir)
 fi
 export TMPDIR
@@ -47,7 +60,13 @@ exec qemu-system-x86_64 \\
   -device virtio-blk-pci,drive=root,bootindex=1 \\
   -device virtio-net-pci,netdev=user.0,mac=52:54:00:12:34:56 \\
   -netdev "user,id=user.0,restrict=on\${QEMU_NET_OPTS:+,$QEMU_NET_OPTS}" \\
-  -kernel "$here/vmlinuz" \\
+${(options.vlanNics ?? [])
+  .map(
+    ({ vlan, mac }) => `  -device virtio-net-pci,netdev=vlan${vlan},mac=${mac} \\
+  -netdev "vde,id=vlan${vlan},sock=$QEMU_VDE_SOCKET_${vlan}" \\
+`,
+  )
+  .join("")}  -kernel "$here/vmlinuz" \\
   -initrd "$here/initrd" \\
   -append "${options.kernelParams} \${QEMU_KERNEL_PARAMS:-}" \\
   \${QEMU_OPTS:-} \\

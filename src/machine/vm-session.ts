@@ -22,6 +22,7 @@ import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator
 import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
+import { vlanMac } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
 import type { ExecuteOptions, MachineOptions } from "./machine-options.ts";
@@ -363,12 +364,6 @@ export class VmSession {
       probeKernel: join(image.dir, "vmlinuz"),
     };
   }
-}
-
-/** The MAC of node `node` on VLAN `vlan`, as the NixOS test driver assigns them. */
-export function vlanMac(vlan: number, node: number): string {
-  const hex = (n: number) => n.toString(16).padStart(2, "0");
-  return `52:54:00:12:${hex(vlan)}:${hex(node)}`;
 }
 
 /** The last `count` lines of `text`, indented for an error message. */

@@ -1,0 +1,45 @@
+// Start scripts for the machines of a test, from one image, as a NixOS test build makes them:
+// one run-<name>-vm per machine, node numbers in the order of the sorted names, one NIC per VLAN.
+
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import type { CachedImage } from "./image-cache.ts";
+import { checkMachineName, checkVlan, vlanMac } from "./network.ts";
+import { loadRecipe } from "./recipe.ts";
+import { renderStartScript } from "./start-script.ts";
+
+/** Writes `outDir/run-<name>-vm` for each name; returns the scripts' paths. */
+export async function writeMachineScripts(
+  image: CachedImage,
+  names: readonly string[],
+  vlans: readonly number[],
+  outDir: string,
+): Promise<string[]> {
+  for (const name of names) checkMachineName(name);
+  if (new Set(names).size !== names.length) {
+    throw new CorralError(ErrorCodes.USAGE, "machine names must be unique");
+  }
+  for (const vlan of vlans) checkVlan(vlan);
+  const recipe = loadRecipe(image.manifest.recipe);
+  await mkdir(outDir, { recursive: true });
+  const sorted = [...names].sort();
+  const paths: string[] = [];
+  for (const [index, name] of sorted.entries()) {
+    const node = index + 1;
+    const path = join(outDir, `run-${name}-vm`);
+    const script = renderStartScript({
+      name,
+      recipeHash: image.manifest.recipeHash,
+      memoryMiB: recipe.memoryMiB,
+      cpus: recipe.cpus,
+      kernelParams: `${recipe.kernelParams} systemd.hostname=${name}`,
+      imageDir: image.dir,
+      vlanNics: vlans.map((vlan) => ({ vlan, mac: vlanMac(vlan, node) })),
+    });
+    await writeFile(path, script);
+    await chmod(path, 0o755);
+    paths.push(path);
+  }
+  return paths;
+}

@@ -1,0 +1,30 @@
+// The NixOS test network conventions corral guests follow: VLAN numbers, MACs and host names.
+
+import { CorralError, ErrorCodes } from "../errors.ts";
+
+export const MAX_VLAN = 255;
+
+/** The MAC of node `node` on VLAN `vlan`: 52:54:00:12:<vlan>:<node> in hex. */
+export function vlanMac(vlan: number, node: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `52:54:00:12:${hex(vlan)}:${hex(node)}`;
+}
+
+export function checkVlan(vlan: number): void {
+  if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `VLAN ${vlan} is out of range: VLANs are whole numbers from 0 to ${MAX_VLAN}`,
+    );
+  }
+}
+
+/** Machine names become host names: letters, digits and "-", starting with a letter. */
+export function checkMachineName(name: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(name)) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `machine name ${JSON.stringify(name)} is not a valid host name: use letters, digits and "-", starting with a letter`,
+    );
+  }
+}

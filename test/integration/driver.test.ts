@@ -1,0 +1,246 @@
+// `corral test` end to end: the two-machine example with declared machines and with start
+// scripts, a failing test, JUnit, the global timeout, Ctrl-C, configuration errors, and the
+// same machines from vitest (examples/vitest runs as its own project) and node:test.
+
+import { spawn } from "node:child_process";
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import {
+  collect,
+  isolatedRuntimeDir,
+  processesMentioning,
+  runCli,
+  startCli,
+  temporaryDir,
+} from "../helpers/cli.ts";
+
+const FIXTURES = "test/fixtures/driver";
+
+async function expectNothingLeft(runtimeDir: string): Promise<void> {
+  for (let i = 0; i < 50 && processesMentioning(runtimeDir).length > 0; i++) await sleep(100);
+  expect(processesMentioning(runtimeDir)).toEqual([]);
+  expect(readdirSync(runtimeDir)).toEqual([]);
+}
+
+function testCases(junit: string): { name: string; failed: boolean }[] {
+  return [...junit.matchAll(/<testcase [^>]*name="([^"]*)"[^>]*?(\/>|>\s*<failure)/g)].map(
+    (match) => ({ name: match[1] ?? "", failed: match[2] !== "/>" }),
+  );
+}
+
+describe("corral test", () => {
+  it("passes the two-machine example and writes JUnit, the event log and console logs", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const out = temporaryDir("corral-test-out-");
+    const junit = join(out, "junit.xml");
+    const result = await runCli(
+      ["test", "examples/two-machines.ts", "--output-dir", out, "--junit-xml", junit],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.stderr).toContain("test passed");
+    expect(result.code).toBe(0);
+    const xml = readFileSync(junit, "utf8");
+    expect(xml).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites tests="4" failures="0"/,
+    );
+    expect(testCases(xml)).toEqual([
+      { name: "the server serves a page", failed: false },
+      { name: "the client fetches it by name", failed: false },
+      { name: "a blocked server is unreachable", failed: false },
+      { name: "an unblocked server is reachable again", failed: false },
+    ]);
+    const events = readFileSync(join(out, "events.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; ok?: boolean });
+    expect(events.at(-2)).toMatchObject({ type: "result", ok: true });
+    expect(readFileSync(join(out, "server.console.log"), "utf8")).toContain("Reached target");
+    expect(readFileSync(join(out, "client.console.log"), "utf8")).toContain("Reached target");
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it("passes the same scenario with corral-built start scripts and --vlans", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const scripts = temporaryDir("corral-test-scripts-");
+    const made = await runCli([
+      "image",
+      "scripts",
+      "server",
+      "client",
+      "--vlans",
+      "1",
+      "--out",
+      scripts,
+    ]);
+    expect(made.code).toBe(0);
+    const paths = made.stdout.trim().split("\n");
+    expect(paths).toEqual([join(scripts, "run-client-vm"), join(scripts, "run-server-vm")]);
+    expect(readFileSync(paths[1] ?? "", "utf8")).toContain("mac=52:54:00:12:01:02");
+    const result = await runCli(
+      ["test", "examples/two-machines-start-scripts.ts", "--output-dir", temporaryDir("out-")],
+      { XDG_RUNTIME_DIR: runtimeDir, startScripts: paths.join(" "), vlans: "1" },
+    );
+    expect(result.stderr).toContain("test passed");
+    expect(result.code).toBe(0);
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it("exits 1 for a failing test and points at the failing line", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const out = temporaryDir("corral-test-out-");
+    const junit = join(out, "junit.xml");
+    const script = `${FIXTURES}/fails.ts`;
+    const line =
+      readFileSync(script, "utf8")
+        .split("\n")
+        .findIndex((text) => text.includes("/no/such/file")) + 1;
+    const result = await runCli(["test", script, "--output-dir", out, "--junit-xml", junit], {
+      XDG_RUNTIME_DIR: runtimeDir,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("solo: command failed with exit code 1: test -e /no/such/file");
+    expect(result.stderr).toContain(`at ${script}:${line}:`);
+    expect(result.stderr).toContain("test failed");
+    expect(testCases(readFileSync(junit, "utf8"))).toEqual([
+      { name: "the guest answers", failed: false },
+      { name: "a false assertion", failed: true },
+    ]);
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it("stops every machine at the global timeout and says where the test was", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const result = await runCli(
+      [
+        "test",
+        `${FIXTURES}/hangs.ts`,
+        "--global-timeout",
+        "4",
+        "--output-dir",
+        temporaryDir("out-"),
+      ],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'global timeout of 4.0 s reached; the test was at: subtest: waiting forever > sleeper: waitForFile("/never")',
+    );
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it("exits 130 on Ctrl-C and leaves no VM, switch or socket", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const child = startCli(
+      ["test", "examples/two-machines.ts", "--output-dir", temporaryDir("out-")],
+      {
+        XDG_RUNTIME_DIR: runtimeDir,
+      },
+    );
+    const done = collect(child);
+    for (
+      let i = 0;
+      i < 200 && processesMentioning(`${runtimeDir}/`).filter((p) => p.includes("qemu")).length < 2;
+      i++
+    ) {
+      await sleep(100);
+    }
+    expect(processesMentioning(runtimeDir).some((line) => line.includes("vde_switch"))).toBe(true);
+    child.kill("SIGINT");
+    const result = await done;
+    expect(result.code).toBe(130);
+    await expectNothingLeft(runtimeDir);
+  });
+
+  describe("refuses bad configurations with exit 2 before any VM starts", () => {
+    const cases: [string, (dir: string) => string[], RegExp][] = [
+      [
+        "a missing test file",
+        () => ["test", "no/such/test.ts"],
+        /test file .*no\/such\/test.ts does not exist/,
+      ],
+      [
+        "a file that does not compile",
+        (dir) => ["test", write(dir, "broken.ts", "export default async () => { const x = ; };\n")],
+        /broken.ts cannot be loaded: .*(Unexpected token|Expression expected|SyntaxError)/,
+      ],
+      [
+        "a file that throws at import",
+        (dir) => ["test", write(dir, "throws.ts", 'throw new Error("boom at import");\n')],
+        /throws.ts cannot be loaded: boom at import \(at .*throws.ts:1:7\)/,
+      ],
+      [
+        "a file that exports no test",
+        (dir) => ["test", write(dir, "none.ts", "export const x = 1;\n")],
+        /must export default defineTest/,
+      ],
+      [
+        "a VLAN out of range",
+        () => ["test", `${FIXTURES}/bad-vlan.ts`],
+        /VLAN 300 is out of range/,
+      ],
+      [
+        "a machine named like a helper",
+        () => ["test", `${FIXTURES}/helper-name.ts`],
+        /machine name "log" is taken by a test helper/,
+      ],
+      [
+        "a start script that does not exist",
+        () => ["test", `${FIXTURES}/server-declared.ts`, "--start-scripts", "/no/run-other-vm"],
+        /start script \/no\/run-other-vm does not exist/,
+      ],
+      [
+        "a start script that is not executable",
+        (dir) => {
+          const script = write(dir, "run-other-vm", "#!/bin/sh\n");
+          chmodSync(script, 0o644);
+          return ["test", `${FIXTURES}/server-declared.ts`, "--start-scripts", script];
+        },
+        /run-other-vm is not executable/,
+      ],
+      [
+        "two machines with one name",
+        (dir) => {
+          const script = write(dir, "run-server-vm", "#!/bin/sh\n");
+          chmodSync(script, 0o755);
+          return ["test", `${FIXTURES}/server-declared.ts`, "--start-scripts", script];
+        },
+        /two machines are named "server"/,
+      ],
+    ];
+    it.each(cases)("%s", async (_name, args, message) => {
+      const runtimeDir = isolatedRuntimeDir();
+      const dir = temporaryDir("corral-test-bad-");
+      const result = await runCli([...args(dir), "--output-dir", join(dir, "out")], {
+        XDG_RUNTIME_DIR: runtimeDir,
+      });
+      expect(result.stderr).toMatch(message);
+      expect(result.code).toBe(2);
+      expect(result.stderr).not.toContain("start all VMs");
+      await expectNothingLeft(runtimeDir);
+    });
+  });
+
+  it("runs the node:test example", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const child = spawn(
+      process.execPath,
+      ["--test", "--test-reporter=tap", "examples/node-test/two-machines.test.ts"],
+      {
+        env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const result = await collect(child);
+    expect(result.stdout).toContain("# pass 1");
+    expect(result.code).toBe(0);
+    await expectNothingLeft(runtimeDir);
+  });
+});
+
+function write(dir: string, name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
