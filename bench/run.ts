@@ -1,12 +1,15 @@
 // `npm run bench [-- --json]`: measures image build (cold and cached), boot to shell, the
-// accelerator, and on a booted guest the command round trip, waitForUnit's delay and copy speed. Medians of repeated runs; a kernel-only boot of the same image
-// under QEMU, measured in the same run, is the baseline that boot-to-shell is compared with.
+// accelerator; on a booted guest the command round trip, waitForUnit's delay and copy speed; and
+// for the test driver, two VMs to their shells against bare QEMU, and the two-machine example.
+// Medians of repeated runs; baselines (a kernel-only boot, bare QEMU) are measured in the same run.
 
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startMachines } from "../src/driver/start-machines.ts";
+import { VlanSwitch } from "../src/driver/vlan-switch.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
 import { SupervisedProcess } from "../src/host/supervised-process.ts";
 import { buildImage } from "../src/images/build-image.ts";
@@ -20,6 +23,8 @@ const CACHED_BUILD_RUNS = 5;
 const ROUND_TRIPS = 200;
 const UNIT_WAITS = 5;
 const COPY_MIB = 64;
+const DRIVER_RUNS = 3;
+const EXAMPLE = fileURLToPath(new URL("../examples/two-machines.ts", import.meta.url));
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -111,6 +116,51 @@ for (let i = 0; i < BOOT_RUNS; i++) {
 results.bootToShellMedianS = median(boots) / 1000;
 results.bootToShellVsKernelOnly = median(boots) / median(kernelBoots);
 
+/**
+ * Two VMs of the image on one VLAN, started with bare QEMU (the image's start script, a NIC on a
+ * vde switch, a virtconsole so the backdoor can start) until both consoles say the backdoor
+ * started: the floor under the driver's time to two shells.
+ */
+async function bareBootOfTwo(imageDir: string, accelerator: string): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), "corral-bench-bare-"));
+  try {
+    await using vlan = await VlanSwitch.start(1, dir);
+    const started = performance.now();
+    await Promise.all(
+      [1, 2].map(async (node) => {
+        const vmDir = join(dir, `vm${node}`);
+        await mkdir(vmDir);
+        const qemu = await SupervisedProcess.spawn(
+          join(imageDir, "run-debian-12-vm"),
+          [
+            ...["-accel", accelerator, "-cpu", accelerator === "kvm" ? "host" : "max"],
+            ...["-display", "none", "-serial", "stdio", "-device", "virtio-serial"],
+            ...["-chardev", "null,id=shell", "-device", "virtconsole,chardev=shell"],
+            ...["-netdev", `vde,id=vlan1,sock=${vlan.socket}`],
+            ...["-device", `virtio-net-pci,netdev=vlan1,mac=52:54:00:12:01:0${node}`],
+          ],
+          {
+            env: { ...process.env, TMPDIR: vmDir, USE_TMPDIR: "1" },
+            stdio: ["pipe", "pipe", "ignore"],
+          },
+        );
+        await using _ = qemu;
+        let seen = "";
+        await new Promise<void>((resolve) => {
+          qemu.child.stdout?.on("data", (chunk: Buffer) => {
+            seen = (seen + chunk.toString()).slice(-200);
+            if (seen.includes("connecting to host...")) resolve();
+          });
+          void qemu.exited.then(() => resolve());
+        });
+      }),
+    );
+    return performance.now() - started;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Round trip, waitForUnit latency and copy speed, once the guest has finished booting. */
 async function measureGuestVerbs(machine: Machine): Promise<void> {
   await machine.waitForUnit("multi-user.target");
@@ -149,6 +199,31 @@ async function measureGuestVerbs(machine: Machine): Promise<void> {
   }
 }
 
+log(`two machines: bare QEMU vs the driver, ${DRIVER_RUNS} runs each...`);
+const bare: number[] = [];
+const driven: number[] = [];
+for (let i = 0; i < DRIVER_RUNS; i++) {
+  bare.push(await bareBootOfTwo(image.dir, verdict.accelerator));
+  driven.push(
+    await timed(async () => {
+      await using vms = await startMachines({ server: {}, client: {} });
+      await Promise.all([vms.server.waitForShell(), vms.client.waitForShell()]);
+    }),
+  );
+}
+results.twoVmsBareBootMedianS = median(bare) / 1000;
+results.twoVmsDriverBootMedianS = median(driven) / 1000;
+results.twoVmsDriverVsBare = median(driven) / median(bare);
+
+log(`corral test examples/two-machines.ts, ${DRIVER_RUNS} runs...`);
+const exampleRuns: number[] = [];
+for (let i = 0; i < DRIVER_RUNS; i++) {
+  const out = await mkdtemp(join(tmpdir(), "corral-bench-out-"));
+  exampleRuns.push(await timed(() => runCli(["test", EXAMPLE, "--output-dir", out], {})));
+  await rm(out, { recursive: true, force: true });
+}
+results.twoMachineExampleMedianS = median(exampleRuns) / 1000;
+
 const rows: [string, string][] = [
   ["accelerator", String(results.accelerator)],
   ["image build, cold", `${Number(results.imageBuildColdS).toFixed(1)} s`],
@@ -174,6 +249,19 @@ const rows: [string, string][] = [
     `${Number(results.waitForUnitLatencyMedianMs).toFixed(0)} ms`,
   ],
   [`copyFromHost, ${COPY_MIB} MiB`, `${Number(results.copyFromHostMiBPerS).toFixed(1)} MiB/s`],
+  [
+    `two VMs to backdoor, bare QEMU (median of ${DRIVER_RUNS})`,
+    `${Number(results.twoVmsBareBootMedianS).toFixed(2)} s`,
+  ],
+  [
+    `two VMs to shells, driver (median of ${DRIVER_RUNS})`,
+    `${Number(results.twoVmsDriverBootMedianS).toFixed(2)} s`,
+  ],
+  ["driver / bare QEMU", `${Number(results.twoVmsDriverVsBare).toFixed(2)}x`],
+  [
+    `corral test examples/two-machines.ts (median of ${DRIVER_RUNS})`,
+    `${Number(results.twoMachineExampleMedianS).toFixed(1)} s`,
+  ],
 ];
 const width = Math.max(...rows.map(([name]) => name.length));
 const table = rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join("\n");

@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { renderStartScript } from "../../../src/images/start-script.ts";
+import { renderStartScript, type StartScriptOptions } from "../../../src/images/start-script.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -12,7 +12,11 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 /** Runs the script with stub qemu binaries on PATH that print their arguments. */
-async function runWithStubs(env: Record<string, string>, args: string[]): Promise<string[]> {
+async function runWithStubs(
+  env: Record<string, string>,
+  args: string[],
+  options: Partial<StartScriptOptions> = {},
+): Promise<{ status: number | null; lines: string[]; stderr: string }> {
   const bin = join(dir, "bin");
   await writeFile(
     join(dir, "run-t-vm"),
@@ -22,6 +26,7 @@ async function runWithStubs(env: Record<string, string>, args: string[]): Promis
       memoryMiB: 512,
       cpus: 2,
       kernelParams: "console=ttyS0",
+      ...options,
     }),
   );
   await chmod(join(dir, "run-t-vm"), 0o755);
@@ -35,18 +40,18 @@ async function runWithStubs(env: Record<string, string>, args: string[]): Promis
     env: { PATH: `${bin}:/usr/bin:/bin`, ...env },
     encoding: "utf8",
   });
-  expect(result.status).toBe(0);
-  return result.stdout.trim().split("\n");
+  return { status: result.status, lines: result.stdout.trim().split("\n"), stderr: result.stderr };
 }
 
 describe("run-<name>-vm start script", () => {
   it("creates the overlay in $TMPDIR and passes NixOS-style settings to QEMU", async () => {
     const state = join(dir, "state");
     await mkdir(state);
-    const lines = await runWithStubs(
+    const { status, lines } = await runWithStubs(
       { TMPDIR: state, USE_TMPDIR: "1", QEMU_OPTS: "-smp 2", QEMU_KERNEL_PARAMS: "quiet=no" },
       ["-accel", "tcg", "arg with space"],
     );
+    expect(status).toBe(0);
     expect(lines[0]).toBe("qemu-img");
     expect(lines).toContain(join(dir, "root.qcow2"));
     const qemu = lines.slice(lines.indexOf("qemu-system-x86_64"));
@@ -55,5 +60,26 @@ describe("run-<name>-vm start script", () => {
     );
     expect(qemu).toContain("console=ttyS0 quiet=no");
     expect(qemu.slice(-5)).toEqual(["-smp", "2", "-accel", "tcg", "arg with space"]);
+  });
+
+  it("plugs a machine script's VLAN NICs into the switches named by QEMU_VDE_SOCKET_<n>", async () => {
+    const state = join(dir, "state");
+    await mkdir(state);
+    const options = {
+      imageDir: join(dir, "image dir"),
+      vlanNics: [{ vlan: 1, mac: "52:54:00:12:01:02" }],
+    };
+    const missing = await runWithStubs({ TMPDIR: state, USE_TMPDIR: "1" }, [], options);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toContain("QEMU_VDE_SOCKET_1: is not set");
+    const { status, lines } = await runWithStubs(
+      { TMPDIR: state, USE_TMPDIR: "1", QEMU_VDE_SOCKET_1: "/run/vde1.ctl" },
+      [],
+      options,
+    );
+    expect(status).toBe(0);
+    expect(lines).toContain(join(dir, "image dir", "root.qcow2"));
+    expect(lines).toContain("virtio-net-pci,netdev=vlan1,mac=52:54:00:12:01:02");
+    expect(lines).toContain("vde,id=vlan1,sock=/run/vde1.ctl");
   });
 });
