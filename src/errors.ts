@@ -23,6 +23,8 @@ export const ErrorCodes = {
   UNIT_STATE: "CORRAL_UNIT_STATE",
   CONDITION_FAILED: "CORRAL_CONDITION_FAILED",
   TEST_LOAD_FAILED: "CORRAL_TEST_LOAD_FAILED",
+  SNAPSHOT_FAILED: "CORRAL_SNAPSHOT_FAILED",
+  SNAPSHOT_INVALID: "CORRAL_SNAPSHOT_INVALID",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

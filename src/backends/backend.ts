@@ -17,7 +17,8 @@ export type Capability =
   | "block-links"
   | "forward-port"
   | "monitor"
-  | "reboot";
+  | "reboot"
+  | "snapshot";
 
 export interface VlanNic {
   vlan: number;
@@ -39,6 +40,8 @@ export interface VmStartOptions {
   memoryMiB?: number;
   /** NICs to add, each on a VLAN switch. */
   nics?: VlanNic[];
+  /** Start from this saved state (a `saveState` stream) instead of booting. */
+  restoreState?: string;
   /** Extra environment for the VMM or its start script. */
   env?: Record<string, string>;
 }
@@ -77,6 +80,18 @@ export interface RunningVm extends AsyncDisposable {
   setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void>;
   /** "reboot": resolves at the next guest reset. */
   nextReset(deadline: Deadline): Promise<void>;
+  /**
+   * "snapshot": pauses the VM and saves its device and memory state and its frozen root disk
+   * layer into `dir`; the VM stays paused, writing from now on to `nextOverlay`. Returns the
+   * files' names in `dir`.
+   */
+  saveState(
+    deadline: Deadline,
+    dir: string,
+    nextOverlay: string,
+  ): Promise<{ state: string; disk: string }>;
+  /** Resumes a paused VM; a restored one once its saved state has loaded. */
+  resume(deadline: Deadline): Promise<void>;
   /** Ends the VM: gracefully unless `force`, then forcefully after a grace period. Idempotent. */
   stop(options?: { force?: boolean }): Promise<ExitInfo>;
 }

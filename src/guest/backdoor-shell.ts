@@ -64,6 +64,21 @@ export class BackdoorShell {
     return shell;
   }
 
+  /**
+   * Takes over a shell that is already running, idle and framed, as in a VM restored from a
+   * snapshot of a machine whose shell was connected: no banner comes and no prelude is needed.
+   */
+  static attach(streams: ShellStreams): BackdoorShell {
+    return new BackdoorShell(streams);
+  }
+
+  /** Runs `fn` when no command is running, holding back the commands queued after it. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(fn, fn);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
   /** After a guest reboot: forgets the old shell and waits for the new one's banner. */
   async reconnect(deadline: Deadline, describe: () => string[]): Promise<void> {
     this.#broken = undefined;
@@ -82,14 +97,11 @@ export class BackdoorShell {
    * without waiting for a reply; the shell is unusable afterwards until `reconnect`.
    */
   sendFinal(command: string): Promise<void> {
-    const run = async () => {
+    return this.exclusive(async () => {
       if (this.#broken) throw this.#broken;
       this.#input.write(commandLine(newNonce(), command));
       this.invalidate(`the guest is running ${command}`);
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
+    });
   }
 
   /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
@@ -99,7 +111,7 @@ export class BackdoorShell {
     describe: () => string[],
     options: ExecOptions = {},
   ): Promise<ExecResult> {
-    const run = async (): Promise<ExecResult> => {
+    return this.exclusive(async (): Promise<ExecResult> => {
       if (this.#broken) throw this.#broken;
       if (deadline.signal.aborted) throw deadline.error(describe());
       const nonce = newNonce();
@@ -130,10 +142,7 @@ export class BackdoorShell {
         );
         throw error;
       }
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
+    });
   }
 
   async #awaitBanner(deadline: Deadline, describe: () => string[]): Promise<void> {

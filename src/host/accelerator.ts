@@ -9,6 +9,7 @@ import { hostname, release } from "node:os";
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { cacheDir } from "./paths.ts";
+import { qemuVersion } from "./qemu-version.ts";
 import { runProgram } from "./run-program.ts";
 import { SupervisedProcess } from "./supervised-process.ts";
 
@@ -151,10 +152,8 @@ async function probeKvm(kernel: string): Promise<{ works: boolean; reason: strin
 async function hostKey(): Promise<string> {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown";
-  const { stdout } = await runProgram("qemu-system-x86_64", ["--version"]);
-  const qemuVersion = stdout.split("\n")[0] ?? "";
   return createHash("sha256")
-    .update([hostname(), release(), model, qemuVersion].join("\n"))
+    .update([hostname(), release(), model, await qemuVersion()].join("\n"))
     .digest("hex")
     .slice(0, 16);
 }

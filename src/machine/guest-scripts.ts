@@ -10,6 +10,10 @@ export const EXIT_UNIT_INACTIVE = 4;
 export const EXIT_UNIT_NOT_FOUND = 5;
 
 const POLL_SECONDS = 0.05;
+/** How long waitForUnit waits for busctl monitor to subscribe before reading the state anyway. */
+const MONITOR_START_SECONDS = 5;
+/** How often waitForUnit re-reads a unit's state when no signal came (a safety net). */
+const SIGNAL_FALLBACK_SECONDS = 2;
 
 /** Microseconds since the epoch, a bash builtin (no process). */
 const NOW = "${EPOCHREALTIME/./}";
@@ -57,8 +61,8 @@ export function unitObjectPath(unit: string): string {
  * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 124 at the
  * limit. For a system unit the wait follows systemd's PropertiesChanged signals (busctl monitor,
  * started once) and reads the new ActiveState from them, so it returns within milliseconds of
- * the change; it also re-reads the state every second in case a signal came before the monitor
- * listened. A user's unit is polled with systemctl.
+ * the change. The state is read once after the monitor has subscribed (so no change is missed)
+ * and re-read every few seconds as a safety net. A user's unit is polled with systemctl.
  */
 export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
   const jobs = systemctlCommand("list-jobs --no-pager", user);
@@ -98,18 +102,23 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
       "done",
     ].join("\n");
   }
-  const match = `type='signal',sender='org.freedesktop.systemd1',path='${path}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'`;
+  // arg0: only changes of the Unit interface, not the Service one that comes first.
+  const match = `type='signal',sender='org.freedesktop.systemd1',path='${path}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='org.freedesktop.systemd1.Unit'`;
   return [
     start,
-    // In a session of its own, so that one kill ends busctl and grep together.
-    `exec 6< <(exec setsid sh -c 'stdbuf -oL busctl monitor --match "$1" 2>/dev/null | grep --line-buffered -A2 "\\"ActiveState\\";"' sh "${match}")`,
+    // In a session of its own, so that one kill ends busctl and grep together. Under TCG bash
+    // reads a line in about 2 ms, so grep keeps only the lines that matter: busctl's
+    // "Monitoring" notice (it is subscribed) and the ActiveState entries of the signals.
+    `exec 6< <(exec setsid sh -c 'stdbuf -oL busctl monitor --match "$1" 2>&1 | grep --line-buffered -e "^Monitoring" -A2 -e "\\"ActiveState\\";"' sh "${match}")`,
     `__mon=$!; trap 'kill -- -$__mon 2>/dev/null' EXIT`,
+    // The state is read once the monitor listens, so no change falls between the two.
+    `read -r -t ${MONITOR_START_SECONDS} -u 6 __line`,
     readState,
     "while :; do",
     judge,
     // The value is the second line after `STRING "ActiveState";` in busctl's output.
     "  __after=-1",
-    "  while read -r -t 1 -u 6 __line; do",
+    `  while read -r -t ${SIGNAL_FALLBACK_SECONDS} -u 6 __line; do`,
     "    case $__line in *'\"ActiveState\";'*) __after=2 ;; *) __after=$((__after - 1)) ;; esac",
     '    if [ "$__after" -eq 0 ]; then __active=${__line#STRING \\"}; __active=${__active%\\";}; break; fi',
     "  done",

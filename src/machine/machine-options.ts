@@ -38,6 +38,11 @@ export interface MachineOptions {
   vlans?: VlanAttachment[];
   /** This machine's number on its VLANs (1–254), the last byte of its MACs and addresses. */
   node?: number;
+  /**
+   * Start from this snapshot folder (see `Machine.snapshot`) instead of booting, with a writable
+   * overlay of its own. `Machine.fromSnapshot` fills in the snapshot's machine config.
+   */
+  snapshot?: string;
   /** Extra environment for the start script, e.g. `QEMU_OPTS` or `QEMU_KERNEL_PARAMS`. */
   env?: Record<string, string>;
 }
@@ -64,4 +69,9 @@ export interface UserOptions extends WaitOptions {
 export interface PortOptions extends WaitOptions {
   /** Address to check in the guest; default `localhost`. */
   address?: string;
+}
+
+export interface SnapshotOptions extends WaitOptions {
+  /** Stop the VM once the snapshot is written, instead of resuming it. */
+  stop?: boolean;
 }

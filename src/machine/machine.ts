@@ -7,7 +7,7 @@ import { Deadline, type WaitOptions } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
-import type { AcceleratorVerdict } from "../host/accelerator.ts";
+import type { Accelerator, AcceleratorVerdict } from "../host/accelerator.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { copyFromHost, copyFromVm } from "./file-verbs.ts";
 import {
@@ -21,6 +21,7 @@ import type {
   ExecuteOptions,
   MachineOptions,
   PortOptions,
+  SnapshotOptions,
   UserOptions,
 } from "./machine-options.ts";
 import {
@@ -30,6 +31,7 @@ import {
   waitForConsoleText,
   waitUntilTtyMatches,
 } from "./screen-verbs.ts";
+import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
@@ -38,6 +40,7 @@ export type {
   ExecuteOptions,
   MachineOptions,
   PortOptions,
+  SnapshotOptions,
   UserOptions,
   VlanAttachment,
 } from "./machine-options.ts";
@@ -143,6 +146,37 @@ export class Machine implements AsyncDisposable {
       });
     });
     this.#session.shellGone("the machine shut down");
+  }
+
+  /**
+   * Saves the running machine into the folder `dir` (which must not exist): device and memory
+   * state, its disk frozen as a read-only qcow2 layer, and a manifest with checksums. The VM is
+   * paused meanwhile and resumed after, or stopped with `{ stop: true }`. Start clones with
+   * `Machine.fromSnapshot(dir)`.
+   */
+  snapshot(dir: string, options: SnapshotOptions = {}): Promise<void> {
+    return this.#session.snapshot(dir, options);
+  }
+
+  /**
+   * A machine that starts from the snapshot at `dir` instead of booting, with its own writable
+   * overlay; the snapshot is never modified, so many clones can run from it at once. It gets
+   * the snapshot's machine config unless `options` say otherwise, and a snapshot from another
+   * image, QEMU version or config is refused.
+   */
+  static async fromSnapshot(dir: string, options: MachineOptions = {}): Promise<Machine> {
+    const manifest = await readManifest(resolve(dir));
+    const { config, source } = manifest;
+    return new Machine({
+      ...(source.kind === "image" ? { image: source.imageId } : { startScript: source.path }),
+      ...(config.cpus ? { cpus: config.cpus } : {}),
+      ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
+      node: config.node,
+      allowReboot: config.allowReboot,
+      accel: config.accelerator as Accelerator,
+      ...options,
+      snapshot: dir,
+    });
   }
 
   /** Stops the VM if it runs and removes its state folder (unless `keepState`). */

@@ -1,7 +1,7 @@
 // The running side of a Machine: its VM, state folder, backdoor shell and transfer port, and the
 // one way commands reach the guest. Machine's verbs are built on this.
 
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Capability, RunningVm } from "../backends/backend.ts";
@@ -25,7 +25,8 @@ import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { vlanMac } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
-import type { ExecuteOptions, MachineOptions } from "./machine-options.ts";
+import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
+import { prepareRestore, writeSnapshot } from "./snapshots.ts";
 
 export type { RawExecResult };
 
@@ -33,6 +34,7 @@ export const SHELL_TIMEOUT_MS = 300_000;
 export const EXECUTE_TIMEOUT_MS = 900_000;
 export const WAIT_TIMEOUT_MS = 900_000;
 export const MONITOR_TIMEOUT_MS = 30_000;
+const SNAPSHOT_TIMEOUT_MS = 300_000;
 /** How much longer the host waits than a limit the guest enforces itself. */
 const GUEST_LIMIT_MARGIN_MS = 10_000;
 
@@ -90,6 +92,7 @@ export class VmSession {
     const vm = this.#vm;
     this.shellGone("the machine was disposed");
     if (vm) await vm[Symbol.asyncDispose]();
+    if (this.#stateDir) statesInUse.delete(this.#stateDir);
     if (this.#stateDir && this.#ownsStateDir && !this.options.keepState) {
       await rm(this.#stateDir, { recursive: true, force: true });
       releaseDir(this.#stateDir);
@@ -104,7 +107,17 @@ export class VmSession {
       const vm = await this.launch();
       try {
         const streams = await vm.shellStreams(deadline);
-        const shell = await BackdoorShell.connect(streams, deadline, () => this.describe());
+        if (!this.options.snapshot) {
+          const shell = await BackdoorShell.connect(streams, deadline, () => this.describe());
+          this.#isShellUp = true;
+          return shell;
+        }
+        // Restored: the shell is already there, idle and framed; only the clock is behind. A
+        // simple command runs without a fork in the guest, whose code is cold in TCG's cache.
+        await vm.resume(deadline);
+        const shell = BackdoorShell.attach(streams);
+        const now = (Date.now() / 1000).toFixed(3);
+        await shell.exec(`date -s @${now}`, deadline, () => this.describe());
         this.#isShellUp = true;
         return shell;
       } catch (error) {
@@ -125,6 +138,38 @@ export class VmSession {
       "waiting for the shell after reboot",
     );
     this.#isShellUp = true;
+  }
+
+  /** Saves the machine into the snapshot folder `dir`, then resumes it or stops it. */
+  async snapshot(dir: string, options: SnapshotOptions): Promise<void> {
+    const vm = this.requireVm("snapshot", "snapshot");
+    const target = resolve(dir);
+    const deadline = new Deadline(
+      `${this.name}: snapshot(${target})`,
+      options,
+      SNAPSHOT_TIMEOUT_MS,
+    );
+    const shell = await this.connect(deadline);
+    const accelerator = this.#accelerator?.accelerator ?? "tcg";
+    await shell.exclusive(async () => {
+      const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+      try {
+        await this.whileAlive(
+          writeSnapshot(vm, deadline, target, overlay, {
+            machine: this.name,
+            options: this.options,
+            accelerator,
+          }),
+          deadline,
+        );
+      } finally {
+        if (!options.stop && !vm.hasExited) await vm.resume(deadline);
+      }
+    });
+    if (options.stop) {
+      this.shellGone("the machine was stopped after its snapshot");
+      await vm.stop();
+    }
   }
 
   transferPort(deadline: Deadline): Promise<TransferPort> {
@@ -301,6 +346,14 @@ export class VmSession {
     const { startScript, probeKernel } = await this.#bootFiles();
     this.#accelerator = await resolveAccelerator({ forced: this.options.accel, probeKernel });
     this.#stateDir = await this.#prepareStateDir();
+    const restore = this.options.snapshot
+      ? await prepareRestore(
+          resolve(this.options.snapshot),
+          this.options,
+          this.#accelerator.accelerator,
+          this.#stateDir,
+        )
+      : undefined;
     const { sharedDir, cpus, memoryMiB, vlans = [] } = this.options;
     const ownNics = this.options.startScript !== undefined;
     const vm = await QemuVm.start(startScript, {
@@ -310,6 +363,7 @@ export class VmSession {
       allowReboot: this.options.allowReboot ?? false,
       ...(cpus ? { cpus } : {}),
       ...(memoryMiB ? { memoryMiB } : {}),
+      ...(restore ? { restoreState: restore.stateFile } : {}),
       nics: ownNics
         ? []
         : vlans.map(({ vlan, switchSocket }) => ({
@@ -319,6 +373,7 @@ export class VmSession {
           })),
       env: {
         ...(sharedDir ? { SHARED_DIR: resolve(sharedDir) } : {}),
+        ...(restore ? { NIX_DISK_IMAGE: restore.overlay } : {}),
         ...(ownNics
           ? Object.fromEntries(
               vlans.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
@@ -337,18 +392,32 @@ export class VmSession {
 
   async #prepareStateDir(): Promise<string> {
     const given = this.options.stateDir;
-    if (!given) {
+    let dir: string;
+    if (given) {
+      dir = resolve(given);
+      await this.#requireUnused(dir);
+      if (!this.options.keepState) await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+    } else {
       this.#ownsStateDir = true;
-      const dir = await mkdtemp(
-        join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`),
-      );
+      dir = await mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`));
       if (!this.options.keepState) watchDir(dir);
-      return dir;
     }
-    const dir = resolve(given);
-    if (!this.options.keepState) await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, LOCK_FILE), `${process.pid}\n`);
+    statesInUse.add(dir);
     return dir;
+  }
+
+  /** Refuses a state folder that another live machine uses: they would share a writable disk. */
+  async #requireUnused(dir: string): Promise<void> {
+    const owner = Number.parseInt(await readFile(join(dir, LOCK_FILE), "utf8").catch(() => ""), 10);
+    const taken = statesInUse.has(dir) || (owner > 0 && owner !== process.pid && isAlive(owner));
+    if (!taken) return;
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `${this.name}: state folder ${dir} is in use by another machine (process ${owner}); two machines cannot share one writable disk: give each its own stateDir`,
+      { machine: this.name },
+    );
   }
 
   async #bootFiles(): Promise<{ startScript: string; probeKernel: string | undefined }> {
@@ -363,6 +432,20 @@ export class VmSession {
       startScript: join(image.dir, image.manifest.startScript),
       probeKernel: join(image.dir, "vmlinuz"),
     };
+  }
+}
+
+/** State folders of this process's machines that have not been disposed. */
+const statesInUse = new Set<string>();
+/** In a state folder: the pid of the corral process whose machine uses it. */
+const LOCK_FILE = "corral.pid";
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -6,8 +6,9 @@ import { spawn } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
+  CLI,
   collect,
   isolatedRuntimeDir,
   processesMentioning,
@@ -220,6 +221,29 @@ describe("corral test", () => {
       expect(result.stderr).not.toContain("start all VMs");
       await expectNothingLeft(runtimeDir);
     });
+  });
+
+  it("opens a REPL with the machines in scope in --interactive mode", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const child = spawn(
+      process.execPath,
+      [CLI, "test", `${FIXTURES}/fails.ts`, "--interactive", "--output-dir", temporaryDir("out-")],
+      { env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir }, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    const done = collect(child);
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes("from-the-solo")) child.stdin.end(".exit\n");
+    });
+    child.stdin.write('await solo.succeed("echo from-the-$(hostname)")\n');
+    const result = await done;
+    expect(stdout).toContain("from-the-solo");
+    expect(result.code).toBe(0);
+    await expectNothingLeft(runtimeDir);
   });
 
   it("runs the node:test example", async () => {

@@ -3,6 +3,7 @@
 
 import type { Socket } from "node:net";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { ShellStreams } from "../../guest/backdoor-shell.ts";
@@ -11,6 +12,7 @@ import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.
 import { UnixListener } from "../../host/unix-listener.ts";
 import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
 import { ConsoleLog } from "../console-log.ts";
+import { incomingArgs, type SavedState, saveState } from "./qemu-state.ts";
 import { QmpClient } from "./qmp-client.ts";
 import { type RuntimeSockets, runtimeArgs } from "./runtime-args.ts";
 
@@ -27,6 +29,7 @@ export class QemuVm implements RunningVm {
     "forward-port",
     "monitor",
     "reboot",
+    "snapshot",
   ]);
   readonly console = new ConsoleLog();
   readonly exited: Promise<ExitInfo>;
@@ -86,6 +89,7 @@ export class QemuVm implements RunningVm {
         memoryMiB: options.memoryMiB,
         nics: options.nics,
       });
+      if (options.restoreState) args.push(...incomingArgs(options.restoreState));
       const child = await SupervisedProcess.spawn(startScript, args, {
         cwd: options.stateDir,
         env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
@@ -209,6 +213,20 @@ export class QemuVm implements RunningVm {
     } finally {
       stop();
     }
+  }
+
+  saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
+    return saveState((d, name, args) => this.command(d, name, args), deadline, dir, nextOverlay);
+  }
+
+  async resume(deadline: Deadline): Promise<void> {
+    // A restored VM is paused once its state has loaded (it was paused when saved).
+    while (
+      (await this.command<{ status: string }>(deadline, "query-status")).status === "inmigrate"
+    ) {
+      await sleep(5);
+    }
+    await this.command(deadline, "cont");
   }
 
   /** The error for an operation that was pending when QEMU exited, with QEMU's own words. */

@@ -1,0 +1,91 @@
+// Saving and restoring a QEMU VM's state: device and memory state through migration to a file,
+// and the disk frozen by turning the running overlay into a read-only layer.
+
+import { constants, copyFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Deadline } from "../../deadline.ts";
+import { CorralError, ErrorCodes, UnsupportedError } from "../../errors.ts";
+import { shellQuote } from "../../guest/shell-quote.ts";
+
+/** Runs one QMP command. */
+export type QmpCommand = <T = unknown>(
+  deadline: Deadline,
+  name: string,
+  args?: Record<string, unknown>,
+) => Promise<T>;
+
+interface BlockInfo {
+  device: string;
+  inserted?: { file: string; ro: boolean; drv: string };
+}
+
+interface MigrationInfo {
+  status?: string;
+  "error-desc"?: string;
+}
+
+const STATE_FILE = "state";
+const POLL_MS = 10;
+
+export interface SavedState {
+  /** The migration stream, relative to the snapshot folder. */
+  state: string;
+  /** The frozen root disk layer (a qcow2 whose backing file is the image's), relative too. */
+  disk: string;
+}
+
+/**
+ * Pauses the VM and writes its state into `dir`: the migration stream and a copy of the root
+ * disk's frozen layer. The VM stays paused, writing from now on to a new overlay (`nextOverlay`)
+ * whose backing file is the frozen layer; `cont` resumes it.
+ */
+export async function saveState(
+  qmp: QmpCommand,
+  deadline: Deadline,
+  dir: string,
+  nextOverlay: string,
+): Promise<SavedState> {
+  await qmp(deadline, "stop");
+  const writable = (await qmp<BlockInfo[]>(deadline, "query-block")).filter(
+    (block) => block.inserted && !block.inserted.ro,
+  );
+  const root = writable[0];
+  if (!root?.inserted || writable.length !== 1 || root.inserted.drv !== "qcow2") {
+    throw new UnsupportedError(
+      "qemu",
+      "snapshot",
+      `snapshots need exactly one writable qcow2 disk; this VM has ${writable.map((b) => `${b.device} (${b.inserted?.drv})`).join(", ") || "none"}`,
+    );
+  }
+  // The disk first: once migrated, QEMU hands its images over and they stay inactive until `cont`.
+  const frozen = root.inserted.file;
+  await qmp(deadline, "blockdev-snapshot-sync", {
+    device: root.device,
+    "snapshot-file": nextOverlay,
+    format: "qcow2",
+  });
+  const disk = "disk.qcow2";
+  const copied = copyFile(frozen, join(dir, disk), constants.COPYFILE_FICLONE);
+  const stateFile = join(dir, STATE_FILE);
+  await qmp(deadline, "migrate", { uri: `exec:cat > ${shellQuote(stateFile)}` });
+  for (;;) {
+    const info = await qmp<MigrationInfo>(deadline, "query-migrate");
+    if (info.status === "completed") break;
+    if (info.status === "failed" || info.status === "cancelled") {
+      await copied.catch(() => undefined);
+      throw new CorralError(
+        ErrorCodes.SNAPSHOT_FAILED,
+        `saving the VM state to ${stateFile} failed: ${info["error-desc"] ?? info.status}`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
+  await copied;
+  return { state: STATE_FILE, disk };
+}
+
+/** The `-incoming` argument that loads a saved state at start. */
+export function incomingArgs(stateFile: string): string[] {
+  return ["-incoming", `exec:cat ${shellQuote(stateFile)}`];
+}

@@ -1,0 +1,141 @@
+// A snapshot folder's manifest.json: what the snapshot was made from (image or start script,
+// QEMU version, machine config) and each file's checksum, so that a snapshot is only restored
+// where it fits and never from a damaged file.
+
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { CorralError, ErrorCodes } from "../errors.ts";
+
+export const SNAPSHOT_FORMAT = 1;
+export const MANIFEST_FILE = "manifest.json";
+
+/** What the VM was started from: a corral image, or a start script (by its content). */
+export type SnapshotSource =
+  | { kind: "image"; imageId: string; recipeHash: string }
+  | { kind: "start-script"; path: string; sha256: string };
+
+/** Everything about the VM that its devices depend on; a clone gets exactly this. */
+export interface SnapshotConfig {
+  accelerator: string;
+  cpus: number | null;
+  memoryMiB: number | null;
+  vlans: number[];
+  node: number;
+  allowReboot: boolean;
+}
+
+export interface SnapshotFile {
+  sha256: string;
+  sizeBytes: number;
+  /** When the file was last written, to skip re-hashing files nobody touched. */
+  mtimeMs: number;
+}
+
+export interface SnapshotManifest {
+  format: typeof SNAPSHOT_FORMAT;
+  createdAt: string;
+  machine: string;
+  source: SnapshotSource;
+  qemuVersion: string;
+  config: SnapshotConfig;
+  /** The migration stream and the frozen disk layer, by file name in the snapshot folder. */
+  state: string;
+  disk: string;
+  files: Record<string, SnapshotFile>;
+}
+
+export async function describeFile(path: string): Promise<SnapshotFile> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  const info = await stat(path);
+  return { sha256: hash.digest("hex"), sizeBytes: info.size, mtimeMs: info.mtimeMs };
+}
+
+export async function writeManifest(dir: string, manifest: SnapshotManifest): Promise<void> {
+  await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+export async function readManifest(dir: string): Promise<SnapshotManifest> {
+  let manifest: SnapshotManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), "utf8")) as SnapshotManifest;
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new CorralError(
+      ErrorCodes.SNAPSHOT_INVALID,
+      missing
+        ? `${dir} is not a snapshot: it has no ${MANIFEST_FILE}`
+        : `the snapshot manifest ${join(dir, MANIFEST_FILE)} is not valid JSON`,
+      { cause: error },
+    );
+  }
+  if (manifest.format !== SNAPSHOT_FORMAT) {
+    throw new CorralError(
+      ErrorCodes.SNAPSHOT_INVALID,
+      `snapshot ${dir} has format ${manifest.format}; this corral reads format ${SNAPSHOT_FORMAT}`,
+    );
+  }
+  return manifest;
+}
+
+/**
+ * Checks every file against its checksum. A file whose size and modification time are as
+ * recorded is trusted without re-hashing; any other is hashed, and a mismatch names the file.
+ */
+export async function verifyFiles(dir: string, manifest: SnapshotManifest): Promise<void> {
+  for (const [name, expected] of Object.entries(manifest.files)) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info) {
+      throw new CorralError(ErrorCodes.SNAPSHOT_INVALID, `snapshot file ${path} is missing`);
+    }
+    if (info.size === expected.sizeBytes && info.mtimeMs === expected.mtimeMs) continue;
+    const actual = await describeFile(path);
+    if (actual.sha256 !== expected.sha256) {
+      throw new CorralError(
+        ErrorCodes.SNAPSHOT_INVALID,
+        `snapshot file ${path} fails its checksum (sha256 ${actual.sha256.slice(0, 12)}…, expected ${expected.sha256.slice(0, 12)}…): it was changed or damaged; take the snapshot again`,
+      );
+    }
+  }
+}
+
+/** Throws SNAPSHOT_INVALID naming each way in which `manifest` differs from what runs here. */
+export function requireCompatible(
+  dir: string,
+  manifest: SnapshotManifest,
+  current: { source: SnapshotSource; qemuVersion: string; config: SnapshotConfig },
+): void {
+  const differences: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(manifest.source, current.source)) {
+    differences.push(
+      `made from ${describeSource(manifest.source)}, not ${describeSource(current.source)}`,
+    );
+  }
+  if (manifest.qemuVersion !== current.qemuVersion) {
+    differences.push(`made with ${manifest.qemuVersion}, not ${current.qemuVersion}`);
+  }
+  for (const key of Object.keys(manifest.config) as (keyof SnapshotConfig)[]) {
+    if (!same(manifest.config[key], current.config[key])) {
+      differences.push(
+        `machine config ${key} is ${JSON.stringify(manifest.config[key])}, not ${JSON.stringify(current.config[key])}`,
+      );
+    }
+  }
+  if (differences.length > 0) {
+    throw new CorralError(
+      ErrorCodes.SNAPSHOT_INVALID,
+      `snapshot ${dir} does not fit this machine: ${differences.join("; ")}`,
+    );
+  }
+}
+
+function describeSource(source: SnapshotSource): string {
+  return source.kind === "image"
+    ? `image ${source.imageId}`
+    : `start script ${source.path} (sha256 ${source.sha256.slice(0, 12)}…)`;
+}

@@ -1,0 +1,138 @@
+// Taking a snapshot of a running machine and preparing a restore from one. The snapshot folder is
+// written beside its final place and renamed into it only when complete, so a failure (a full
+// disk included) leaves nothing a reader could take for a snapshot.
+
+import { createHash } from "node:crypto";
+import { access, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { RunningVm } from "../backends/backend.ts";
+import type { Deadline } from "../deadline.ts";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { qemuVersion } from "../host/qemu-version.ts";
+import { runProgram } from "../host/run-program.ts";
+import { findImage } from "../images/image-cache.ts";
+import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import type { MachineOptions } from "./machine-options.ts";
+import {
+  describeFile,
+  readManifest,
+  requireCompatible,
+  SNAPSHOT_FORMAT,
+  type SnapshotConfig,
+  type SnapshotManifest,
+  type SnapshotSource,
+  verifyFiles,
+  writeManifest,
+} from "./snapshot-manifest.ts";
+
+/** What the machine runs: its image or start script, QEMU, and its device config. */
+export async function machineIdentity(
+  options: MachineOptions,
+  accelerator: string,
+): Promise<{ source: SnapshotSource; qemuVersion: string; config: SnapshotConfig }> {
+  let source: SnapshotSource;
+  if (options.startScript) {
+    const path = resolve(options.startScript);
+    const sha256 = createHash("sha256")
+      .update(await readFile(path))
+      .digest("hex");
+    source = { kind: "start-script", path, sha256 };
+  } else {
+    const image = await findImage(options.image ?? DEFAULT_RECIPE);
+    source = {
+      kind: "image",
+      imageId: image.manifest.id,
+      recipeHash: image.manifest.recipeHash,
+    };
+  }
+  return {
+    source,
+    qemuVersion: await qemuVersion(),
+    config: {
+      accelerator,
+      cpus: options.cpus ?? null,
+      memoryMiB: options.memoryMiB ?? null,
+      vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
+      node: options.node ?? 1,
+      allowReboot: options.allowReboot ?? false,
+    },
+  };
+}
+
+/**
+ * Saves `vm` into the snapshot folder `target` (which must not exist yet). The VM is paused
+ * meanwhile and left paused; the caller resumes or stops it. `nextOverlay` is where the VM
+ * writes from now on.
+ */
+export async function writeSnapshot(
+  vm: RunningVm,
+  deadline: Deadline,
+  target: string,
+  nextOverlay: string,
+  about: { machine: string; options: MachineOptions; accelerator: string },
+): Promise<SnapshotManifest> {
+  if (await exists(target)) {
+    throw new CorralError(
+      ErrorCodes.USAGE,
+      `${about.machine}: snapshot folder ${target} already exists; remove it or pick another`,
+    );
+  }
+  const identity = await machineIdentity(about.options, about.accelerator);
+  const partial = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
+  try {
+    const saved = await vm.saveState(deadline, partial, nextOverlay);
+    const manifest: SnapshotManifest = {
+      format: SNAPSHOT_FORMAT,
+      createdAt: new Date().toISOString(),
+      machine: about.machine,
+      ...identity,
+      state: saved.state,
+      disk: saved.disk,
+      files: {
+        [saved.state]: await describeFile(join(partial, saved.state)),
+        [saved.disk]: await describeFile(join(partial, saved.disk)),
+      },
+    };
+    await writeManifest(partial, manifest);
+    await rename(partial, target);
+    return manifest;
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true });
+    if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CorralError(
+      ErrorCodes.SNAPSHOT_FAILED,
+      `${about.machine}: cannot write the snapshot ${target}: ${reason}; nothing was kept and the VM goes on`,
+      { cause: error, machine: about.machine },
+    );
+  }
+}
+
+/**
+ * Checks that the snapshot at `dir` fits the machine about to start and that its files are
+ * intact, then creates the machine's own writable overlay on the snapshot's disk. Returns the
+ * state file to restore and the overlay.
+ */
+export async function prepareRestore(
+  dir: string,
+  options: MachineOptions,
+  accelerator: string,
+  stateDir: string,
+): Promise<{ stateFile: string; overlay: string }> {
+  const manifest = await readManifest(dir);
+  requireCompatible(dir, manifest, await machineIdentity(options, accelerator));
+  await verifyFiles(dir, manifest);
+  const overlay = join(stateDir, "disk.qcow2");
+  await runProgram("qemu-img", [
+    ...["create", "-q", "-f", "qcow2", "-F", "qcow2"],
+    ...["-b", join(dir, manifest.disk), overlay],
+  ]);
+  return { stateFile: join(dir, manifest.state), overlay };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
