@@ -84,8 +84,3 @@ export async function saveState(
   await copied;
   return { state: STATE_FILE, disk };
 }
-
-/** The `-incoming` argument that loads a saved state at start. */
-export function incomingArgs(stateFile: string): string[] {
-  return ["-incoming", `exec:cat ${shellQuote(stateFile)}`];
-}

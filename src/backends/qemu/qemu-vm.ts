@@ -1,6 +1,7 @@
 // A QEMU VM started from a `run-<name>-vm` start script (Nix-built or corral-built), run as it
 // is with corral's runtime arguments appended. Talks to QEMU over QMP.
 
+import { open } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,11 +13,15 @@ import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.
 import { UnixListener } from "../../host/unix-listener.ts";
 import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
 import { ConsoleLog } from "../console-log.ts";
-import { incomingArgs, type SavedState, saveState } from "./qemu-state.ts";
+import { type SavedState, saveState } from "./qemu-state.ts";
 import { QmpClient } from "./qmp-client.ts";
 import { type RuntimeSockets, runtimeArgs } from "./runtime-args.ts";
 
 const STDERR_LINES_KEPT = 50;
+/** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
+const INCOMING_FD = 3;
+/** How long a guest that said it is restarting gets to reset itself before QEMU does it. */
+const RESET_GRACE_MS = 3000;
 
 type Listeners = Record<keyof RuntimeSockets, UnixListener>;
 
@@ -89,12 +94,14 @@ export class QemuVm implements RunningVm {
         memoryMiB: options.memoryMiB,
         nics: options.nics,
       });
-      if (options.restoreState) args.push(...incomingArgs(options.restoreState));
+      // A saved state is read by QEMU itself from an inherited descriptor: no pipe, no copy.
+      const state = options.restoreState ? await open(options.restoreState, "r") : undefined;
+      if (state) args.push("-incoming", `fd:${INCOMING_FD}`);
       const child = await SupervisedProcess.spawn(startScript, args, {
         cwd: options.stateDir,
         env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
-        stdio: ["pipe", "pipe", "pipe"],
-      });
+        stdio: ["pipe", "pipe", "pipe", ...(state ? [state.fd] : [])],
+      }).finally(() => state?.close());
       return new QemuVm(options.name, child, listeners);
     } catch (error) {
       for (const listener of Object.values(listeners)) listener.close();
@@ -208,10 +215,21 @@ export class QemuVm implements RunningVm {
     const stop = qmp.onEvent((event) => {
       if (event.event === "RESET") resolve();
     });
+    // With several vCPUs under TCG the guest's own reset sometimes never comes after the
+    // kernel's last words; QEMU then resets it as the hardware would have.
+    let fallback: NodeJS.Timeout | undefined;
+    const stopWatching = this.console.onLine((line) => {
+      if (!line.includes("reboot: Restarting system")) return;
+      fallback = setTimeout(() => {
+        qmp.execute("system_reset").catch(() => undefined);
+      }, RESET_GRACE_MS);
+    });
     try {
       await this.#whileRunning(promise, deadline, "waiting for the guest to reset");
     } finally {
       stop();
+      stopWatching();
+      clearTimeout(fallback);
     }
   }
 

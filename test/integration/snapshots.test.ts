@@ -1,0 +1,176 @@
+// Snapshots on the real guest: save a running machine, start clones from it at once, and refuse
+// snapshots that do not fit or were damaged. The snapshot folder is never modified.
+
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCodes } from "../../src/errors.ts";
+import { Machine } from "../../src/machine/machine.ts";
+import { temporaryDir } from "../helpers/cli.ts";
+
+let original: Machine;
+let root: string;
+let snapshot: string;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), "corral-snapshots-"));
+  snapshot = join(root, "booted");
+  original = new Machine({ memoryMiB: 512 });
+  await original.waitForUnit("multi-user.target");
+  await original.succeed(
+    "echo from-the-original > /root/marker",
+    "mkdir -p /srv && echo served > /srv/index.html",
+    "systemd-run --unit=web busybox httpd -f -p 80 -h /srv",
+  );
+  await original.waitForOpenPort(80);
+  await original.snapshot(snapshot);
+}, 300_000);
+
+afterAll(async () => {
+  await original?.[Symbol.asyncDispose]();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("snapshots", () => {
+  it("writes the state, a frozen disk layer and a manifest, and the machine goes on", async () => {
+    expect(readdirSync(snapshot).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+    const manifest = JSON.parse(readFileSync(join(snapshot, "manifest.json"), "utf8"));
+    expect(manifest).toMatchObject({
+      format: 1,
+      source: { kind: "image" },
+      config: { memoryMiB: 512 },
+    });
+    expect(manifest.qemuVersion).toMatch(/^QEMU emulator version /);
+    expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "state"]);
+    await original.succeed("echo written-after-the-snapshot > /root/after");
+    expect(await original.succeed("cat /root/marker")).toBe("from-the-original\n");
+  });
+
+  it("starts three clones at once; each has the marker and the service, and their writes stay their own", async () => {
+    const clones = await Promise.all(
+      [1, 2, 3].map((n) => Machine.fromSnapshot(snapshot, { name: `clone${n}` })),
+    );
+    try {
+      await Promise.all(clones.map((clone) => clone.waitForShell({ timeout: 60_000 })));
+      for (const clone of clones) {
+        expect(await clone.succeed("cat /root/marker")).toBe("from-the-original\n");
+        await clone.requireUnitState("web.service");
+        expect(await clone.succeed("curl -sf http://localhost/")).toBe("served\n");
+        await clone.fail("test -e /root/after");
+        // The clock was set on restore, not left at the time of the snapshot.
+        const guestNow = Number(await clone.succeed("date +%s"));
+        expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(5);
+      }
+      await clones[0]?.succeed("echo only-in-clone-1 > /root/mine", "sync");
+      await clones[1]?.fail("test -e /root/mine");
+      await clones[2]?.fail("test -e /root/mine");
+    } finally {
+      await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
+    }
+    // The snapshot itself is untouched: a new clone passes the checksums and sees none of it.
+    await using later = await Machine.fromSnapshot(snapshot, { name: "later" });
+    await later.fail("test -e /root/mine");
+    await later.fail("test -e /root/after");
+  });
+
+  it("refuses a snapshot made for another machine config, QEMU version or image", async () => {
+    await expect(
+      Machine.fromSnapshot(snapshot, { memoryMiB: 768 }).then((m) => m.start()),
+    ).rejects.toMatchObject({
+      code: ErrorCodes.SNAPSHOT_INVALID,
+      message: expect.stringContaining("machine config memoryMiB is 512, not 768"),
+    });
+    for (const [change, expected] of [
+      [
+        (m: Record<string, unknown>) =>
+          Object.assign(m, { qemuVersion: "QEMU emulator version 1.0" }),
+        "made with QEMU emulator version 1.0",
+      ],
+      [
+        (m: Record<string, unknown>) =>
+          Object.assign(m, {
+            source: { kind: "image", imageId: "debian-12-000000000000", recipeHash: "0" },
+          }),
+        "made from image debian-12-000000000000",
+      ],
+    ] as const) {
+      const copy = linkedCopy(snapshot, join(root, `changed-${Math.random()}`));
+      const path = join(copy, "manifest.json");
+      const manifest = JSON.parse(readFileSync(path, "utf8"));
+      writeFileSync(path, JSON.stringify(change(manifest)));
+      const clone = new Machine({ memoryMiB: 512, snapshot: copy });
+      await expect(clone.start()).rejects.toMatchObject({
+        code: ErrorCodes.SNAPSHOT_INVALID,
+        message: expect.stringContaining(expected),
+      });
+      await clone[Symbol.asyncDispose]();
+    }
+  });
+
+  it("refuses a snapshot file that fails its checksum, naming the file", async () => {
+    const copy = join(root, "damaged");
+    cpSync(snapshot, copy, { recursive: true });
+    const state = join(copy, "state");
+    const bytes = readFileSync(state);
+    const middle = bytes.length >> 1;
+    bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
+    writeFileSync(state, bytes);
+    const clone = await Machine.fromSnapshot(copy);
+    await expect(clone.start()).rejects.toMatchObject({
+      code: ErrorCodes.SNAPSHOT_INVALID,
+      message: expect.stringContaining(`snapshot file ${state} fails its checksum`),
+    });
+    await clone[Symbol.asyncDispose]();
+  });
+
+  it("refuses two clones that would share one writable disk", async () => {
+    const stateDir = temporaryDir("corral-shared-state-");
+    await using first = await Machine.fromSnapshot(snapshot, { name: "first", stateDir });
+    await first.start();
+    const second = await Machine.fromSnapshot(snapshot, { name: "second", stateDir });
+    await expect(second.start()).rejects.toMatchObject({
+      code: ErrorCodes.USAGE,
+      message: expect.stringContaining("two machines cannot share one writable disk"),
+    });
+    await second[Symbol.asyncDispose]();
+    expect(await first.succeed("cat /root/marker")).toBe("from-the-original\n");
+  });
+
+  it("fails cleanly when the disk fills up: an error, nothing left behind, the machine goes on", async () => {
+    const small = temporaryDir("corral-small-disk-");
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", small]);
+    expect(mounted.status, `mount a 16 MiB tmpfs (needs root): ${mounted.stderr}`).toBe(0);
+    try {
+      const target = join(small, "too-big");
+      await expect(original.snapshot(target)).rejects.toMatchObject({
+        code: ErrorCodes.SNAPSHOT_FAILED,
+      });
+      expect(existsSync(target)).toBe(false);
+      expect(readdirSync(small)).toEqual([]);
+      expect(await original.succeed("cat /root/marker")).toBe("from-the-original\n");
+    } finally {
+      spawnSync("umount", [small]);
+    }
+  });
+});
+
+/** A copy of a snapshot folder whose big files are hard links (the manifest is a real copy). */
+function linkedCopy(from: string, to: string): string {
+  mkdirSync(to);
+  for (const name of readdirSync(from)) {
+    if (name === "manifest.json") cpSync(join(from, name), join(to, name));
+    else spawnSync("ln", [join(from, name), join(to, name)]);
+  }
+  return to;
+}
