@@ -8,6 +8,7 @@ import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
 import { registerRun } from "./run.ts";
+import { registerSnapshot } from "./snapshot.ts";
 import { registerTest } from "./test.ts";
 
 const EXIT_FAILURE = 1;
@@ -32,6 +33,7 @@ const program = new Command()
 registerDoctor(program);
 registerImage(program);
 registerRun(program);
+registerSnapshot(program);
 registerTest(program);
 
 try {

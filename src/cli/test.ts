@@ -18,6 +18,7 @@ interface TestOptions {
   interactive?: boolean;
   junitXml?: string;
   accel?: Accelerator;
+  reuseBoot?: boolean;
 }
 
 export const EXIT_TEST_FAILED = 1;
@@ -64,6 +65,10 @@ export function registerTest(program: Command): void {
     .option("-I, --interactive", "open a REPL with the machines instead of running the test")
     .option("--junit-xml <file>", "write JUnit XML, one test case per subtest")
     .option("--accel <accel>", "kvm or tcg (default: KVM when it works)", parseAccel)
+    .option(
+      "--reuse-boot",
+      "restore each machine from its boot snapshot; the first run boots and saves them (see corral snapshot)",
+    )
     .action(async (script: string | undefined, options: TestOptions) => {
       process.exitCode = await test(script, options);
     });
@@ -86,6 +91,7 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
     ...(options.keepVmState ? { keepVmState: true } : {}),
     ...(options.junitXml ? { junitXml: options.junitXml } : {}),
     ...(options.accel ? { accel: options.accel } : {}),
+    ...(options.reuseBoot ? { reuseBoot: true } : {}),
     ...(options.interactive ? { interact } : {}),
     signal: interruptSignal(),
   });

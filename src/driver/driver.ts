@@ -16,6 +16,8 @@ import { checkMachineName, checkVlan } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
+import { readManifest } from "../machine/snapshot-manifest.ts";
+import { bootSnapshotDir } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
 import type { MachineSpec } from "./test-definition.ts";
@@ -34,6 +36,11 @@ export interface DriverOptions {
   /** Keep each machine's state (disk overlay) in $TMPDIR/corral-vm-state-<name> across runs. */
   keepVmState?: boolean;
   accel?: Accelerator;
+  /**
+   * Restore each machine from its boot snapshot when the cache has one; otherwise startAll()
+   * boots it and saves one for the next run.
+   */
+  reuseBoot?: boolean;
   log?: DriverLog;
   signal?: AbortSignal;
 }
@@ -106,6 +113,8 @@ export class Driver implements AsyncDisposable {
   readonly #specs = new Map<string, MachineSpec>();
   readonly #conditions = new Set<Disposable>();
   readonly #failure = Promise.withResolvers<never>();
+  /** Machines that boot this time, and where their boot snapshot goes once they are up. */
+  readonly #bootSnapshotsToSave = new Map<Machine, string>();
   #context: DriverContext | undefined;
 
   private constructor(options: DriverOptions, stateRoot: string, log: DriverLog) {
@@ -138,7 +147,7 @@ export class Driver implements AsyncDisposable {
       const names = planned.map(({ name }) => name).sort();
       for (const [index, name] of names.entries()) driver.#nodes.set(name, index + 1);
       for (const { name, spec } of planned) driver.#specs.set(name, spec);
-      for (const { name, spec } of planned) driver.#addMachine(name, spec);
+      for (const { name, spec } of planned) await driver.#addMachine(name, spec);
     } catch (error) {
       await driver[Symbol.asyncDispose]();
       throw error;
@@ -195,10 +204,22 @@ export class Driver implements AsyncDisposable {
     return Object.assign(this.#context, Object.fromEntries(this.#machines));
   }
 
-  /** Starts every machine; they boot in parallel. */
+  /**
+   * Starts every machine; they boot in parallel. With `reuseBoot`, a machine with no boot
+   * snapshot yet is waited for and saved right after boot, before the test goes on.
+   */
   async startAll(): Promise<void> {
     await this.log.step("start all VMs", () =>
       Promise.all(this.machines.map((machine) => machine.start())).then(() => undefined),
+    );
+    const toSave = [...this.#bootSnapshotsToSave];
+    this.#bootSnapshotsToSave.clear();
+    await Promise.all(
+      toSave.map(async ([machine, dir]) => {
+        // Saved once systemd has finished starting the system, so a restore skips all of boot.
+        await machine.execute("systemctl is-system-running --wait");
+        await this.log.step(`save boot snapshot ${dir}`, () => machine.snapshot(dir), machine.name);
+      }),
     );
   }
 
@@ -300,7 +321,7 @@ export class Driver implements AsyncDisposable {
     }
     this.#nodes.set(name, Math.max(0, ...this.#nodes.values()) + 1);
     this.#specs.set(name, rest);
-    const machine = this.#addMachine(name, rest);
+    const machine = this.#createMachine(name, rest, this.#machineOptions(name, rest));
     if (this.#context) Object.assign(this.#context, { [name]: machine });
     return machine;
   }
@@ -314,13 +335,33 @@ export class Driver implements AsyncDisposable {
     releaseDir(this.#stateRoot);
   }
 
-  #addMachine(name: string, spec: MachineSpec): Machine {
+  async #addMachine(name: string, spec: MachineSpec): Promise<void> {
+    const options = this.#machineOptions(name, spec);
+    if (this.#options.reuseBoot) {
+      const dir = await bootSnapshotDir(name, options);
+      const cached = await readManifest(dir).then(
+        () => true,
+        () => false,
+      );
+      const machine = this.#createMachine(
+        name,
+        spec,
+        cached ? { ...options, snapshot: dir } : options,
+      );
+      if (cached) this.log.log(`restores its boot snapshot ${dir}`, name);
+      else this.#bootSnapshotsToSave.set(machine, dir);
+      return;
+    }
+    this.#createMachine(name, spec, options);
+  }
+
+  #machineOptions(name: string, spec: MachineSpec): MachineOptions {
     const node = this.#nodes.get(name) ?? 1;
     const vlans = (spec.vlans ?? []).map((vlan) => ({
       vlan,
       switchSocket: this.#switch(vlan).socket,
     }));
-    const options: MachineOptions = {
+    return {
       name,
       node,
       vlans,
@@ -336,9 +377,13 @@ export class Driver implements AsyncDisposable {
         : {}),
       env: { ...this.#kernelParams(name, spec), ...spec.env },
     };
+  }
+
+  #createMachine(name: string, spec: MachineSpec, options: MachineOptions): Machine {
     const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir);
     machine.onConsoleLine((line) => this.log.console(name, line));
     this.#machines.set(name, machine);
+    this.#specs.set(name, spec);
     return machine;
   }
 

@@ -25,6 +25,8 @@ export interface RunTestOptions {
   /** Seconds; the test file's own `globalTimeout` wins. Default 3600. */
   globalTimeout?: number;
   junitXml?: string;
+  /** Restore machines from boot snapshots (saved on the first run); also set by `defineTest`. */
+  reuseBoot?: boolean;
   signal?: AbortSignal;
   terminal?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Instead of running the test, hand the driver to this (the interactive mode). */
@@ -72,6 +74,7 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
       outputDir,
       ...(options.keepVmState ? { keepVmState: true } : {}),
       ...(options.accel ? { accel: options.accel } : {}),
+      ...(options.reuseBoot || test.reuseBoot ? { reuseBoot: true } : {}),
       log,
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -15,6 +15,8 @@ export interface StartMachinesOptions {
   outputDir?: string;
   /** Show serial console lines on stderr (default false; they are always in `consoleLines`). */
   serialStdout?: boolean;
+  /** Restore from boot snapshots, saving them when missing (see `corral test --reuse-boot`). */
+  reuseBoot?: boolean;
   signal?: AbortSignal;
 }
 
@@ -38,6 +40,7 @@ export async function startMachines<const Machines extends Record<string, Machin
     ...(options.accel ? { accel: options.accel } : {}),
     ...(options.outputDir ? { outputDir: options.outputDir } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.reuseBoot ? { reuseBoot: true } : {}),
     log,
   });
   try {

@@ -34,6 +34,8 @@ export interface TestSettings<Machines extends Record<string, MachineSpec>> {
   machines: Machines;
   /** Seconds before the whole test is stopped (default: the CLI's `--global-timeout`). */
   globalTimeout?: number;
+  /** Restore machines from their boot snapshots, saving them on the first run (`--reuse-boot`). */
+  reuseBoot?: boolean;
 }
 
 const TEST_DEFINITION = Symbol.for("corral.testDefinition");
@@ -42,6 +44,7 @@ export interface TestDefinition {
   readonly [TEST_DEFINITION]: true;
   readonly machines: Readonly<Record<string, MachineSpec>>;
   readonly globalTimeout: number | undefined;
+  readonly reuseBoot: boolean;
   readonly run: TestFunction;
 }
 
@@ -63,6 +66,7 @@ export function defineTest<const Machines extends Record<string, MachineSpec>>(
     [TEST_DEFINITION]: true,
     machines: settings.machines,
     globalTimeout: settings.globalTimeout,
+    reuseBoot: settings.reuseBoot ?? false,
     run: run as TestFunction,
   };
 }

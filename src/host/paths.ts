@@ -18,3 +18,8 @@ export function imagesDir(): string {
 export function runtimeDir(): string {
   return process.env.XDG_RUNTIME_DIR || tmpdir();
 }
+
+/** The boot snapshot cache of `corral test --reuse-boot`: one folder per machine and config. */
+export function snapshotsDir(): string {
+  return join(cacheDir(), "snapshots");
+}

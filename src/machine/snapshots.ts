@@ -3,7 +3,7 @@
 // disk included) leaves nothing a reader could take for a snapshot.
 
 import { createHash } from "node:crypto";
-import { access, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
@@ -78,6 +78,7 @@ export async function writeSnapshot(
     );
   }
   const identity = await machineIdentity(about.options, about.accelerator);
+  await mkdir(dirname(target), { recursive: true });
   const partial = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
   try {
     const saved = await vm.saveState(deadline, partial, nextOverlay);

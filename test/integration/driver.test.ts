@@ -88,6 +88,37 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("with --reuse-boot, saves boot snapshots on the first run and restores both machines on the second", async () => {
+    const forget = () =>
+      Promise.all(["server", "client"].map((name) => runCli(["snapshot", "rm", name])));
+    await forget();
+    onTestFinished(async () => {
+      await forget();
+    });
+    const args = [
+      "test",
+      "examples/two-machines.ts",
+      "--reuse-boot",
+      "--output-dir",
+      temporaryDir("out-"),
+    ];
+    const first = await runCli(args);
+    expect(first.stderr).toContain("test passed");
+    expect(first.stderr).toMatch(/server: save boot snapshot .*snapshots\/server-[0-9a-f]{16}/);
+    expect(first.stderr).toMatch(/client: save boot snapshot .*snapshots\/client-[0-9a-f]{16}/);
+    const listed = await runCli(["snapshot", "list"]);
+    expect(listed.stdout).toMatch(/^client-[0-9a-f]{16} +debian-12-/m);
+    expect(listed.stdout).toMatch(/^server-[0-9a-f]{16} +debian-12-/m);
+    const runtimeDir = isolatedRuntimeDir();
+    const second = await runCli(args, { XDG_RUNTIME_DIR: runtimeDir });
+    expect(second.stderr).toContain("test passed");
+    expect(second.stderr).toMatch(/server: restores its boot snapshot/);
+    expect(second.stderr).toMatch(/client: restores its boot snapshot/);
+    expect(second.stderr).not.toContain("save boot snapshot");
+    expect(second.code).toBe(0);
+    await expectNothingLeft(runtimeDir);
+  });
+
   it("exits 1 for a failing test and points at the failing line", async () => {
     const runtimeDir = isolatedRuntimeDir();
     const out = temporaryDir("corral-test-out-");

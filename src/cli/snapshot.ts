@@ -1,0 +1,52 @@
+// `corral snapshot list|rm`: the boot snapshot cache of `corral test --reuse-boot`.
+
+import type { Command } from "commander";
+import { listBootSnapshots, removeBootSnapshots } from "../driver/boot-snapshots.ts";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { formatTable } from "./table.ts";
+
+export function registerSnapshot(program: Command): void {
+  const snapshot = program
+    .command("snapshot")
+    .description("manage the boot snapshots that corral test --reuse-boot restores");
+
+  snapshot
+    .command("list")
+    .description("list the cached boot snapshots")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }) => {
+      const entries = await listBootSnapshots();
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+        return;
+      }
+      const rows = entries.map(({ name, sizeBytes, manifest }) => [
+        name,
+        manifest
+          ? manifest.source.kind === "image"
+            ? manifest.source.imageId
+            : manifest.source.path
+          : "(unreadable)",
+        `${Math.round(sizeBytes / 2 ** 20)} MiB`,
+        manifest?.createdAt ?? "",
+      ]);
+      process.stdout.write(`${formatTable(["SNAPSHOT", "FROM", "SIZE", "CREATED"], rows)}\n`);
+    });
+
+  snapshot
+    .command("rm")
+    .description("remove cached boot snapshots: those of one machine name, or all")
+    .argument("[name]", "a machine name or a snapshot's full name")
+    .option("--all", "remove every cached boot snapshot")
+    .action(async (name: string | undefined, options: { all?: boolean }) => {
+      if (!name && !options.all) {
+        throw new CorralError(
+          ErrorCodes.USAGE,
+          "snapshot rm: give a machine name, or --all to remove every boot snapshot",
+        );
+      }
+      for (const removed of await removeBootSnapshots(options.all ? undefined : name)) {
+        process.stdout.write(`removed ${removed}\n`);
+      }
+    });
+}
