@@ -1,10 +1,11 @@
 // `npm run bench [-- --json]`: measures image build (cold and cached), boot to shell, the
 // accelerator; on a booted guest the command round trip, waitForUnit's delay and copy speed; and
-// for the test driver, two VMs to their shells against bare QEMU, and the two-machine example.
+// snapshots (create, size, restore to first command, many clones at once); for the test driver,
+// two VMs to their shells against bare QEMU, and the two-machine example.
 // Medians of repeated runs; baselines (a kernel-only boot, bare QEMU) are measured in the same run.
 
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +25,8 @@ const ROUND_TRIPS = 200;
 const UNIT_WAITS = 5;
 const COPY_MIB = 64;
 const DRIVER_RUNS = 3;
+const RESTORES = 5;
+const CLONES = 8;
 const EXAMPLE = fileURLToPath(new URL("../examples/two-machines.ts", import.meta.url));
 
 function log(line: string): void {
@@ -199,6 +202,51 @@ async function measureGuestVerbs(machine: Machine): Promise<void> {
   }
 }
 
+log("snapshot of a booted 512 MiB guest...");
+const snapshotRoot = await mkdtemp(join(tmpdir(), "corral-bench-snapshot-"));
+try {
+  const snapshotDir = join(snapshotRoot, "booted");
+  {
+    await using machine = new Machine({ memoryMiB: 512 });
+    await machine.waitForUnit("multi-user.target");
+    results.snapshotCreateS = (await timed(() => machine.snapshot(snapshotDir))) / 1000;
+  }
+  const files = await readdir(snapshotDir);
+  let bytes = 0;
+  for (const file of files) bytes += (await stat(join(snapshotDir, file))).size;
+  results.snapshotSizeMiB = bytes / 2 ** 20;
+
+  log(`restore to first command, ${RESTORES} runs...`);
+  const restores: number[] = [];
+  for (let i = 0; i < RESTORES; i++) {
+    restores.push(
+      await timed(async () => {
+        await using clone = await Machine.fromSnapshot(snapshotDir, { name: `clone${i}` });
+        await clone.succeed("true");
+      }),
+    );
+  }
+  results.restoreToFirstCommandMedianS = median(restores) / 1000;
+  results.restoreVsBoot = median(restores) / median(boots);
+
+  log(`${CLONES} clones at once...`);
+  results.clonesAllAnswerS =
+    (await timed(async () => {
+      const clones = await Promise.all(
+        Array.from({ length: CLONES }, (_, i) =>
+          Machine.fromSnapshot(snapshotDir, { name: `many${i}` }),
+        ),
+      );
+      try {
+        await Promise.all(clones.map((clone) => clone.succeed("true")));
+      } finally {
+        await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
+      }
+    })) / 1000;
+} finally {
+  await rm(snapshotRoot, { recursive: true, force: true });
+}
+
 log(`two machines: bare QEMU vs the driver, ${DRIVER_RUNS} runs each...`);
 const bare: number[] = [];
 const driven: number[] = [];
@@ -249,6 +297,17 @@ const rows: [string, string][] = [
     `${Number(results.waitForUnitLatencyMedianMs).toFixed(0)} ms`,
   ],
   [`copyFromHost, ${COPY_MIB} MiB`, `${Number(results.copyFromHostMiBPerS).toFixed(1)} MiB/s`],
+  ["snapshot of a booted 512 MiB guest, create", `${Number(results.snapshotCreateS).toFixed(2)} s`],
+  ["snapshot size", `${Number(results.snapshotSizeMiB).toFixed(0)} MiB`],
+  [
+    `restore to first command (median of ${RESTORES})`,
+    `${Number(results.restoreToFirstCommandMedianS).toFixed(2)} s`,
+  ],
+  ["restore / boot to shell", `${Number(results.restoreVsBoot).toFixed(3)}x`],
+  [
+    `${CLONES} clones at once, until all answer`,
+    `${Number(results.clonesAllAnswerS).toFixed(2)} s`,
+  ],
   [
     `two VMs to backdoor, bare QEMU (median of ${DRIVER_RUNS})`,
     `${Number(results.twoVmsBareBootMedianS).toFixed(2)} s`,

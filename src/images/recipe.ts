@@ -10,7 +10,7 @@ import { CorralError, ErrorCodes } from "../errors.ts";
  * Bumped whenever the builder's own steps change what an image contains, so that old cache
  * entries stop matching.
  */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 3;
 
 export const DEFAULT_RECIPE = "debian-12";
 
@@ -49,15 +49,7 @@ export function knownRecipes(): string[] {
 
 /** Loads and checks recipe `name`; throws CORRAL_IMAGE_UNKNOWN listing the known ones. */
 export function loadRecipe(name: string): Recipe {
-  const known = knownRecipes();
-  if (!known.includes(name)) {
-    throw new CorralError(
-      ErrorCodes.IMAGE_UNKNOWN,
-      `unknown image recipe "${name}"; known recipes: ${known.join(", ")}`,
-    );
-  }
-  const dir = join(RECIPES_DIR, name);
-  const raw = JSON.parse(readFileSync(join(dir, "recipe.json"), "utf8")) as Record<string, unknown>;
+  const { raw, dir, hash } = readRecipe(name, []);
   const field = <T>(key: string, check: (value: unknown) => boolean): T => {
     if (!check(raw[key])) {
       throw new CorralError(
@@ -84,8 +76,38 @@ export function loadRecipe(name: string): Recipe {
     memoryMiB: field("memoryMiB", isPositive),
     cpus: field("cpus", isPositive),
     kernelParams: field("kernelParams", isString),
-    hash: hashRecipeDir(dir),
+    hash,
   };
+}
+
+/**
+ * A recipe's fields and the folder its files come from. A recipe with `"extends": "<parent>"`
+ * is a recipe.json alone: its fields replace the parent's, and the files are the parent's.
+ */
+function readRecipe(
+  name: string,
+  seen: readonly string[],
+): { raw: Record<string, unknown>; dir: string; hash: string } {
+  const known = knownRecipes();
+  if (!known.includes(name)) {
+    throw new CorralError(
+      ErrorCodes.IMAGE_UNKNOWN,
+      `unknown image recipe "${name}"${seen.length ? ` (extended by ${seen.at(-1)})` : ""}; known recipes: ${known.join(", ")}`,
+    );
+  }
+  if (seen.includes(name)) {
+    throw new CorralError(
+      ErrorCodes.IMAGE_UNKNOWN,
+      `recipes extend each other in a loop: ${[...seen, name].join(" -> ")}`,
+    );
+  }
+  const dir = join(RECIPES_DIR, name);
+  const text = readFileSync(join(dir, "recipe.json"), "utf8");
+  const own = JSON.parse(text) as Record<string, unknown>;
+  if (typeof own.extends !== "string") return { raw: own, dir, hash: hashRecipeDir(dir) };
+  const parent = readRecipe(own.extends, [...seen, name]);
+  const hash = createHash("sha256").update(parent.hash).update(text).digest("hex");
+  return { raw: { ...parent.raw, ...own }, dir: parent.dir, hash };
 }
 
 function hashRecipeDir(dir: string): string {

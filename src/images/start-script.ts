@@ -25,9 +25,10 @@ export function renderStartScript(options: StartScriptOptions): string {
 # Starts the corral image ${name} (recipe ${options.recipeHash.slice(0, 12)}) in QEMU.
 # Conventions of a NixOS run-<name>-vm script: extra QEMU arguments in "$@" and $QEMU_OPTS,
 # kernel parameters in $QEMU_KERNEL_PARAMS, state in $TMPDIR (used as is when $USE_TMPDIR is
-# set), the root disk overlay in $NIX_DISK_IMAGE (default: $TMPDIR/${name}.qcow2), options of the
-# user-mode network in $QEMU_NET_OPTS. That network is restricted: the guest reaches nothing
-# through it; it carries only ports the host forwards in (forwardPort).
+# set), the root disk overlay in $NIX_DISK_IMAGE (default: $TMPDIR/${name}.qcow2), a host folder
+# shared as 9p tag "shared" in $SHARED_DIR, options of the user-mode network in $QEMU_NET_OPTS.
+# That network is restricted: the guest reaches nothing through it; it carries only ports the
+# host forwards in (forwardPort).
 set -eu
 ${options.imageDir ? `here=${shellQuote(options.imageDir)}` : `here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)`}
 ${(options.vlanNics ?? [])
@@ -69,6 +70,7 @@ ${(options.vlanNics ?? [])
   .join("")}  -kernel "$here/vmlinuz" \\
   -initrd "$here/initrd" \\
   -append "${options.kernelParams} \${QEMU_KERNEL_PARAMS:-}" \\
+  \${SHARED_DIR:+-virtfs} \${SHARED_DIR:+"local,path=$SHARED_DIR,security_model=none,mount_tag=shared"} \\
   \${QEMU_OPTS:-} \\
   "$@"
 `;

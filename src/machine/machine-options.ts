@@ -24,7 +24,11 @@ export interface MachineOptions {
   keepState?: boolean;
   /** Keep the VM running across a guest-initiated reboot. */
   allowReboot?: boolean;
-  /** Shared with the guest as `SHARED_DIR` (for start scripts that mount it). */
+  /**
+   * A host folder shared with the guest over 9p (`SHARED_DIR` for the start script; mounted at
+   * /tmp/shared by NixOS test VMs and by corral images whose kernel has 9p, such as
+   * debian-12-full). When the guest has it mounted, file copies go through it.
+   */
   sharedDir?: string;
   /** Virtual CPUs (default: the image's, 2 for corral-built images). */
   cpus?: number;

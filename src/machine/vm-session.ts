@@ -355,6 +355,7 @@ export class VmSession {
         )
       : undefined;
     const { sharedDir, cpus, memoryMiB, vlans = [] } = this.options;
+    if (sharedDir) await mkdir(resolve(sharedDir), { recursive: true });
     const ownNics = this.options.startScript !== undefined;
     const vm = await QemuVm.start(startScript, {
       name: this.name,

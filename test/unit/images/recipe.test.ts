@@ -22,3 +22,17 @@ describe("recipes", () => {
     );
   });
 });
+
+describe("a recipe that extends another", () => {
+  it("takes the parent's fields and files, replaces what it sets, and hashes both", () => {
+    const base = loadRecipe("debian-12");
+    const full = loadRecipe("debian-12-full");
+    expect(full.kernelPackage).toBe("linux-image-amd64");
+    expect(full.initramfsModules).toContain("ext4");
+    expect(full.packages).toEqual(base.packages);
+    expect(full.kernelParams).toBe(base.kernelParams);
+    expect(full.dir).toBe(base.dir);
+    expect(full.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(full.hash).not.toBe(base.hash);
+  });
+});

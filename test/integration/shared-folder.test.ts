@@ -1,0 +1,47 @@
+// The 9p shared folder: a machine with `sharedDir` on an image whose kernel has 9p
+// (debian-12-full) mounts it at /tmp/shared, and file copies go through it.
+
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureImage } from "../../src/images/build-image.ts";
+import { Machine } from "../../src/machine/machine.ts";
+import { temporaryDir } from "../helpers/cli.ts";
+
+let machine: Machine;
+let shared: string;
+
+beforeAll(async () => {
+  await ensureImage("debian-12-full");
+}, 600_000);
+
+afterAll(async () => {
+  await machine?.[Symbol.asyncDispose]();
+});
+
+describe("a 9p shared folder", () => {
+  it("is mounted at /tmp/shared and carries copies both ways, byte for byte", async () => {
+    shared = temporaryDir("corral-shared-");
+    const work = temporaryDir("corral-shared-work-");
+    machine = new Machine({ image: "debian-12-full", sharedDir: shared });
+    await machine.waitUntilSucceeds("mountpoint -q /tmp/shared", { timeout: 120_000 });
+    writeFileSync(join(shared, "from-host"), "seen through 9p\n");
+    expect(await machine.succeed("cat /tmp/shared/from-host")).toBe("seen through 9p\n");
+
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    const source = join(work, "in.bin");
+    writeFileSync(source, data);
+    await machine.copyFromHost(source, "/root/deep/in.bin");
+    const guestSum = (await machine.succeed("sha256sum /root/deep/in.bin")).split(" ")[0];
+    expect(guestSum).toBe(createHash("sha256").update(data).digest("hex"));
+
+    await machine.succeed("head -c 1000003 /dev/urandom > /root/out.bin");
+    const target = join(work, "sub", "out.bin");
+    await machine.copyFromVm("/root/out.bin", target);
+    const hostSum = createHash("sha256").update(readFileSync(target)).digest("hex");
+    expect(hostSum).toBe((await machine.succeed("sha256sum /root/out.bin")).split(" ")[0]);
+    // The copies' files in the shared folder are gone once they are done.
+    expect(readdirSync(shared)).toEqual(["from-host"]);
+  });
+});
