@@ -89,7 +89,7 @@ describe("corral image", () => {
     const result = await runCli(["image", "build", "arch-linux"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      'corral: unknown image recipe "arch-linux"; known recipes: debian-12\n',
+      'corral: unknown image recipe "arch-linux"; known recipes: debian-12, debian-12-full\n',
     );
   });
 });
