@@ -45,6 +45,8 @@ export class BackdoorShell {
   readonly #stderr: ChunkReader;
   #queue: Promise<unknown> = Promise.resolve();
   #broken: Error | undefined;
+  /** A command whose call ended before it did: the next call waits for its end first. */
+  #unfinished: Reply | undefined;
 
   private constructor(streams: ShellStreams) {
     this.#input = streams.console;
@@ -82,6 +84,7 @@ export class BackdoorShell {
   /** After a guest reboot: forgets the old shell and waits for the new one's banner. */
   async reconnect(deadline: Deadline, describe: () => string[]): Promise<void> {
     this.#broken = undefined;
+    this.#unfinished = undefined;
     this.#stdout.discard();
     this.#stderr.discard();
     await this.#awaitBanner(deadline, describe);
@@ -104,7 +107,12 @@ export class BackdoorShell {
     });
   }
 
-  /** Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. */
+  /**
+   * Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. When
+   * the deadline ends a call before the command does, the command goes on in the guest; the
+   * next call first waits (within its own deadline) until that command has finished, dropping
+   * its output, so the channel stays in step.
+   */
   exec(
     command: string,
     deadline: Deadline,
@@ -114,35 +122,62 @@ export class BackdoorShell {
     return this.exclusive(async (): Promise<ExecResult> => {
       if (this.#broken) throw this.#broken;
       if (deadline.signal.aborted) throw deadline.error(describe());
-      const nonce = newNonce();
-      const stdout = new OutputCollector(options.onStdout);
-      const stderr = new OutputCollector(options.onStderr);
-      const status = new StatusDecoder(nonce);
-      const untilMarker = (splitter: MarkerSplitter) => (chunk: Buffer) => {
-        const rest = splitter.push(chunk);
-        return rest ? { value: undefined, rest } : undefined;
-      };
-      this.#input.write(commandLine(nonce, command));
-      try {
-        const [exitCode] = await Promise.all([
-          this.#console.read(deadline, describe, (chunk) => {
-            const done = status.push(chunk);
-            return done ? { value: done.exitCode, rest: done.rest } : undefined;
-          }),
-          this.#stdout.read(deadline, describe, untilMarker(new MarkerSplitter(nonce, stdout.add))),
-          this.#stderr.read(deadline, describe, untilMarker(new MarkerSplitter(nonce, stderr.add))),
-        ]);
-        return { exitCode, stdout: stdout.result(), stderr: stderr.result() };
-      } catch (error) {
-        // The command may still be running and writing: the stream is out of step for good.
-        this.#broken ??= new CorralError(
-          ErrorCodes.GUEST_CHANNEL_BROKEN,
-          "the backdoor shell is out of step after an interrupted command",
-          { cause: error },
-        );
-        throw error;
-      }
+      if (this.#unfinished) await this.#finish(this.#unfinished, deadline, describe);
+      const reply = new Reply(newNonce(), options);
+      this.#input.write(commandLine(reply.nonce, command));
+      await this.#finish(reply, deadline, describe);
+      return reply.result();
     });
+  }
+
+  /** Reads the rest of `reply` from the three streams; remembers it when the deadline ends first. */
+  async #finish(reply: Reply, deadline: Deadline, describe: () => string[]): Promise<void> {
+    const pending: Promise<void>[] = [];
+    if (reply.exitCode === undefined) {
+      pending.push(
+        this.#console
+          .read(deadline, describe, (chunk) => {
+            const done = reply.status.push(chunk);
+            return done ? { value: done.exitCode, rest: done.rest } : undefined;
+          })
+          .then((exitCode) => {
+            reply.exitCode = exitCode;
+          }),
+      );
+    }
+    for (const [reader, splitter, key] of [
+      [this.#stdout, reply.stdoutSplitter, "stdoutDone"],
+      [this.#stderr, reply.stderrSplitter, "stderrDone"],
+    ] as const) {
+      if (reply[key]) continue;
+      pending.push(
+        reader
+          .read(deadline, describe, (chunk) => {
+            const rest = splitter.push(chunk);
+            return rest ? { value: undefined, rest } : undefined;
+          })
+          .then(() => {
+            reply[key] = true;
+          }),
+      );
+    }
+    const outcomes = await Promise.allSettled(pending);
+    const failure = outcomes.find((outcome) => outcome.status === "rejected");
+    if (!failure) {
+      if (this.#unfinished === reply) this.#unfinished = undefined;
+      return;
+    }
+    const error = failure.reason as unknown;
+    const channelGone =
+      error instanceof CorralError && error.code === ErrorCodes.GUEST_CHANNEL_BROKEN;
+    if (channelGone) {
+      this.#broken ??= error;
+    } else {
+      // The command still runs in the guest: its output is dropped from now on.
+      reply.drop();
+      this.#unfinished = reply;
+    }
+    throw error;
   }
 
   async #awaitBanner(deadline: Deadline, describe: () => string[]): Promise<void> {
@@ -153,5 +188,41 @@ export class BackdoorShell {
       return { value: undefined, rest: after[0] === 0x0a ? after.subarray(1) : after };
     });
     this.#input.write(`${SHELL_PRELUDE}\n`);
+  }
+}
+
+/** One command's reply as it arrives: its status line on hvc0 and its output on the two ports. */
+class Reply {
+  readonly nonce: string;
+  readonly status: StatusDecoder;
+  readonly stdoutSplitter: MarkerSplitter;
+  readonly stderrSplitter: MarkerSplitter;
+  exitCode: number | undefined;
+  stdoutDone = false;
+  stderrDone = false;
+  readonly #stdout: OutputCollector;
+  readonly #stderr: OutputCollector;
+
+  constructor(nonce: string, options: ExecOptions) {
+    this.nonce = nonce;
+    this.status = new StatusDecoder(nonce);
+    this.#stdout = new OutputCollector(options.onStdout);
+    this.#stderr = new OutputCollector(options.onStderr);
+    this.stdoutSplitter = new MarkerSplitter(nonce, this.#stdout.add);
+    this.stderrSplitter = new MarkerSplitter(nonce, this.#stderr.add);
+  }
+
+  /** From now on, output is neither kept nor passed on (nobody waits for it any more). */
+  drop(): void {
+    this.#stdout.drop();
+    this.#stderr.drop();
+  }
+
+  result(): ExecResult {
+    return {
+      exitCode: this.exitCode ?? -1,
+      stdout: this.#stdout.result(),
+      stderr: this.#stderr.result(),
+    };
   }
 }

@@ -200,17 +200,26 @@ export class MarkerSplitter {
 
 /** Collects chunks of one output stream and passes them on as they come. */
 export class OutputCollector {
-  readonly #chunks: Buffer[] = [];
-  readonly #listener: ((chunk: Buffer) => void) | undefined;
+  #chunks: Buffer[] = [];
+  #listener: ((chunk: Buffer) => void) | undefined;
+  #isDropping = false;
 
   constructor(listener?: (chunk: Buffer) => void) {
     this.#listener = listener;
   }
 
   readonly add = (chunk: Buffer): void => {
+    if (this.#isDropping) return;
     this.#chunks.push(chunk);
     this.#listener?.(chunk);
   };
+
+  /** Forgets what was collected and ignores what comes next. */
+  drop(): void {
+    this.#isDropping = true;
+    this.#chunks = [];
+    this.#listener = undefined;
+  }
 
   result(): Buffer {
     return Buffer.concat(this.#chunks);

@@ -103,16 +103,35 @@ describe("BackdoorShell against a real bash", () => {
     expect(result.stdout.toString()).toMatch(/unset unset 0\n$/);
   });
 
-  it("times out with the awaited thing and the given details, then refuses further calls", async () => {
+  it("times out with the awaited thing and the given details; the next call waits for that command to end", async () => {
     const shell = await connect();
     const error = await shell
-      .exec("sleep 5", new Deadline("sleeping", { timeout: 300 }, 300), () => ["console says hi"])
+      .exec(
+        "sleep 1; echo late; echo late >&2",
+        new Deadline("sleeping", { timeout: 300 }, 300),
+        () => ["console says hi"],
+      )
       .catch((e) => e);
     expect(error.code).toBe(ErrorCodes.TIMEOUT);
     expect(error.message).toContain("sleeping: timed out after 300 ms");
     expect(error.message).toContain("console says hi");
-    const next = await shell.exec("true", deadline(), describeNothing).catch((e) => e);
-    expect(next.code).toBe(ErrorCodes.GUEST_CHANNEL_BROKEN);
+    const started = performance.now();
+    const next = await shell.exec("echo next; exit 3", deadline(), describeNothing);
+    expect(next).toEqual({ exitCode: 3, stdout: Buffer.from("next\n"), stderr: Buffer.alloc(0) });
+    expect(performance.now() - started).toBeGreaterThan(400);
+  });
+
+  it("a call whose deadline ends while the previous command still runs fails without running", async () => {
+    const shell = await connect();
+    await shell
+      .exec("sleep 3; touch ran-late", deadline(200), describeNothing)
+      .catch(() => undefined);
+    const error = await shell
+      .exec("echo should-not-run", deadline(300), describeNothing)
+      .catch((e) => e);
+    expect(error.code).toBe(ErrorCodes.TIMEOUT);
+    const after = await shell.exec("echo in-step", deadline(10_000), describeNothing);
+    expect(after.stdout.toString()).toBe("in-step\n");
   });
 
   it("fails pending calls at once when the peer goes away", async () => {
