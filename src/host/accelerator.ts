@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { cacheDir } from "./paths.ts";
 import { qemuVersion } from "./qemu-version.ts";
-import { runProgram } from "./run-program.ts";
 import { SupervisedProcess } from "./supervised-process.ts";
 
 export type Accelerator = "kvm" | "tcg";

@@ -16,6 +16,7 @@ const MONITOR_START_SECONDS = 5;
 const SIGNAL_FALLBACK_SECONDS = 2;
 
 /** Microseconds since the epoch, a bash builtin (no process). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
 const NOW = "${EPOCHREALTIME/./}";
 
 /**
@@ -73,7 +74,9 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
   // Both outputs have the value last on the line: `LoadState=loaded` or `s "loaded"`.
   const readState = [
     `${query} >"$__f" 2>/dev/null; { read -r __load; read -r __active; } <"$__f"`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '__load=${__load#*=}; __load=${__load#s \\"}; __load=${__load%\\"}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '__active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
   ].join("; ");
   const judge = [
@@ -120,6 +123,7 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     "  __after=-1",
     `  while read -r -t ${SIGNAL_FALLBACK_SECONDS} -u 6 __line; do`,
     "    case $__line in *'\"ActiveState\";'*) __after=2 ;; *) __after=$((__after - 1)) ;; esac",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '    if [ "$__after" -eq 0 ]; then __active=${__line#STRING \\"}; __active=${__active%\\";}; break; fi',
     "  done",
     `  [ "$__after" -eq 0 ] || { ${readState}; }`,
