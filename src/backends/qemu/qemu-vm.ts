@@ -22,6 +22,8 @@ const STDERR_LINES_KEPT = 50;
 const INCOMING_FD = 3;
 /** How long a guest that said it is restarting gets to reset itself before QEMU does it. */
 const RESET_GRACE_MS = 3000;
+/** The same, from systemd's last message ("Shutting down.") before the kernel's reboot. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 type Listeners = Record<keyof RuntimeSockets, UnixListener>;
 
@@ -215,14 +217,21 @@ export class QemuVm implements RunningVm {
     const stop = qmp.onEvent((event) => {
       if (event.event === "RESET") resolve();
     });
-    // With several vCPUs under TCG the guest's own reset sometimes never comes after the
-    // kernel's last words; QEMU then resets it as the hardware would have.
+    // With several vCPUs under TCG the guest kernel sometimes hangs in its last steps of a
+    // reboot and never resets. Once systemd has finished shutting down (disks unmounted or
+    // read-only), QEMU resets the VM if the guest has not done it within a grace period.
     let fallback: NodeJS.Timeout | undefined;
     const stopWatching = this.console.onLine((line) => {
-      if (!line.includes("reboot: Restarting system")) return;
+      const graceMs = line.includes("reboot: Restarting system")
+        ? RESET_GRACE_MS
+        : /systemd\[1\]: Shutting down\.$/.test(line)
+          ? SHUTDOWN_GRACE_MS
+          : undefined;
+      if (graceMs === undefined) return;
+      clearTimeout(fallback);
       fallback = setTimeout(() => {
         qmp.execute("system_reset").catch(() => undefined);
-      }, RESET_GRACE_MS);
+      }, graceMs);
     });
     try {
       await this.#whileRunning(promise, deadline, "waiting for the guest to reset");
