@@ -40,6 +40,8 @@ export interface VmStartOptions {
   memoryMiB?: number;
   /** NICs to add, each on a VLAN switch. */
   nics?: VlanNic[];
+  /** The console log to append to, so that it runs on across restarts of the VM. */
+  console?: ConsoleLog;
   /** Start from this saved state (a `saveState` stream) instead of booting. */
   restoreState?: string;
   /** Extra environment for the VMM or its start script. */
@@ -78,8 +80,6 @@ export interface RunningVm extends AsyncDisposable {
   forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void>;
   /** "reboot": whether a guest-initiated reboot resets the VM or ends it. */
   setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void>;
-  /** "reboot": resolves at the next guest reset. */
-  nextReset(deadline: Deadline): Promise<void>;
   /**
    * "snapshot": pauses the VM and saves its device and memory state and its frozen root disk
    * layer into `dir`; the VM stays paused, writing from now on to `nextOverlay`. Returns the

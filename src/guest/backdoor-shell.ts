@@ -1,6 +1,5 @@
 // The guest channel over the backdoor shell: waits for the banner, then runs one framed command
-// at a time (see shell-framing.ts). Calls are queued, so concurrent callers are safe. After a
-// guest reboot, `reconnect` waits for the new shell's banner on the same connections.
+// at a time (see shell-framing.ts). Calls are queued, so concurrent callers are safe.
 
 import type { Readable, Writable } from "node:stream";
 import type { Deadline } from "../deadline.ts";
@@ -81,23 +80,14 @@ export class BackdoorShell {
     return result;
   }
 
-  /** After a guest reboot: forgets the old shell and waits for the new one's banner. */
-  async reconnect(deadline: Deadline, describe: () => string[]): Promise<void> {
-    this.#broken = undefined;
-    this.#unfinished = undefined;
-    this.#stdout.discard();
-    this.#stderr.discard();
-    await this.#awaitBanner(deadline, describe);
-  }
-
-  /** Marks the shell unusable until `reconnect` (the guest is going down). */
+  /** Marks the shell unusable for good (the guest is going down). */
   invalidate(reason: string): void {
     this.#broken ??= new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, reason);
   }
 
   /**
    * Sends a command that ends the shell (poweroff, reboot) after the commands queued before it,
-   * without waiting for a reply; the shell is unusable afterwards until `reconnect`.
+   * without waiting for a reply; the shell is unusable afterwards.
    */
   sendFinal(command: string): Promise<void> {
     return this.exclusive(async () => {

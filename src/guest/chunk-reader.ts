@@ -39,11 +39,6 @@ export class ChunkReader {
     return this.#closed;
   }
 
-  /** Drops bytes received so far that no read has consumed. */
-  discard(): void {
-    this.#buffered = [];
-  }
-
   /** Feeds chunks to `step` until it returns a value, the deadline passes or the stream ends. */
   read<T>(deadline: Deadline, describe: () => string[], step: Step<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -1,6 +1,7 @@
 // A unix socket that accepts exactly one connection: how QEMU's chardevs reach corral.
 
 import { once } from "node:events";
+import { rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 
 export class UnixListener {
@@ -24,7 +25,9 @@ export class UnixListener {
     );
   }
 
+  /** Listens at `path`, replacing a socket file left there by an earlier listener. */
   static async listen(path: string): Promise<UnixListener> {
+    await rm(path, { force: true });
     const server = createServer();
     server.listen(path);
     await once(server, "listening");

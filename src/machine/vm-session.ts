@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Capability, RunningVm } from "../backends/backend.ts";
+import { ConsoleLog } from "../backends/console-log.ts";
 import { QemuVm } from "../backends/qemu/qemu-vm.ts";
 import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
 import {
@@ -35,6 +36,10 @@ export const EXECUTE_TIMEOUT_MS = 900_000;
 export const WAIT_TIMEOUT_MS = 900_000;
 export const MONITOR_TIMEOUT_MS = 30_000;
 const SNAPSHOT_TIMEOUT_MS = 300_000;
+/** How long a rebooting guest that said "reboot: Restarting system" gets before QEMU is ended. */
+const RESET_GRACE_MS = 3000;
+/** The same, from systemd's last message ("Shutting down.") before the kernel's reboot. */
+const SHUTDOWN_GRACE_MS = 10_000;
 /** How much longer the host waits than a limit the guest enforces itself. */
 const GUEST_LIMIT_MARGIN_MS = 10_000;
 
@@ -50,10 +55,19 @@ export class VmSession {
   #ownsStateDir = false;
   #accelerator: AcceleratorVerdict | undefined;
   readonly #consoleListeners = new Set<(line: string) => void>();
+  /** The serial console across every start of the VM (a reboot restarts QEMU). */
+  readonly #console = new ConsoleLog();
+  /** The disk overlay to boot from when not the start script's default (clones, after a snapshot). */
+  #disk: string | undefined;
+  /** The next shell connection takes over a running shell (a restored snapshot). */
+  #attachOnConnect = false;
 
   constructor(name: string, options: MachineOptions) {
     this.name = name;
     this.options = options;
+    this.#console.onLine((line) => {
+      for (const listener of this.#consoleListeners) listener(line);
+    });
   }
 
   get vm(): RunningVm | undefined {
@@ -73,7 +87,7 @@ export class VmSession {
   }
 
   get consoleLines(): readonly string[] {
-    return this.#vm?.console.lines ?? [];
+    return this.#console.lines;
   }
 
   /** Calls `listener` with each serial console line from now on; returns the unsubscribe function. */
@@ -107,7 +121,7 @@ export class VmSession {
       const vm = await this.launch();
       try {
         const streams = await vm.shellStreams(deadline);
-        if (!this.options.snapshot) {
+        if (!this.#attachOnConnect) {
           const shell = await BackdoorShell.connect(streams, deadline, () => this.describe());
           this.#isShellUp = true;
           return shell;
@@ -115,6 +129,7 @@ export class VmSession {
         // Restored: the shell is already there, idle and framed; only the clock is behind. A
         // simple command runs without a fork in the guest, whose code is cold in TCG's cache.
         await vm.resume(deadline);
+        this.#attachOnConnect = false;
         const shell = BackdoorShell.attach(streams);
         const now = (Date.now() / 1000).toFixed(3);
         await shell.exec(`date -s @${now}`, deadline, () => this.describe());
@@ -128,16 +143,6 @@ export class VmSession {
       this.#shell = undefined;
     });
     return this.#shell;
-  }
-
-  /** Waits for the shell to come back after the guest rebooted. */
-  async reconnect(deadline: Deadline): Promise<void> {
-    const shell = await this.connect(deadline);
-    await this.explained(
-      shell.reconnect(deadline, () => this.describe()),
-      "waiting for the shell after reboot",
-    );
-    this.#isShellUp = true;
   }
 
   /** Saves the machine into the snapshot folder `dir`, then resumes it or stops it. */
@@ -162,6 +167,8 @@ export class VmSession {
           }),
           deadline,
         );
+        // The VM now writes to the new overlay; a reboot must boot from it.
+        this.#disk = overlay;
       } finally {
         if (!options.stop && !vm.hasExited) await vm.resume(deadline);
       }
@@ -341,27 +348,83 @@ export class VmSession {
     return info ? vm.exitError(during, info) : error;
   }
 
-  async #launch(): Promise<RunningVm> {
+  /**
+   * Reboots the guest: it shuts down, its QEMU ends (a warm reset is not reliable with several
+   * vCPUs under TCG: the guest kernel can hang in its last steps or after the reset), and the VM
+   * starts again from the same disk. Returns once the new shell answers.
+   */
+  async reboot(deadline: Deadline): Promise<void> {
+    const vm = this.requireVm("reboot", "reboot");
+    // This reboot ends QEMU even when the machine lets the guest reboot by itself.
+    await vm.setRebootAllowed(deadline, false);
+    let fallback: NodeJS.Timeout | undefined;
+    const stopWatching = this.#console.onLine((line) => {
+      const graceMs = /reboot: Restarting system/.test(line)
+        ? RESET_GRACE_MS
+        : /systemd\[1\]: Shutting down\.$/.test(line)
+          ? SHUTDOWN_GRACE_MS
+          : undefined;
+      if (graceMs === undefined) return;
+      clearTimeout(fallback);
+      // By then the disks are unmounted or read-only: ending QEMU loses nothing.
+      fallback = setTimeout(() => void vm.stop(), graceMs);
+    });
+    try {
+      await this.fireAndForget("reboot", deadline);
+      await this.whileExiting(vm, deadline);
+    } finally {
+      stopWatching();
+      clearTimeout(fallback);
+    }
+    this.#vm = undefined;
+    this.#shell = undefined;
+    this.#transfer = undefined;
+    this.#starting = this.#launch(true);
+    await this.connect(deadline);
+  }
+
+  /** Waits for `vm` to end, failing at the deadline. */
+  async whileExiting(vm: RunningVm, deadline: Deadline): Promise<void> {
+    const { promise, resolve: done, reject } = Promise.withResolvers<void>();
+    const onAbort = () => reject(deadline.error(this.describe(), this.name));
+    if (deadline.signal.aborted) onAbort();
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
+    void vm.exited.then(() => done());
+    try {
+      await promise;
+    } finally {
+      deadline.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async #launch(again = false): Promise<RunningVm> {
     QemuVm.requireHostTools();
     const { startScript, probeKernel } = await this.#bootFiles();
-    this.#accelerator = await resolveAccelerator({ forced: this.options.accel, probeKernel });
-    this.#stateDir = await this.#prepareStateDir();
-    const restore = this.options.snapshot
-      ? await prepareRestore(
-          resolve(this.options.snapshot),
-          this.options,
-          this.#accelerator.accelerator,
-          this.#stateDir,
-        )
-      : undefined;
+    this.#accelerator ??= await resolveAccelerator({ forced: this.options.accel, probeKernel });
+    if (!again) this.#stateDir = await this.#prepareStateDir();
+    const stateDir = this.#stateDir ?? "";
+    const restore =
+      this.options.snapshot && !again
+        ? await prepareRestore(
+            resolve(this.options.snapshot),
+            this.options,
+            this.#accelerator.accelerator,
+            stateDir,
+          )
+        : undefined;
+    if (restore) {
+      this.#disk = restore.overlay;
+      this.#attachOnConnect = true;
+    }
     const { sharedDir, cpus, memoryMiB, vlans = [] } = this.options;
     if (sharedDir) await mkdir(resolve(sharedDir), { recursive: true });
     const ownNics = this.options.startScript !== undefined;
     const vm = await QemuVm.start(startScript, {
       name: this.name,
-      stateDir: this.#stateDir,
+      stateDir,
       accelerator: this.#accelerator.accelerator,
       allowReboot: this.options.allowReboot ?? false,
+      console: this.#console,
       ...(cpus ? { cpus } : {}),
       ...(memoryMiB ? { memoryMiB } : {}),
       ...(restore ? { restoreState: restore.stateFile } : {}),
@@ -374,7 +437,7 @@ export class VmSession {
           })),
       env: {
         ...(sharedDir ? { SHARED_DIR: resolve(sharedDir) } : {}),
-        ...(restore ? { NIX_DISK_IMAGE: restore.overlay } : {}),
+        ...(this.#disk ? { NIX_DISK_IMAGE: this.#disk } : {}),
         ...(ownNics
           ? Object.fromEntries(
               vlans.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
@@ -382,9 +445,6 @@ export class VmSession {
           : {}),
         ...this.options.env,
       },
-    });
-    vm.console.onLine((line) => {
-      for (const listener of this.#consoleListeners) listener(line);
     });
     void vm.exited.then(() => this.shellGone("the machine exited"));
     this.#vm = vm;

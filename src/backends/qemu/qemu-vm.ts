@@ -20,12 +20,10 @@ import { type RuntimeSockets, runtimeArgs } from "./runtime-args.ts";
 const STDERR_LINES_KEPT = 50;
 /** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
 const INCOMING_FD = 3;
-/** How long a guest that said it is restarting gets to reset itself before QEMU does it. */
-const RESET_GRACE_MS = 3000;
-/** The same, from systemd's last message ("Shutting down.") before the kernel's reboot. */
-const SHUTDOWN_GRACE_MS = 10_000;
 
 type Listeners = Record<keyof RuntimeSockets, UnixListener>;
+
+let launches = 0;
 
 export class QemuVm implements RunningVm {
   readonly backend = "qemu";
@@ -38,7 +36,7 @@ export class QemuVm implements RunningVm {
     "reboot",
     "snapshot",
   ]);
-  readonly console = new ConsoleLog();
+  readonly console: ConsoleLog;
   readonly exited: Promise<ExitInfo>;
   readonly #name: string;
   readonly #process: SupervisedProcess;
@@ -47,8 +45,14 @@ export class QemuVm implements RunningVm {
   readonly #qmp: Promise<QmpClient>;
   #qmpClient: QmpClient | undefined;
 
-  private constructor(name: string, process: SupervisedProcess, listeners: Listeners) {
+  private constructor(
+    name: string,
+    process: SupervisedProcess,
+    listeners: Listeners,
+    console: ConsoleLog,
+  ) {
     this.#name = name;
+    this.console = console;
     this.#process = process;
     this.#listeners = listeners;
     process.child.stdout?.on("data", (chunk: Buffer) => this.console.write(chunk));
@@ -81,10 +85,14 @@ export class QemuVm implements RunningVm {
   /** Starts `startScript` with the runtime arguments; the guest is booting when this returns. */
   static async start(startScript: string, options: VmStartOptions): Promise<QemuVm> {
     const names = ["qmp", "shell", "stdout", "stderr", "xfer"] as const;
+    // Sockets of each start have their own names: the previous QEMU's may still be going away.
+    const launch = ++launches;
     const listeners = {} as Listeners;
     try {
       for (const name of names)
-        listeners[name] = await UnixListener.listen(join(options.stateDir, `${name}.sock`));
+        listeners[name] = await UnixListener.listen(
+          join(options.stateDir, `${name}-${launch}.sock`),
+        );
       const sockets = Object.fromEntries(
         names.map((name) => [name, listeners[name].path]),
       ) as unknown as RuntimeSockets;
@@ -104,7 +112,7 @@ export class QemuVm implements RunningVm {
         env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
         stdio: ["pipe", "pipe", "pipe", ...(state ? [state.fd] : [])],
       }).finally(() => state?.close());
-      return new QemuVm(options.name, child, listeners);
+      return new QemuVm(options.name, child, listeners, options.console ?? new ConsoleLog());
     } catch (error) {
       for (const listener of Object.values(listeners)) listener.close();
       throw new CorralError(
@@ -208,38 +216,6 @@ export class QemuVm implements RunningVm {
   /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
   async setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> {
     await this.command(deadline, "set-action", { reboot: allowed ? "reset" : "shutdown" });
-  }
-
-  async nextReset(deadline: Deadline): Promise<void> {
-    // Subscribes synchronously once QMP is up, so a reset right after this call is not missed.
-    const qmp = this.#qmpClient ?? (await this.qmp(deadline));
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const stop = qmp.onEvent((event) => {
-      if (event.event === "RESET") resolve();
-    });
-    // With several vCPUs under TCG the guest kernel sometimes hangs in its last steps of a
-    // reboot and never resets. Once systemd has finished shutting down (disks unmounted or
-    // read-only), QEMU resets the VM if the guest has not done it within a grace period.
-    let fallback: NodeJS.Timeout | undefined;
-    const stopWatching = this.console.onLine((line) => {
-      const graceMs = line.includes("reboot: Restarting system")
-        ? RESET_GRACE_MS
-        : /systemd\[1\]: Shutting down\.$/.test(line)
-          ? SHUTDOWN_GRACE_MS
-          : undefined;
-      if (graceMs === undefined) return;
-      clearTimeout(fallback);
-      fallback = setTimeout(() => {
-        qmp.execute("system_reset").catch(() => undefined);
-      }, graceMs);
-    });
-    try {
-      await this.#whileRunning(promise, deadline, "waiting for the guest to reset");
-    } finally {
-      stop();
-      stopWatching();
-      clearTimeout(fallback);
-    }
   }
 
   saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
