@@ -7,7 +7,9 @@ import { copyFile, mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { Deadline, type WaitOptions } from "../deadline.ts";
 import { GuestCommandError } from "../errors.ts";
+import type { BackdoorShell } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
+import type { TransferPort } from "../guest/transfer-port.ts";
 import { EXECUTE_TIMEOUT_MS, type VmSession } from "./vm-session.ts";
 
 /** Where the guest mounts the 9p shared folder. */
@@ -38,11 +40,8 @@ export async function copyFromHost(
     }
     return;
   }
-  const shell = await session.connect(deadline);
-  const port = await session.transferPort(deadline);
-  await session.explained(
+  await throughPort(session, deadline, `copying ${source} in`, (port, shell) =>
     port.toGuest(shell, resolve(source), target, deadline, () => session.describe()),
-    `copying ${source} in`,
   );
 }
 
@@ -73,12 +72,21 @@ export async function copyFromVm(
     }
     return;
   }
+  await throughPort(session, deadline, `copying ${source} out`, (port, shell) =>
+    port.toHost(shell, source, resolve(target), deadline, () => session.describe()),
+  );
+}
+
+/** Runs a copy over the `corral.xfer` port, once the shell and the port are connected. */
+async function throughPort(
+  session: VmSession,
+  deadline: Deadline,
+  during: string,
+  copy: (port: TransferPort, shell: BackdoorShell) => Promise<unknown>,
+): Promise<void> {
   const shell = await session.connect(deadline);
   const port = await session.transferPort(deadline);
-  await session.explained(
-    port.toHost(shell, source, resolve(target), deadline, () => session.describe()),
-    `copying ${source} out`,
-  );
+  await session.explained(copy(port, shell), during);
 }
 
 /** The host side of the shared folder, when the machine has one and the guest has mounted it. */

@@ -129,14 +129,7 @@ export class Machine implements AsyncDisposable {
     const vm = this.#session.vm;
     if (!vm) return;
     const deadline = new Deadline(`${this.name}: waitForShutdown`, options, SHELL_TIMEOUT_MS);
-    await new Promise<void>((resolvePromise, reject) => {
-      const onAbort = () => reject(deadline.error(this.#session.describe(), this.name));
-      deadline.signal.addEventListener("abort", onAbort, { once: true });
-      void vm.exited.then(() => {
-        deadline.signal.removeEventListener("abort", onAbort);
-        resolvePromise();
-      });
-    });
+    await this.#session.whileExiting(vm, deadline);
     this.#session.shellGone("the machine shut down");
   }
 
