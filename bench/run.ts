@@ -22,7 +22,8 @@ const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const BOOT_RUNS = 3;
 const CACHED_BUILD_RUNS = 5;
 const ROUND_TRIPS = 200;
-const UNIT_WAITS = 5;
+const UNIT_WAITS = 9;
+const CLOCK_READS = 10;
 const COPY_MIB = 64;
 const DRIVER_RUNS = 3;
 const RESTORES = 5;
@@ -43,6 +44,28 @@ async function timed<T>(fn: () => Promise<T>): Promise<number> {
   const started = performance.now();
   await fn();
   return performance.now() - started;
+}
+
+function hostNowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/**
+ * The guest's realtime clock minus the host's, in µs, NTP-style: of several reads of the guest
+ * clock, the one with the shortest round trip, taken as read halfway; error ≤ half that trip.
+ */
+async function guestClockOffset(machine: Machine): Promise<{ offsetUs: number; errorMs: number }> {
+  let best = { offsetUs: 0, tripUs: Number.POSITIVE_INFINITY };
+  for (let j = 0; j < CLOCK_READS; j++) {
+    const sent = hostNowUs();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
+    const guest = Number(await machine.succeed("echo ${EPOCHREALTIME/./}"));
+    const received = hostNowUs();
+    if (received - sent < best.tripUs) {
+      best = { offsetUs: guest - (sent + received) / 2, tripUs: received - sent };
+    }
+  }
+  return { offsetUs: best.offsetUs, errorMs: best.tripUs / 2000 };
 }
 
 function runCli(args: string[], env: Record<string, string>): Promise<void> {
@@ -172,24 +195,29 @@ async function measureGuestVerbs(machine: Machine): Promise<void> {
   for (let j = 0; j < ROUND_TRIPS; j++) roundTrips.push(await timed(() => machine.succeed("true")));
   results.succeedTrueMedianMs = median(roundTrips);
 
-  // How long after a unit became active (guest clock) waitForUnit has returned and the next
-  // command runs: an upper bound on waitForUnit's own delay.
+  // How long after a unit became active waitForUnit returned: the unit's ActiveEnterTimestamp is
+  // on the guest's clock, brought to the host's with an offset measured just before.
   log(`waitForUnit latency, ${UNIT_WAITS} units...`);
   const latencies: number[] = [];
+  const clockErrors: number[] = [];
   for (let j = 0; j < UNIT_WAITS; j++) {
     const unit = `bench-${j}.service`;
+    const clock = await guestClockOffset(machine);
+    clockErrors.push(clock.errorMs);
     await machine.succeed(
       `systemd-run --no-block --unit=${unit} -p ExecStartPre='/bin/sleep 1' sleep 600`,
     );
     await machine.waitForUnit(unit);
+    const returnedUs = hostNowUs();
     const object = `/org/freedesktop/systemd1/unit/${unit.replace(/-/g, "_2d").replace(/\./g, "_2e")}`;
-    const out = await machine.succeed(
-      `echo \${EPOCHREALTIME/./}; busctl get-property org.freedesktop.systemd1 ${object} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
+    const property = await machine.succeed(
+      `busctl get-property org.freedesktop.systemd1 ${object} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
     );
-    const [now, property] = out.trim().split("\n");
-    latencies.push((Number(now) - Number(property?.split(" ")[1])) / 1000);
+    const activeUs = Number(property.split(" ")[1]);
+    latencies.push((returnedUs - (activeUs - clock.offsetUs)) / 1000);
   }
   results.waitForUnitLatencyMedianMs = median(latencies);
+  results.waitForUnitClockErrorMaxMs = Math.max(...clockErrors);
 
   log(`copyFromHost of ${COPY_MIB} MiB...`);
   const file = join(tmpdir(), `corral-bench-${process.pid}.bin`);

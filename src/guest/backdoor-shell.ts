@@ -20,6 +20,8 @@ export interface ExecOptions {
   onStdout?: (chunk: Buffer) => void;
   /** Called with stderr bytes as they arrive. */
   onStderr?: (chunk: Buffer) => void;
+  /** Run in the shell itself, not a subshell: for corral scripts that leave no state behind. */
+  inShell?: boolean;
 }
 
 export interface ExecResult {
@@ -114,7 +116,7 @@ export class BackdoorShell {
       if (deadline.signal.aborted) throw deadline.error(describe());
       if (this.#unfinished) await this.#finish(this.#unfinished, deadline, describe);
       const reply = new Reply(newNonce(), options);
-      this.#input.write(commandLine(reply.nonce, command));
+      this.#input.write(commandLine(reply.nonce, command, options.inShell));
       await this.#finish(reply, deadline, describe);
       return reply.result();
     });

@@ -149,8 +149,12 @@ export function quoteAnsiC(command: string): string {
   return `${out}'`;
 }
 
-export function commandLine(nonce: string, command: string): string {
-  const runner = isSimpleCommand(command) ? "__corral_fast" : "__corral_exec";
+/**
+ * The line that runs `command`. `inShell` runs it in the backdoor shell itself even when it is
+ * not a simple command: only for corral's own scripts, which leave the shell as they found it.
+ */
+export function commandLine(nonce: string, command: string, inShell = false): string {
+  const runner = inShell || isSimpleCommand(command) ? "__corral_fast" : "__corral_exec";
   return `${runner} ${nonce} ${quoteAnsiC(command)}\n`;
 }
 

@@ -20,20 +20,39 @@ const SIGNAL_FALLBACK_SECONDS = 2;
 const NOW = "${EPOCHREALTIME/./}";
 
 /**
+ * Wraps a wait script's body as a function that the backdoor shell runs itself, so no subshell
+ * has to be forked and reaped: the reply leaves as soon as the wait is over. The body ends with
+ * `return`, never `exit`. Afterwards the process group `__corral_mon` the body may have started
+ * is ended and fds 6 and 7 are closed, so the shell is left as it was.
+ */
+function inShellScript(body: string[]): string {
+  return [
+    "__corral_wait() {",
+    ...body.map((line) => `  ${line}`),
+    "}",
+    "__corral_wait_end() {",
+    '  if [ -n "$__corral_mon" ]; then kill -- "-$__corral_mon" 2>/dev/null; fi',
+    "  exec 6<&- 7<&-; unset __corral_mon; return $1",
+    "}",
+    "__corral_mon=; __corral_wait; __corral_wait_end $?",
+  ].join("\n");
+}
+
+/**
  * Runs `command` until its exit status is zero (`untilSuccess`) or non-zero, at most `timeoutMs`.
  * Prints the stdout of the last attempt; exits 0 when the condition was met, 124 at the limit.
  */
 export function untilScript(command: string, untilSuccess: boolean, timeoutMs: number): string {
   const met = untilSuccess ? "-eq" : "-ne";
-  return [
-    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __out=/dev/shm/corral-until.$$`,
+  return inShellScript([
+    `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __out=/dev/shm/corral-until.$$ __r`,
     "while :; do",
     `  ( eval ${shellQuote(command)} ) >"$__out"; __r=$?`,
-    `  if [ "$__r" ${met} 0 ]; then cat "$__out"; rm -f "$__out"; exit 0; fi`,
-    `  if [ ${NOW} -gt "$__end" ]; then cat "$__out"; rm -f "$__out"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
+    `  if [ "$__r" ${met} 0 ]; then cat "$__out"; rm -f "$__out"; return 0; fi`,
+    `  if [ ${NOW} -gt "$__end" ]; then cat "$__out"; rm -f "$__out"; return ${EXIT_WAIT_TIMEOUT}; fi`,
     `  sleep ${POLL_SECONDS}`,
     "done",
-  ].join("\n");
+  ]);
 }
 
 /** `systemctl` for root, or for `user` in their session manager. */
@@ -72,63 +91,73 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     ? systemctlCommand(`show --no-pager -p LoadState -p ActiveState ${shellQuote(unit)}`, user)
     : `busctl get-property org.freedesktop.systemd1 ${path} org.freedesktop.systemd1.Unit LoadState ActiveState`;
   // Both outputs have the value last on the line: `LoadState=loaded` or `s "loaded"`.
-  const readState = [
-    `${query} >"$__f" 2>/dev/null; { read -r __load; read -r __active; } <"$__f"`,
+  const defineReadState = [
+    "__corral_state() {",
+    `  ${query} >"$__f" 2>/dev/null; { read -r __load; read -r __active; } <"$__f"`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
-    '__load=${__load#*=}; __load=${__load#s \\"}; __load=${__load%\\"}',
+    '  __load=${__load#*=}; __load=${__load#s \\"}; __load=${__load%\\"}',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
-    '__active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
-  ].join("; ");
+    '  __active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
+    "}",
+  ];
+  const readState = "__corral_state";
   const judge = [
     '__s="LoadState=$__load ActiveState=$__active"',
     "case $__load/$__active in",
-    `  not-found/*) echo "$__s"; exit ${EXIT_UNIT_NOT_FOUND} ;;`,
-    '  */active) echo "$__s"; exit 0 ;;',
-    `  */failed) echo "$__s"; exit ${EXIT_UNIT_FAILED} ;;`,
+    `  not-found/*) echo "$__s"; return ${EXIT_UNIT_NOT_FOUND} ;;`,
+    '  */active) echo "$__s"; return 0 ;;',
+    `  */failed) echo "$__s"; return ${EXIT_UNIT_FAILED} ;;`,
     "  */inactive)",
     `    if ${jobs} 2>&1 | grep -q "No jobs"; then`,
-    `      ${readState}; case $__active in inactive) echo "$__s"; exit ${EXIT_UNIT_INACTIVE} ;; esac`,
+    `      ${readState}; case $__active in inactive) echo "$__s"; return ${EXIT_UNIT_INACTIVE} ;; esac`,
     "    fi ;;",
     "esac",
-    `if [ ${NOW} -gt "$__end" ]; then echo "$__s"; exit ${EXIT_WAIT_TIMEOUT}; fi`,
-  ].join("\n");
+    `if [ ${NOW} -gt "$__end" ]; then echo "$__s"; return ${EXIT_WAIT_TIMEOUT}; fi`,
+  ];
   // One state file per backdoor shell ($$), reused: removing it would cost a process per wait.
-  const start = `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)})); __f=/dev/shm/corral-unit.$$`;
+  const start = `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __f=/dev/shm/corral-unit.$$ __load __active __s __line`;
   if (user) {
-    return [
+    return inShellScript([
       start,
+      ...defineReadState,
       `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
       "while :; do",
-      readState,
-      judge,
-      `read -r -t ${POLL_SECONDS} -u 7 __nothing`,
+      `  ${readState}`,
+      ...judge.map((line) => `  ${line}`),
+      `  read -r -t ${POLL_SECONDS} -u 7 __line`,
       "done",
-    ].join("\n");
+    ]);
   }
   // arg0: only changes of the Unit interface, not the Service one that comes first.
   const match = `type='signal',sender='org.freedesktop.systemd1',path='${path}',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='org.freedesktop.systemd1.Unit'`;
-  return [
+  // grep passes on only the lines that matter, as bash reads a pipe one byte per system call:
+  // the monitor's notice that it has subscribed and the signals' new ActiveState.
+  // dbus-monitor (libdbus) hands a signal on in about half the time busctl takes under TCG.
+  const dbusMonitor = `dbus-monitor --system "$1" 2>&1 | grep --line-buffered -A1 -e "member=NameLost" -e '"ActiveState"'`;
+  const busctlMonitor = `busctl monitor --json=short --match "$1" 2>&1 | grep --line-buffered -o -e ^Monitoring -e '"ActiveState":{"type":"s","data":"[a-z-]*'`;
+  return inShellScript([
     start,
-    // In a session of its own, so that one kill ends busctl and grep together. Under TCG bash
-    // reads a line in about 2 ms, so grep keeps only the lines that matter: busctl's
-    // "Monitoring" notice (it is subscribed) and the ActiveState entries of the signals.
-    `exec 6< <(exec setsid sh -c 'stdbuf -oL busctl monitor --match "$1" 2>&1 | grep --line-buffered -e "^Monitoring" -A2 -e "\\"ActiveState\\";"' sh "${match}")`,
-    `__mon=$!; trap 'kill -- -$__mon 2>/dev/null' EXIT`,
+    ...defineReadState,
+    "local __monitor",
+    `if command -v dbus-monitor >/dev/null; then __monitor=${shellQuote(dbusMonitor)}; else __monitor=${shellQuote(busctlMonitor)}; fi`,
+    // In a session of its own, so that one kill ends the monitor and grep together.
+    `exec 6< <(exec setsid sh -c "$__monitor" sh "${match}" 2>/dev/null)`,
+    "__corral_mon=$!",
     // The state is read once the monitor listens, so no change falls between the two.
-    `read -r -t ${MONITOR_START_SECONDS} -u 6 __line`,
+    `while read -r -t ${MONITOR_START_SECONDS} -u 6 __line; do case $__line in *NameLost*|Monitoring*) break ;; esac; done`,
     readState,
     "while :; do",
-    judge,
-    // The value is the second line after `STRING "ActiveState";` in busctl's output.
-    "  __after=-1",
-    `  while read -r -t ${SIGNAL_FALLBACK_SECONDS} -u 6 __line; do`,
-    "    case $__line in *'\"ActiveState\";'*) __after=2 ;; *) __after=$((__after - 1)) ;; esac",
+    ...judge.map((line) => `  ${line}`),
+    `  if read -r -t ${SIGNAL_FALLBACK_SECONDS} -u 6 __line; then`,
+    // `variant   string "active"` (dbus-monitor) or `"ActiveState":{"type":"s","data":"active`.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
-    '    if [ "$__after" -eq 0 ]; then __active=${__line#STRING \\"}; __active=${__active%\\";}; break; fi',
-    "  done",
-    `  [ "$__after" -eq 0 ] || { ${readState}; }`,
+    '    case $__line in *variant*|*\'"data":"\'*) __active=${__line%\\"}; __active=${__active##*\\"} ;; esac',
+    // No signal for a while: re-read. The monitor has ended: poll.
+    `  elif [ $? -gt 128 ]; then ${readState}`,
+    `  else ${readState}; sleep ${POLL_SECONDS}`,
+    "  fi",
     "done",
-  ].join("\n");
+  ]);
 }
 
 /** Exit status 0 when something listens on TCP `port` at `address`. */
@@ -157,13 +186,13 @@ export function ttyChangeScript(
   knownHash: string | undefined,
   timeoutMs: number,
 ): string {
-  return [
-    `__end=$((${NOW} + ${Math.round(timeoutMs * 1000)}))`,
+  return inShellScript([
+    `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __t __h`,
     "while :; do",
     `  __t=$(${ttyTextCommand(tty)}); __h=$(printf '%s' "$__t" | sha256sum | cut -c1-64)`,
-    `  if [ "$__h" != ${shellQuote(knownHash ?? "")} ]; then printf '%s\\n' "$__t"; exit 0; fi`,
-    `  if [ ${NOW} -gt "$__end" ]; then exit ${EXIT_WAIT_TIMEOUT}; fi`,
+    `  if [ "$__h" != ${shellQuote(knownHash ?? "")} ]; then printf '%s\\n' "$__t"; return 0; fi`,
+    `  if [ ${NOW} -gt "$__end" ]; then return ${EXIT_WAIT_TIMEOUT}; fi`,
     "  sleep 0.1",
     "done",
-  ].join("\n");
+  ]);
 }

@@ -190,12 +190,13 @@ export class VmSession {
 
   /**
    * Runs `command`. A `timeout` is enforced by the guest's `timeout` program, unless
-   * `limitsItself` says the command is a corral script that ends by itself at its limit.
+   * `isWaitScript` says the command is a corral wait script (guest-scripts.ts): it ends by itself
+   * at its limit and runs in the backdoor shell itself, which saves a subshell's fork and exit.
    */
   async execute(
     command: string,
     options: ExecuteOptions,
-    limitsItself = false,
+    isWaitScript = false,
   ): Promise<RawExecResult> {
     const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)})`;
     const hostLimit =
@@ -206,12 +207,15 @@ export class VmSession {
       EXECUTE_TIMEOUT_MS,
     );
     const shell = await this.connect(deadline);
-    const inGuestLimit = options.timeout !== undefined && !limitsItself;
+    const inGuestLimit = options.timeout !== undefined && !isWaitScript;
     const guestCommand = inGuestLimit
       ? `timeout -k 2 ${((options.timeout ?? 0) / 1000).toFixed(3)} bash -c ${shellQuote(command)}`
       : command;
     const result = await this.explained(
-      shell.exec(guestCommand, deadline, () => this.describe(), options),
+      shell.exec(guestCommand, deadline, () => this.describe(), {
+        ...options,
+        inShell: isWaitScript,
+      }),
       `running ${JSON.stringify(command)}`,
     );
     if (inGuestLimit && result.exitCode === EXIT_WAIT_TIMEOUT) {

@@ -151,6 +151,31 @@ describe("systemd", () => {
     expect((await machine.startJob("systemd-tmpfiles-clean.service")).exitCode).toBe(0);
   });
 
+  it("waitForUnit follows the unit's signals, with dbus-monitor or else busctl, and stops them", async () => {
+    // Without a signal the wait would see the change only at its next re-read, 2 s apart.
+    const waitForLateUnit = async (unit: string) => {
+      await machine.succeed(
+        `systemd-run --no-block --unit=${unit} -p ExecStartPre='/bin/sleep 3' sleep 600`,
+      );
+      await machine.waitForUnit(unit, { timeout: 30_000 });
+      const path = `/org/freedesktop/systemd1/unit/${unit.replace(/-/g, "_2d").replace(/\./g, "_2e")}`;
+      const [now, property] = (
+        await machine.succeed(
+          `echo \${EPOCHREALTIME/./}; busctl get-property org.freedesktop.systemd1 ${path} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
+        )
+      ).split("\n");
+      expect(Number(now) - Number(property?.split(" ")[1])).toBeLessThan(600_000);
+      await machine.fail("pgrep -f '^(dbus-monitor|busctl monitor)'");
+    };
+    await waitForLateUnit("corral-late.service");
+    await machine.succeed("chmod -x /usr/bin/dbus-monitor");
+    try {
+      await waitForLateUnit("corral-later.service");
+    } finally {
+      await machine.succeed("chmod +x /usr/bin/dbus-monitor");
+    }
+  });
+
   it("fails at once for a unit that failed, is inactive for good, or does not exist", async () => {
     await machine.execute("systemd-run --unit=corral-boom sh -c 'exit 3'");
     const started = performance.now();

@@ -24,6 +24,17 @@ describe("guest scripts", () => {
     }
   });
 
+  it("run in the shell that sends them and leave it running, with its fds 6 and 7 closed", () => {
+    const shell = [
+      "exec 6</dev/null 7</dev/null",
+      untilScript("false", true, 100),
+      'echo "status $? still here"',
+      "[ -e /proc/$$/fd/6 ] || [ -e /proc/$$/fd/7 ] || echo closed",
+    ].join("\n");
+    const result = spawnSync("bash", ["-c", shell], { encoding: "utf8" });
+    expect(result.stdout).toBe("status 124 still here\nclosed\n");
+  });
+
   it("untilScript returns the output of the attempt that met the condition", () => {
     const script = untilScript(
       "n=$(cat /tmp/corral-until-test 2>/dev/null || echo 0); echo $((n + 1)) > /tmp/corral-until-test; echo try$n; [ $n -ge 2 ]",
