@@ -15,6 +15,7 @@ import { resolveAccelerator } from "../src/host/accelerator.ts";
 import { SupervisedProcess } from "../src/host/supervised-process.ts";
 import { buildImage } from "../src/images/build-image.ts";
 import { findImage } from "../src/images/image-cache.ts";
+import { unitObjectPath } from "../src/machine/guest-scripts.ts";
 import { Machine } from "../src/machine/machine.ts";
 
 const asJson = process.argv.includes("--json");
@@ -209,9 +210,8 @@ async function measureGuestVerbs(machine: Machine): Promise<void> {
     );
     await machine.waitForUnit(unit);
     const returnedUs = hostNowUs();
-    const object = `/org/freedesktop/systemd1/unit/${unit.replace(/-/g, "_2d").replace(/\./g, "_2e")}`;
     const property = await machine.succeed(
-      `busctl get-property org.freedesktop.systemd1 ${object} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
+      `busctl get-property org.freedesktop.systemd1 ${unitObjectPath(unit)} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
     );
     const activeUs = Number(property.split(" ")[1]);
     latencies.push((returnedUs - (activeUs - clock.offsetUs)) / 1000);
