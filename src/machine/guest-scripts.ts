@@ -8,6 +8,8 @@ export const EXIT_WAIT_TIMEOUT = 124;
 export const EXIT_UNIT_FAILED = 3;
 export const EXIT_UNIT_INACTIVE = 4;
 export const EXIT_UNIT_NOT_FOUND = 5;
+/** waitForUnit with `user`: the guest has no such user. */
+export const EXIT_NO_SUCH_USER = 6;
 
 const POLL_SECONDS = 0.05;
 /** How long waitForUnit waits for busctl monitor to subscribe before reading the state anyway. */
@@ -82,13 +84,16 @@ export function unitObjectPath(unit: string): string {
  * limit. For a system unit the wait follows systemd's PropertiesChanged signals (busctl monitor,
  * started once) and reads the new ActiveState from them, so it returns within milliseconds of
  * the change. The state is read once after the monitor has subscribed (so no change is missed)
- * and re-read every few seconds as a safety net. A user's unit is polled with systemctl.
+ * and re-read every few seconds as a safety net. A user's unit is polled with systemctl, run
+ * as the user without a login: su's PAM session would cost three times as much per poll.
  */
 export function waitForUnitScript(unit: string, timeoutMs: number, user?: string): string {
-  const jobs = systemctlCommand("list-jobs --no-pager", user);
+  const asUser = (args: string) =>
+    `setpriv --reuid="$__uid" --regid="$__gid" --init-groups env XDG_RUNTIME_DIR="/run/user/$__uid" systemctl --user ${args}`;
+  const jobs = user ? asUser("list-jobs --no-pager") : "systemctl list-jobs --no-pager";
   const path = unitObjectPath(unit);
   const query = user
-    ? systemctlCommand(`show --no-pager -p LoadState -p ActiveState ${shellQuote(unit)}`, user)
+    ? asUser(`show --no-pager -p LoadState -p ActiveState ${shellQuote(unit)}`)
     : `busctl get-property org.freedesktop.systemd1 ${path} org.freedesktop.systemd1.Unit LoadState ActiveState`;
   // Both outputs have the value last on the line: `LoadState=loaded` or `s "loaded"`.
   const defineReadState = [
@@ -117,8 +122,11 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
   // One state file per backdoor shell ($$), reused: removing it would cost a process per wait.
   const start = `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __f=/dev/shm/corral-unit.$$ __load __active __s __line`;
   if (user) {
+    const name = shellQuote(user);
     return inShellScript([
       start,
+      "local __uid __gid",
+      `__uid=$(id -u ${name} 2>/dev/null) && __gid=$(id -g ${name}) || return ${EXIT_NO_SUCH_USER}`,
       ...defineReadState,
       `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
       "while :; do",

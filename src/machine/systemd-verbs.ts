@@ -4,6 +4,7 @@ import { Deadline, formatMs } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError, TimeoutError } from "../errors.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import {
+  EXIT_NO_SUCH_USER,
   EXIT_UNIT_FAILED,
   EXIT_UNIT_INACTIVE,
   EXIT_UNIT_NOT_FOUND,
@@ -62,6 +63,10 @@ export async function waitForUnit(
       return;
     case EXIT_UNIT_NOT_FOUND:
       throw unitNotFound(session, unit);
+    case EXIT_NO_SUCH_USER:
+      throw new CorralError(ErrorCodes.USAGE, `${machine}: ${what}: the guest has no such user`, {
+        machine,
+      });
     case EXIT_UNIT_FAILED:
       throw new CorralError(ErrorCodes.UNIT_STATE, `${machine}: unit ${unit} failed (${state})`, {
         machine,

@@ -200,6 +200,9 @@ describe("systemd", () => {
     expect((await machine.systemctl("is-active default.target", { user: "alice" })).stdout).toBe(
       "active\n",
     );
+    await expect(
+      machine.waitForUnit("default.target", { user: "nobody-here", timeout: 60_000 }),
+    ).rejects.toMatchObject({ code: ErrorCodes.USAGE, message: /has no such user/ });
   });
 });
 
