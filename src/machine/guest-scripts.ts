@@ -12,7 +12,7 @@ export const EXIT_UNIT_NOT_FOUND = 5;
 export const EXIT_NO_SUCH_USER = 6;
 
 const POLL_SECONDS = 0.05;
-/** How long waitForUnit waits for busctl monitor to subscribe before reading the state anyway. */
+/** How long waitForUnit waits for its D-Bus monitor to subscribe before reading the state anyway. */
 const MONITOR_START_SECONDS = 5;
 /** How often waitForUnit re-reads a unit's state when no signal came (a safety net). */
 const SIGNAL_FALLBACK_SECONDS = 2;
@@ -80,10 +80,10 @@ export function unitObjectPath(unit: string): string {
 
 /**
  * Waits for `unit` to be active. Prints its last load and active state; exits 0 when active,
- * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 124 at the
- * limit. For a system unit the wait follows systemd's PropertiesChanged signals (busctl monitor,
- * started once) and reads the new ActiveState from them, so it returns within milliseconds of
- * the change. The state is read once after the monitor has subscribed (so no change is missed)
+ * 3 when failed, 4 when inactive with no job pending, 5 when the unit does not exist, 6 when
+ * `user` does not exist, 124 at the limit. For a system unit the wait follows systemd's
+ * PropertiesChanged signals (dbus-monitor, else busctl monitor, started once) and reads the new
+ * ActiveState from them, so it returns within milliseconds of the change. The state is read once after the monitor has subscribed (so no change is missed)
  * and re-read every few seconds as a safety net. A user's unit is polled with systemctl, run
  * as the user without a login: su's PAM session would cost three times as much per poll.
  */
@@ -105,7 +105,6 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     '  __active=${__active#*=}; __active=${__active#s \\"}; __active=${__active%\\"}',
     "}",
   ];
-  const readState = "__corral_state";
   const judge = [
     '__s="LoadState=$__load ActiveState=$__active"',
     "case $__load/$__active in",
@@ -114,7 +113,7 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     `  */failed) echo "$__s"; return ${EXIT_UNIT_FAILED} ;;`,
     "  */inactive)",
     `    if ${jobs} 2>&1 | grep -q "No jobs"; then`,
-    `      ${readState}; case $__active in inactive) echo "$__s"; return ${EXIT_UNIT_INACTIVE} ;; esac`,
+    `      __corral_state; case $__active in inactive) echo "$__s"; return ${EXIT_UNIT_INACTIVE} ;; esac`,
     "    fi ;;",
     "esac",
     `if [ ${NOW} -gt "$__end" ]; then echo "$__s"; return ${EXIT_WAIT_TIMEOUT}; fi`,
@@ -130,7 +129,7 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
       ...defineReadState,
       `mkfifo "$__f.pause" && exec 7<>"$__f.pause" && rm -f "$__f.pause"`,
       "while :; do",
-      `  ${readState}`,
+      "  __corral_state",
       ...judge.map((line) => `  ${line}`),
       `  read -r -t ${POLL_SECONDS} -u 7 __line`,
       "done",
@@ -153,7 +152,7 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     "__corral_mon=$!",
     // The state is read once the monitor listens, so no change falls between the two.
     `while read -r -t ${MONITOR_START_SECONDS} -u 6 __line; do case $__line in *NameLost*|Monitoring*) break ;; esac; done`,
-    readState,
+    "__corral_state",
     "while :; do",
     ...judge.map((line) => `  ${line}`),
     `  if read -r -t ${SIGNAL_FALLBACK_SECONDS} -u 6 __line; then`,
@@ -161,8 +160,8 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '    case $__line in *variant*|*\'"data":"\'*) __active=${__line%\\"}; __active=${__active##*\\"} ;; esac',
     // No signal for a while: re-read. The monitor has ended: poll.
-    `  elif [ $? -gt 128 ]; then ${readState}`,
-    `  else ${readState}; sleep ${POLL_SECONDS}`,
+    "  elif [ $? -gt 128 ]; then __corral_state",
+    `  else __corral_state; sleep ${POLL_SECONDS}`,
     "  fi",
     "done",
   ]);

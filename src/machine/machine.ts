@@ -35,6 +35,7 @@ import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
+export type { VlanAttachment } from "./machine-options.ts";
 export type {
   ExecResult,
   ExecuteOptions,
@@ -42,8 +43,7 @@ export type {
   PortOptions,
   SnapshotOptions,
   UserOptions,
-  VlanAttachment,
-} from "./machine-options.ts";
+};
 
 type CommandsAndOptions = string[] | [...string[], WaitOptions];
 
