@@ -1,33 +1,64 @@
 // Every error corral throws: one base class with a stable `code`, subclasses only where callers branch.
 
-/** Stable error codes (`CORRAL_<AREA>_<WHAT>`); documented in docs/errors.md. */
-export const ErrorCodes = {
-  USAGE: "CORRAL_USAGE",
-  HOST_TOOL_MISSING: "CORRAL_HOST_TOOL_MISSING",
-  HOST_COMMAND_FAILED: "CORRAL_HOST_COMMAND_FAILED",
-  IMAGE_UNKNOWN: "CORRAL_IMAGE_UNKNOWN",
-  IMAGE_NOT_BUILT: "CORRAL_IMAGE_NOT_BUILT",
-  IMAGE_BUILD_FAILED: "CORRAL_IMAGE_BUILD_FAILED",
-  TIMEOUT: "CORRAL_TIMEOUT",
-  ABORTED: "CORRAL_ABORTED",
-  MACHINE_EXITED: "CORRAL_MACHINE_EXITED",
-  MACHINE_START_FAILED: "CORRAL_MACHINE_START_FAILED",
-  MACHINE_NOT_RUNNING: "CORRAL_MACHINE_NOT_RUNNING",
-  UNSUPPORTED: "CORRAL_UNSUPPORTED",
-  QMP_ERROR: "CORRAL_QMP_ERROR",
-  QMP_CLOSED: "CORRAL_QMP_CLOSED",
-  GUEST_CHANNEL_BROKEN: "CORRAL_GUEST_CHANNEL_BROKEN",
-  GUEST_COMMAND_INVALID: "CORRAL_GUEST_COMMAND_INVALID",
-  GUEST_COMMAND_FAILED: "CORRAL_GUEST_COMMAND_FAILED",
-  UNIT_NOT_FOUND: "CORRAL_UNIT_NOT_FOUND",
-  UNIT_STATE: "CORRAL_UNIT_STATE",
-  CONDITION_FAILED: "CORRAL_CONDITION_FAILED",
-  TEST_LOAD_FAILED: "CORRAL_TEST_LOAD_FAILED",
-  SNAPSHOT_FAILED: "CORRAL_SNAPSHOT_FAILED",
-  SNAPSHOT_INVALID: "CORRAL_SNAPSHOT_INVALID",
-} as const;
+/**
+ * Every error code, declared once: its HTTP status (what the REST API answers) and a one-line
+ * meaning. docs/errors.md lists the same table; a unit test keeps them in step.
+ */
+export const ErrorTable = {
+  INVALID_ARGUMENT: [
+    400,
+    "an argument, option or spec is invalid; the message says which and how to fix it",
+  ],
+  NOT_FOUND: [
+    404,
+    "something named does not exist: a VLAN, a machine, a guest user, a snapshot, a file",
+  ],
+  CONFLICT: [
+    409,
+    "the request conflicts with the current state: a folder or port in use, an operation not allowed now",
+  ],
+  HOST_TOOL_MISSING: [500, "a program corral needs is not installed on the host"],
+  HOST_COMMAND_FAILED: [500, "a host program corral ran failed"],
+  IMAGE_UNKNOWN: [404, "no recipe or built image of that name"],
+  IMAGE_NOT_BUILT: [409, "the recipe exists but has no current build"],
+  IMAGE_BUILD_FAILED: [500, "the image build failed"],
+  TIMEOUT: [504, "an operation passed its deadline"],
+  ABORTED: [499, "the caller aborted the operation"],
+  MACHINE_EXITED: [409, "the VMM exited while an operation was pending"],
+  MACHINE_START_FAILED: [500, "the VMM or its start script could not be run"],
+  MACHINE_NOT_RUNNING: [409, "the operation needs a running VM"],
+  UNSUPPORTED: [501, "the machine's backend lacks the capability"],
+  QMP_ERROR: [500, "QEMU answered a monitor command with an error"],
+  QMP_CLOSED: [500, "the QMP connection closed while a command was pending"],
+  GUEST_CHANNEL_BROKEN: [502, "the guest channel closed or is out of step"],
+  GUEST_COMMAND_INVALID: [400, "the command cannot be sent to a shell"],
+  GUEST_COMMAND_FAILED: [422, "a guest command exited with a status its caller did not accept"],
+  UNIT_NOT_FOUND: [404, "a systemd unit does not exist"],
+  UNIT_STATE: [409, "a systemd unit is not in the required state"],
+  CONDITION_FAILED: [500, "a test's polling condition threw or returned false"],
+  TEST_LOAD_FAILED: [400, "a test file cannot be loaded"],
+  SNAPSHOT_FAILED: [500, "saving a snapshot failed"],
+  SNAPSHOT_INVALID: [409, "a snapshot cannot be used with this machine"],
+} as const satisfies Record<string, readonly [number, string]>;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+type ErrorName = keyof typeof ErrorTable;
+
+/** Stable error codes (`CORRAL_<AREA>_<WHAT>`), by name. */
+export const ErrorCodes = Object.fromEntries(
+  Object.keys(ErrorTable).map((name) => [name, `CORRAL_${name}`]),
+) as { readonly [Name in ErrorName]: `CORRAL_${Name}` };
+
+export type ErrorCode = (typeof ErrorCodes)[ErrorName];
+
+/** The HTTP status that an error with `code` maps to. */
+export function httpStatus(code: ErrorCode): number {
+  return ErrorTable[code.slice("CORRAL_".length) as ErrorName][0];
+}
+
+/** The one-line meaning of `code`. */
+export function errorMeaning(code: ErrorCode): string {
+  return ErrorTable[code.slice("CORRAL_".length) as ErrorName][1];
+}
 
 export interface CorralErrorOptions {
   cause?: unknown;

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { CorralError, ErrorCodes } from "../errors.ts";
+import { CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
@@ -15,6 +15,13 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 /** `corral run` exits with the guest command's code, so its own failures use a code commands rarely do. */
 const EXIT_RUN_FAILURE = 125;
+/** Errors that mean the command line, a file it names or its configuration is wrong. */
+const USAGE_CODES = new Set<ErrorCode>([
+  ErrorCodes.INVALID_ARGUMENT,
+  ErrorCodes.NOT_FOUND,
+  ErrorCodes.CONFLICT,
+  ErrorCodes.TEST_LOAD_FAILED,
+]);
 
 // `corral … | head`: a reader that goes away is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -57,8 +64,7 @@ function report(error: unknown): number {
   if (error instanceof CorralError) {
     process.stderr.write(`corral: ${error.message}\n`);
     if (error.code === ErrorCodes.ABORTED) return EXIT_INTERRUPTED;
-    if (error.code === ErrorCodes.USAGE) return EXIT_USAGE;
-    if (error.code === ErrorCodes.TEST_LOAD_FAILED) return EXIT_USAGE;
+    if (USAGE_CODES.has(error.code)) return EXIT_USAGE;
     return isRun ? EXIT_RUN_FAILURE : EXIT_FAILURE;
   }
   process.stderr.write(

@@ -41,7 +41,7 @@ export function registerSnapshot(program: Command): void {
     .action(async (name: string | undefined, options: { all?: boolean }) => {
       if (!name && !options.all) {
         throw new CorralError(
-          ErrorCodes.USAGE,
+          ErrorCodes.INVALID_ARGUMENT,
           "snapshot rm: give a machine name, or --all to remove every boot snapshot",
         );
       }

@@ -78,7 +78,7 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
   const file = script ?? options.testScript;
   if (!file) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       "no test file: give one as argument or with --test-script",
     );
   }

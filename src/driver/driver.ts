@@ -177,7 +177,7 @@ export class Driver implements AsyncDisposable {
     const machine = this.#machines.get(name);
     if (!machine) {
       throw new CorralError(
-        ErrorCodes.USAGE,
+        ErrorCodes.NOT_FOUND,
         `no machine named ${JSON.stringify(name)}; machines: ${[...this.#machines.keys()].join(", ") || "none"}`,
       );
     }
@@ -278,7 +278,7 @@ export class Driver implements AsyncDisposable {
         if (stopped) return;
         try {
           if (await check()) return;
-          throw new CorralError(ErrorCodes.USAGE, "returned false");
+          throw new CorralError(ErrorCodes.CONDITION_FAILED, "returned false");
         } catch (error) {
           if (stopped) return;
           stopped = true;
@@ -311,13 +311,16 @@ export class Driver implements AsyncDisposable {
     for (const vlan of rest.vlans ?? []) {
       if (!this.#switches.has(vlan)) {
         throw new CorralError(
-          ErrorCodes.USAGE,
+          ErrorCodes.NOT_FOUND,
           `createMachine(${name}): VLAN ${vlan} does not exist in this test; VLANs: ${[...this.#switches.keys()].join(", ") || "none"}`,
         );
       }
     }
     if (this.#nodes.size >= MAX_NODES) {
-      throw new CorralError(ErrorCodes.USAGE, `a test has at most ${MAX_NODES} machines`);
+      throw new CorralError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `a test has at most ${MAX_NODES} machines`,
+      );
     }
     this.#nodes.set(name, Math.max(0, ...this.#nodes.values()) + 1);
     this.#specs.set(name, rest);
@@ -405,7 +408,8 @@ export class Driver implements AsyncDisposable {
 
   #switch(vlan: number): VlanSwitch {
     const found = this.#switches.get(vlan);
-    if (!found) throw new CorralError(ErrorCodes.USAGE, `VLAN ${vlan} does not exist in this test`);
+    if (!found)
+      throw new CorralError(ErrorCodes.NOT_FOUND, `VLAN ${vlan} does not exist in this test`);
     return found;
   }
 }
@@ -424,7 +428,7 @@ async function plan(options: DriverOptions): Promise<Planned[]> {
     const match = /^run-(.+)-vm$/.exec(basename(script));
     if (!match?.[1]) {
       throw new CorralError(
-        ErrorCodes.USAGE,
+        ErrorCodes.INVALID_ARGUMENT,
         `start script ${script}: its name must be run-<machine>-vm, as Nix builds them`,
       );
     }
@@ -440,7 +444,7 @@ async function plan(options: DriverOptions): Promise<Planned[]> {
   }
   if (planned.length > MAX_NODES) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `a test has at most ${MAX_NODES} machines, not ${planned.length}`,
     );
   }
@@ -451,12 +455,12 @@ function checkName(name: string, taken: ReadonlySet<string>): void {
   checkMachineName(name);
   if (CONTEXT_KEYS.has(name)) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `machine name ${JSON.stringify(name)} is taken by a test helper of the same name; rename the machine`,
     );
   }
   if (taken.has(name)) {
-    throw new CorralError(ErrorCodes.USAGE, `two machines are named ${JSON.stringify(name)}`);
+    throw new CorralError(ErrorCodes.CONFLICT, `two machines are named ${JSON.stringify(name)}`);
   }
 }
 
@@ -466,7 +470,8 @@ async function checkStartScript(script: string): Promise<void> {
   } catch (error) {
     const reason =
       (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not executable";
-    throw new CorralError(ErrorCodes.USAGE, `start script ${script} ${reason}`);
+    const code = reason === "does not exist" ? ErrorCodes.NOT_FOUND : ErrorCodes.INVALID_ARGUMENT;
+    throw new CorralError(code, `start script ${script} ${reason}`);
   }
 }
 

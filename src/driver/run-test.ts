@@ -48,7 +48,7 @@ const CORRAL_ENTRY = new URL(`../index${extname(fileURLToPath(import.meta.url))}
 let hooksRegistered = false;
 
 /**
- * Throws CorralError (CORRAL_USAGE or CORRAL_TEST_FAILED) for a test that cannot start: a file
+ * Throws CorralError (CORRAL_INVALID_ARGUMENT, CORRAL_NOT_FOUND or CORRAL_TEST_LOAD_FAILED) for a test that cannot start: a file
  * that does not load, a bad machine or VLAN. A test that runs and fails is an outcome, not a throw.
  */
 export async function runTest(options: RunTestOptions): Promise<TestOutcome> {

@@ -80,7 +80,7 @@ export async function resolveAccelerator(
 function forcedVerdict(forced: string): AcceleratorVerdict {
   if (forced !== "kvm" && forced !== "tcg") {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `unknown accelerator "${forced}" (from --accel or CORRAL_ACCEL): use kvm or tcg`,
     );
   }

@@ -51,7 +51,7 @@ export async function installMissingPackages(): Promise<string[]> {
   if (packages.length === 0) return [];
   if (process.getuid?.() !== 0) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `installing packages needs root; run: sudo ${aptInstallCommand(missing)}`,
     );
   }

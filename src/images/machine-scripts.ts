@@ -18,7 +18,7 @@ export async function writeMachineScripts(
 ): Promise<string[]> {
   for (const name of names) checkMachineName(name);
   if (new Set(names).size !== names.length) {
-    throw new CorralError(ErrorCodes.USAGE, "machine names must be unique");
+    throw new CorralError(ErrorCodes.INVALID_ARGUMENT, "machine names must be unique");
   }
   for (const vlan of vlans) checkVlan(vlan);
   const recipe = loadRecipe(image.manifest.recipe);

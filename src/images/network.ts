@@ -13,7 +13,7 @@ export function vlanMac(vlan: number, node: number): string {
 export function checkVlan(vlan: number): void {
   if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `VLAN ${vlan} is out of range: VLANs are whole numbers from 0 to ${MAX_VLAN}`,
     );
   }
@@ -23,7 +23,7 @@ export function checkVlan(vlan: number): void {
 export function checkMachineName(name: string): void {
   if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(name)) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.INVALID_ARGUMENT,
       `machine name ${JSON.stringify(name)} is not a valid host name: use letters, digits and "-", starting with a letter`,
     );
   }

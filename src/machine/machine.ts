@@ -281,7 +281,7 @@ export class Machine implements AsyncDisposable {
     const value = (await this.getUnitInfo(unit, options))[property];
     if (value === undefined) {
       throw new CorralError(
-        ErrorCodes.USAGE,
+        ErrorCodes.NOT_FOUND,
         `${this.name}: unit ${unit} has no property ${property}`,
         { machine: this.name },
       );

@@ -101,7 +101,7 @@ export async function sendChars(
     const combo = charToKeyCombo(char);
     if (!combo) {
       throw new CorralError(
-        ErrorCodes.USAGE,
+        ErrorCodes.INVALID_ARGUMENT,
         `${session.name}: sendChars cannot type ${JSON.stringify(char)}`,
         { machine: session.name },
       );

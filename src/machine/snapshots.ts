@@ -73,7 +73,7 @@ export async function writeSnapshot(
 ): Promise<SnapshotManifest> {
   if (await exists(target)) {
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.CONFLICT,
       `${about.machine}: snapshot folder ${target} already exists; remove it or pick another`,
     );
   }

@@ -64,9 +64,13 @@ export async function waitForUnit(
     case EXIT_UNIT_NOT_FOUND:
       throw unitNotFound(session, unit);
     case EXIT_NO_SUCH_USER:
-      throw new CorralError(ErrorCodes.USAGE, `${machine}: ${what}: the guest has no such user`, {
-        machine,
-      });
+      throw new CorralError(
+        ErrorCodes.NOT_FOUND,
+        `${machine}: ${what}: the guest has no such user`,
+        {
+          machine,
+        },
+      );
     case EXIT_UNIT_FAILED:
       throw new CorralError(ErrorCodes.UNIT_STATE, `${machine}: unit ${unit} failed (${state})`, {
         machine,

@@ -479,7 +479,7 @@ export class VmSession {
     const taken = statesInUse.has(dir) || (owner > 0 && owner !== process.pid && isAlive(owner));
     if (!taken) return;
     throw new CorralError(
-      ErrorCodes.USAGE,
+      ErrorCodes.CONFLICT,
       `${this.name}: state folder ${dir} is in use by another machine (process ${owner}); two machines cannot share one writable disk: give each its own stateDir`,
       { machine: this.name },
     );

@@ -202,7 +202,7 @@ describe("systemd", () => {
     );
     await expect(
       machine.waitForUnit("default.target", { user: "nobody-here", timeout: 60_000 }),
-    ).rejects.toMatchObject({ code: ErrorCodes.USAGE, message: /has no such user/ });
+    ).rejects.toMatchObject({ code: ErrorCodes.NOT_FOUND, message: /has no such user/ });
   });
 });
 

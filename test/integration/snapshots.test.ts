@@ -140,7 +140,7 @@ describe("snapshots", () => {
     await first.start();
     const second = await Machine.fromSnapshot(snapshot, { name: "second", stateDir });
     await expect(second.start()).rejects.toMatchObject({
-      code: ErrorCodes.USAGE,
+      code: ErrorCodes.CONFLICT,
       message: expect.stringContaining("two machines cannot share one writable disk"),
     });
     await second[Symbol.asyncDispose]();

@@ -1,11 +1,20 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ErrorCodes } from "../../src/errors.ts";
+import { type ErrorCode, ErrorCodes, httpStatus } from "../../src/errors.ts";
 
 describe("error codes", () => {
+  const doc = readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8");
+  const rows = [...doc.matchAll(/^\| `(CORRAL_[A-Z_]+)` +\| (\d{3}) +\|/gm)].map((match) => ({
+    code: match[1] as ErrorCode,
+    status: Number(match[2]),
+  }));
+
   it("are all documented in docs/errors.md, and nothing else is", () => {
-    const doc = readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8");
-    const documented = [...doc.matchAll(/^\| `(CORRAL_[A-Z_]+)` +\|/gm)].map((match) => match[1]);
-    expect(documented.sort()).toEqual(Object.values(ErrorCodes).sort());
+    expect(rows.map((row) => row.code).sort()).toEqual(Object.values(ErrorCodes).sort());
+  });
+
+  it("have the HTTP status in docs/errors.md that src/errors.ts declares", () => {
+    for (const { code, status } of rows)
+      expect({ code, status }).toEqual({ code, status: httpStatus(code) });
   });
 });

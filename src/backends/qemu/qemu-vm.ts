@@ -204,7 +204,7 @@ export class QemuVm implements RunningVm {
     );
     if (output.trim() !== "") {
       throw new CorralError(
-        ErrorCodes.USAGE,
+        ErrorCodes.CONFLICT,
         `${this.#name}: cannot forward 127.0.0.1:${hostPort} to guest port ${guestPort}: ${output.trim()}`,
         {
           machine: this.#name,
