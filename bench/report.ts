@@ -1,0 +1,46 @@
+// The table of figures: one row per measure that this run took.
+
+import { results } from "./measure.ts";
+
+type Row = [label: string, key: string, format: (value: number) => string];
+
+const seconds = (digits: number) => (value: number) => `${value.toFixed(digits)} s`;
+const ratio = (digits: number) => (value: number) => `${value.toFixed(digits)}x`;
+
+const ROWS: Row[] = [
+  ["image build, cold", "imageBuildColdS", seconds(1)],
+  ["corral image build, cached (median of 5)", "imageBuildCachedMedianS", seconds(2)],
+  ["kernel-only boot, baseline (median of 3)", "kernelOnlyBootMedianS", seconds(2)],
+  ["boot to backdoor shell (median of 3)", "bootToShellMedianS", seconds(2)],
+  ["boot to shell / kernel-only boot", "bootToShellVsKernelOnly", ratio(2)],
+  [
+    'succeed("true") round trip (median of 200)',
+    "succeedTrueMedianMs",
+    (v) => `${v.toFixed(1)} ms`,
+  ],
+  [
+    "waitForUnit after the unit is active (median of 9)",
+    "waitForUnitLatencyMedianMs",
+    (v) => `${v.toFixed(0)} ms`,
+  ],
+  ["copyFromHost, 64 MiB", "copyFromHostMiBPerS", (v) => `${v.toFixed(1)} MiB/s`],
+  ["snapshot of a booted 512 MiB guest, create", "snapshotCreateS", seconds(2)],
+  ["snapshot size", "snapshotSizeMiB", (v) => `${v.toFixed(0)} MiB`],
+  ["restore to first command (median of 5)", "restoreToFirstCommandMedianS", seconds(2)],
+  ["restore / boot to shell", "restoreVsBoot", ratio(3)],
+  ["8 clones at once, until all answer", "clonesAllAnswerS", seconds(2)],
+  ["two VMs to backdoor, bare QEMU (median of 3)", "twoVmsBareBootMedianS", seconds(2)],
+  ["two VMs to shells, driver (median of 3)", "twoVmsDriverBootMedianS", seconds(2)],
+  ["driver / bare QEMU", "twoVmsDriverVsBare", ratio(2)],
+  ["corral test examples/two-machines.ts (median of 3)", "twoMachineExampleMedianS", seconds(1)],
+];
+
+export function reportTable(): string {
+  const rows: [string, string][] = [["accelerator", String(results.accelerator)]];
+  for (const [label, key, format] of ROWS) {
+    const value = results[key];
+    if (typeof value === "number") rows.push([label, format(value)]);
+  }
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");
+}
