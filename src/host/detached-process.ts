@@ -1,0 +1,132 @@
+// A process that runs on its own, outside corral's process tree: started in a session of its own
+// with no watchdog (a persistent VM's VMM), or found again by pid in another corral process. It
+// is known by its pid and its start time, so a reused pid is never taken for it.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ExitInfo } from "./supervised-process.ts";
+
+/** Who a detached process is: its pid and its start time in clock ticks since boot. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: number;
+}
+
+export interface SpawnDetachedOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** File descriptors for stdin, stdout, stderr and beyond (files, not pipes: corral may go). */
+  stdio: (number | "ignore")[];
+}
+
+const EXIT_POLL_MS = 50;
+
+export class DetachedProcess {
+  readonly identity: ProcessIdentity;
+  /** Settles once the process has ended; never rejects. */
+  readonly exited: Promise<ExitInfo>;
+  #exitInfo: ExitInfo | undefined;
+  #stopping: Promise<ExitInfo> | undefined;
+
+  private constructor(identity: ProcessIdentity, exited: Promise<ExitInfo>) {
+    this.identity = identity;
+    this.exited = exited.then((info) => {
+      this.#exitInfo = info;
+      return info;
+    });
+  }
+
+  /** Starts `file args…` in a session of its own; it goes on when corral exits. */
+  static async spawn(
+    file: string,
+    args: readonly string[],
+    options: SpawnDetachedOptions,
+  ): Promise<DetachedProcess> {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: options.stdio,
+      detached: true,
+    });
+    if (child.pid === undefined) {
+      const [error] = (await once(child, "error")) as [Error];
+      throw error;
+    }
+    const pid = child.pid;
+    const exited = new Promise<ExitInfo>((resolve) =>
+      child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    child.unref();
+    return new DetachedProcess({ pid, startTime: startTimeOf(pid) ?? 0 }, exited);
+  }
+
+  /** The process `identity` if it still runs, else undefined. Its exit is seen by polling. */
+  static find(identity: ProcessIdentity): DetachedProcess | undefined {
+    if (!isRunning(identity)) return undefined;
+    const exited = (async (): Promise<ExitInfo> => {
+      while (isRunning(identity)) await sleep(EXIT_POLL_MS, undefined, { ref: false });
+      return { code: null, signal: null };
+    })();
+    return new DetachedProcess(identity, exited);
+  }
+
+  get pid(): number {
+    return this.identity.pid;
+  }
+
+  get hasExited(): boolean {
+    return this.#exitInfo !== undefined;
+  }
+
+  get exitInfo(): ExitInfo | undefined {
+    return this.#exitInfo;
+  }
+
+  /** Sends `signal` to the process, if it is still the one it was. */
+  kill(signal: NodeJS.Signals): void {
+    if (this.hasExited || !isRunning(this.identity)) return;
+    try {
+      process.kill(this.identity.pid, signal);
+    } catch {
+      // it has just exited
+    }
+  }
+
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. Idempotent. */
+  stop(graceMs = 3000): Promise<ExitInfo> {
+    this.#stopping ??= (async () => {
+      this.kill("SIGTERM");
+      const force = setTimeout(() => this.kill("SIGKILL"), graceMs);
+      const info = await this.exited;
+      clearTimeout(force);
+      return info;
+    })();
+    return this.#stopping;
+  }
+}
+
+/** Whether the process `identity` runs: its pid is alive and started when it did. */
+export function isRunning(identity: ProcessIdentity): boolean {
+  const startTime = startTimeOf(identity.pid);
+  return startTime !== undefined && (identity.startTime === 0 || startTime === identity.startTime);
+}
+
+/**
+ * Field 22 of /proc/<pid>/stat (start time since boot, in clock ticks); undefined when the pid
+ * is not running. A zombie counts as ended. The command name (field 2) may hold spaces and
+ * parentheses, so fields are counted after its last ")".
+ */
+function startTimeOf(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  const startTime = Number(fields[19]);
+  return Number.isFinite(startTime) ? startTime : undefined;
+}
