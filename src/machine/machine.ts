@@ -47,7 +47,10 @@ export type {
 
 type CommandsAndOptions = string[] | [...string[], WaitOptions];
 
-/** One virtual machine. Dispose it (`await using`) to stop the VM and remove its state. */
+/**
+ * One virtual machine. Dispose it (`await using`) to stop the VM and remove its state: until it is
+ * disposed or its VM ends, its QEMU process and sockets keep the Node.js process alive.
+ */
 export class Machine implements AsyncDisposable {
   readonly name: string;
   readonly #session: VmSession;
