@@ -17,7 +17,7 @@ import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
-import { bootSnapshotDir } from "./boot-snapshots.ts";
+import { bootSnapshotDir, saveBootSnapshot } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
 import type { MachineSpec } from "./test-definition.ts";
@@ -220,7 +220,12 @@ export class Driver implements AsyncDisposable {
       toSave.map(async ([machine, dir]) => {
         // Saved once systemd has finished starting the system, so a restore skips all of boot.
         await machine.execute("systemctl is-system-running --wait");
-        await this.log.step(`save boot snapshot ${dir}`, () => machine.snapshot(dir), machine.name);
+        const isSaved = await this.log.step(
+          `save boot snapshot ${dir}`,
+          () => saveBootSnapshot(machine, dir),
+          machine.name,
+        );
+        if (!isSaved) this.log.log("another run saved this boot snapshot first", machine.name);
       }),
     );
   }
