@@ -35,17 +35,19 @@ export function registerSnapshot(program: Command): void {
 
   snapshot
     .command("rm")
-    .description("remove cached boot snapshots: those of one machine name, or all")
+    .description(
+      "remove cached boot snapshots: those of one machine name, or all (with the partial ones that killed runs left)",
+    )
     .argument("[name]", "a machine name or a snapshot's full name")
     .option("--all", "remove every cached boot snapshot")
     .action(async (name: string | undefined, options: { all?: boolean }) => {
-      if (!name && !options.all) {
+      if (name === undefined ? !options.all : options.all) {
         throw new CorralError(
           ErrorCodes.INVALID_ARGUMENT,
-          "snapshot rm: give a machine name, or --all to remove every boot snapshot",
+          "snapshot rm: give either a machine name or --all (every boot snapshot)",
         );
       }
-      for (const removed of await removeBootSnapshots(options.all ? undefined : name)) {
+      for (const removed of await removeBootSnapshots(name)) {
         process.stdout.write(`removed ${removed}\n`);
       }
     });

@@ -36,7 +36,11 @@ export function registerTest(program: Command): void {
       "after",
       "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vlans, testScript, globalTimeout." +
         "\nExit status: 0 the test passed; 1 it failed; 2 bad usage or configuration (a test file " +
-        "that does not load, an unknown machine, a bad VLAN or start script); 130 interrupted.",
+        "that does not load, an unknown machine, a bad VLAN or start script, an output path that " +
+        "cannot be used); 130 interrupted." +
+        "\nThe output folder is corral's: created by it (marked by a .corral-output file) or empty " +
+        "before the first run, its contents replaced by each run; any other folder is refused, and " +
+        "so is one another live run uses.",
     )
     .argument("[script]", "the test file (.ts)")
     .addOption(
@@ -60,7 +64,10 @@ export function registerTest(program: Command): void {
         .argParser(parseSeconds)
         .default(3600),
     )
-    .option("--output-dir <dir>", "logs, events and screenshots (default: corral-results/<test>)")
+    .option(
+      "--output-dir <dir>",
+      "logs, events and screenshots: a new, empty or corral-made folder (default: corral-results/<test>)",
+    )
     .option("--keep-vm-state", "keep each machine's disk state across runs")
     .option("-I, --interactive", "open a REPL with the machines instead of running the test")
     .option("--junit-xml <file>", "write JUnit XML, one test case per subtest")

@@ -17,7 +17,7 @@ import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
-import { bootSnapshotDir } from "./boot-snapshots.ts";
+import { bootSnapshotDir, saveBootSnapshot } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
 import type { MachineSpec } from "./test-definition.ts";
@@ -129,10 +129,7 @@ export class Driver implements AsyncDisposable {
    * the machines (not started). Every configuration error is raised before anything starts.
    */
   static async create(options: DriverOptions): Promise<Driver> {
-    const planned = await plan(options);
-    const vlans = new Set(options.vlans ?? []);
-    for (const { spec } of planned) for (const vlan of spec.vlans ?? []) vlans.add(vlan);
-    for (const vlan of vlans) checkVlan(vlan);
+    const { planned, vlans } = await check(options);
     for (const { spec } of planned) {
       if (!spec.startScript)
         await ensureImage(spec.image ?? DEFAULT_RECIPE, { signal: options.signal });
@@ -153,6 +150,11 @@ export class Driver implements AsyncDisposable {
       throw error;
     }
     return driver;
+  }
+
+  /** Runs the checks of `create` (machines, start scripts, VLANs) without creating anything. */
+  static async check(options: DriverOptions): Promise<void> {
+    await check(options);
   }
 
   get machines(): Machine[] {
@@ -218,7 +220,12 @@ export class Driver implements AsyncDisposable {
       toSave.map(async ([machine, dir]) => {
         // Saved once systemd has finished starting the system, so a restore skips all of boot.
         await machine.execute("systemctl is-system-running --wait");
-        await this.log.step(`save boot snapshot ${dir}`, () => machine.snapshot(dir), machine.name);
+        const isSaved = await this.log.step(
+          `save boot snapshot ${dir}`,
+          () => saveBootSnapshot(machine, dir),
+          machine.name,
+        );
+        if (!isSaved) this.log.log("another run saved this boot snapshot first", machine.name);
       }),
     );
   }
@@ -412,6 +419,15 @@ export class Driver implements AsyncDisposable {
       throw new CorralError(ErrorCodes.NOT_FOUND, `VLAN ${vlan} does not exist in this test`);
     return found;
   }
+}
+
+/** The machines and VLANs of a test, checked. */
+async function check(options: DriverOptions): Promise<{ planned: Planned[]; vlans: Set<number> }> {
+  const planned = await plan(options);
+  const vlans = new Set(options.vlans ?? []);
+  for (const { spec } of planned) for (const vlan of spec.vlans ?? []) vlans.add(vlan);
+  for (const vlan of vlans) checkVlan(vlan);
+  return { planned, vlans };
 }
 
 /** The machines of a test, checked: names unique and usable, start scripts runnable. */

@@ -1,16 +1,23 @@
-// Runs one test file: loads it, creates its driver, runs the test under the global timeout, and
-// reports where it failed. Writes the output folder and, when asked, JUnit XML.
+// Runs one test file: loads it, checks its configuration and output paths, creates its driver,
+// runs the test under the global timeout, and reports where it failed. Writes the output folder
+// and, when asked, JUnit XML.
 
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { registerHooks } from "node:module";
-import { basename, dirname, extname, relative, resolve } from "node:path";
+import { basename, extname, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { formatMs } from "../deadline.ts";
 import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
-import { Driver, describeFailure } from "./driver.ts";
+import { Driver, type DriverOptions, describeFailure } from "./driver.ts";
 import { DriverLog } from "./driver-log.ts";
 import { renderJUnit } from "./junit.ts";
+import {
+  checkOutputDir,
+  checkOutputFile,
+  claimOutputDir,
+  prepareOutputFile,
+} from "./output-paths.ts";
 import { isTestDefinition, type TestDefinition, type TestFunction } from "./test-definition.ts";
 
 export interface RunTestOptions {
@@ -48,17 +55,34 @@ const CORRAL_ENTRY = new URL(`../index${extname(fileURLToPath(import.meta.url))}
 let hooksRegistered = false;
 
 /**
- * Throws CorralError (CORRAL_INVALID_ARGUMENT, CORRAL_NOT_FOUND or CORRAL_TEST_LOAD_FAILED) for a test that cannot start: a file
- * that does not load, a bad machine or VLAN. A test that runs and fails is an outcome, not a throw.
+ * Throws CorralError (CORRAL_INVALID_ARGUMENT, CORRAL_NOT_FOUND, CORRAL_CONFLICT or
+ * CORRAL_TEST_LOAD_FAILED) for a test that cannot start: a file that does not load, a bad machine
+ * or VLAN, an output path that cannot be used (see output-paths.ts). All of these are checked
+ * before the output folder is touched. A test that runs and fails is an outcome, not a throw.
  */
 export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
   const script = resolve(options.script);
-  const test = await loadTest(script);
+  const test = await untilInterrupted(loadTest(script), options.signal);
+  const driverOptions: DriverOptions = {
+    machines: test.machines,
+    ...(options.startScripts ? { startScripts: options.startScripts } : {}),
+    ...(options.vlans ? { vlans: options.vlans } : {}),
+    ...(options.keepVmState ? { keepVmState: true } : {}),
+    ...(options.accel ? { accel: options.accel } : {}),
+    ...(options.reuseBoot || test.reuseBoot ? { reuseBoot: true } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  await Driver.check(driverOptions);
   const outputDir = resolve(
     options.outputDir ?? `corral-results/${basename(script, extname(script))}`,
   );
-  await rm(outputDir, { recursive: true, force: true });
-  await mkdir(outputDir, { recursive: true });
+  const junitXml = options.junitXml ? resolve(options.junitXml) : undefined;
+  await checkOutputDir(outputDir);
+  if (junitXml) await checkOutputFile(junitXml, "JUnit report");
+  throwIfInterrupted(options.signal);
+  await using _output = await claimOutputDir(outputDir);
+  if (junitXml) await prepareOutputFile(junitXml, "JUnit report");
+  throwIfInterrupted(options.signal);
   const log = new DriverLog({
     outputDir,
     ...(options.terminal ? { terminal: options.terminal } : {}),
@@ -67,17 +91,7 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
   let driver: Driver | undefined;
   let outcome: TestOutcome;
   try {
-    driver = await Driver.create({
-      machines: test.machines,
-      ...(options.startScripts ? { startScripts: options.startScripts } : {}),
-      ...(options.vlans ? { vlans: options.vlans } : {}),
-      outputDir,
-      ...(options.keepVmState ? { keepVmState: true } : {}),
-      ...(options.accel ? { accel: options.accel } : {}),
-      ...(options.reuseBoot || test.reuseBoot ? { reuseBoot: true } : {}),
-      log,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    driver = await Driver.create({ ...driverOptions, outputDir, log });
     const error = options.interact
       ? await options.interact(driver, test.run).then(() => undefined)
       : await runUnderLimits(driver, test, options);
@@ -87,6 +101,9 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
       durationMs: performance.now() - started,
       outputDir,
     };
+  } catch (error) {
+    await log.close();
+    throw error;
   } finally {
     await driver?.[Symbol.asyncDispose]();
   }
@@ -96,39 +113,70 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
     `${outcome.ok ? "test passed" : "test failed"} in ${formatMs(outcome.durationMs)}; logs in ${relative(process.cwd(), outputDir) || "."}`,
   );
   await log.close();
-  if (options.junitXml && driver) {
-    const cases = driver.subtests.length
-      ? driver.subtests
-      : [
-          {
-            name: basename(script),
-            durationMs: outcome.durationMs,
-            ...(outcome.ok ? {} : { failure: describeFailure(outcome.error) }),
-          },
-        ];
-    if (
-      !outcome.ok &&
-      driver.subtests.every((testCase) => !testCase.failure) &&
-      driver.subtests.length
-    ) {
-      cases.push({
-        name: "(outside subtests)",
-        durationMs: 0,
-        failure: describeFailure(outcome.error),
-      });
-    }
-    await mkdir(dirname(resolve(options.junitXml)), { recursive: true });
-    await writeFile(
-      options.junitXml,
-      renderJUnit({
-        name: basename(script),
-        durationMs: outcome.durationMs,
-        timestamp: new Date(),
-        cases,
-      }),
-    );
-  }
+  if (junitXml) await writeJUnit(junitXml, driver, script, outcome);
   return outcome;
+}
+
+async function writeJUnit(
+  file: string,
+  driver: Driver,
+  script: string,
+  outcome: TestOutcome,
+): Promise<void> {
+  const cases = driver.subtests.length
+    ? driver.subtests
+    : [
+        {
+          name: basename(script),
+          durationMs: outcome.durationMs,
+          ...(outcome.ok ? {} : { failure: describeFailure(outcome.error) }),
+        },
+      ];
+  if (
+    !outcome.ok &&
+    driver.subtests.every((testCase) => !testCase.failure) &&
+    driver.subtests.length
+  ) {
+    cases.push({
+      name: "(outside subtests)",
+      durationMs: 0,
+      failure: describeFailure(outcome.error),
+    });
+  }
+  const xml = renderJUnit({
+    name: basename(script),
+    durationMs: outcome.durationMs,
+    timestamp: new Date(),
+    cases,
+  });
+  await writeFile(file, xml).catch((error: unknown) => {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `JUnit report ${file} cannot be written: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  });
+}
+
+/** `promise`, or an AbortedError as soon as `signal` fires (Ctrl-C) while it is pending. */
+async function untilInterrupted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  throwIfInterrupted(signal);
+  if (!signal) return promise;
+  const interrupted = Promise.withResolvers<never>();
+  const onAbort = () => interrupted.reject(new AbortedError("the test was interrupted"));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([promise, interrupted.promise]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError("the test was interrupted");
 }
 
 /** Runs the test; resolves with the error that failed it, or undefined when it passed. */

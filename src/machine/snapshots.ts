@@ -1,13 +1,15 @@
 // Taking a snapshot of a running machine and preparing a restore from one. The snapshot folder is
-// written beside its final place and renamed into it only when complete, so a failure (a full
-// disk included) leaves nothing a reader could take for a snapshot.
+// written beside its final place and renamed into it only when complete (atomic-dir.ts), so a
+// failure (a full disk, or corral killed, included) leaves nothing a reader could take for a
+// snapshot.
 
 import { createHash } from "node:crypto";
-import { access, mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { access, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { writeDirAtomically } from "../host/atomic-dir.ts";
 import { qemuVersion } from "../host/qemu-version.ts";
 import { runProgram } from "../host/run-program.ts";
 import { findImage } from "../images/image-cache.ts";
@@ -62,7 +64,8 @@ export async function machineIdentity(
 /**
  * Saves `vm` into the snapshot folder `target` (which must not exist yet). The VM is paused
  * meanwhile and left paused; the caller resumes or stops it. `nextOverlay` is where the VM
- * writes from now on.
+ * writes from now on. Throws CORRAL_CONFLICT when `target` exists, or was written by another
+ * process meanwhile (this snapshot is then dropped); CORRAL_SNAPSHOT_FAILED when saving fails.
  */
 export async function writeSnapshot(
   vm: RunningVm,
@@ -78,27 +81,32 @@ export async function writeSnapshot(
     );
   }
   const identity = await machineIdentity(about.options, about.accelerator);
-  await mkdir(dirname(target), { recursive: true });
-  const partial = await mkdtemp(join(dirname(target), `.${basename(target)}.partial-`));
   try {
-    const saved = await vm.saveState(deadline, partial, nextOverlay);
-    const manifest: SnapshotManifest = {
-      format: SNAPSHOT_FORMAT,
-      createdAt: new Date().toISOString(),
-      machine: about.machine,
-      ...identity,
-      state: saved.state,
-      disk: saved.disk,
-      files: {
-        [saved.state]: await describeFile(join(partial, saved.state)),
-        [saved.disk]: await describeFile(join(partial, saved.disk)),
-      },
-    };
-    await writeManifest(partial, manifest);
-    await rename(partial, target);
-    return manifest;
+    return await writeDirAtomically(target, async (partial) => {
+      const saved = await vm.saveState(deadline, partial, nextOverlay);
+      const manifest: SnapshotManifest = {
+        format: SNAPSHOT_FORMAT,
+        createdAt: new Date().toISOString(),
+        machine: about.machine,
+        ...identity,
+        state: saved.state,
+        disk: saved.disk,
+        files: {
+          [saved.state]: await describeFile(join(partial, saved.state)),
+          [saved.disk]: await describeFile(join(partial, saved.disk)),
+        },
+      };
+      await writeManifest(partial, manifest);
+      return manifest;
+    });
   } catch (error) {
-    await rm(partial, { recursive: true, force: true });
+    if (error instanceof CorralError && error.code === ErrorCodes.CONFLICT) {
+      throw new CorralError(
+        ErrorCodes.CONFLICT,
+        `${about.machine}: snapshot ${error.message}; the VM goes on`,
+        { cause: error, machine: about.machine },
+      );
+    }
     if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new CorralError(

@@ -1,6 +1,7 @@
 // The running side of a Machine: its VM, state folder, backdoor shell and transfer port, and the
 // one way commands reach the guest. Machine's verbs are built on this.
 
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -167,9 +168,10 @@ export class VmSession {
           }),
           deadline,
         );
-        // The VM now writes to the new overlay; a reboot must boot from it.
-        this.#disk = overlay;
       } finally {
+        // Once its disk is frozen the VM writes to the new overlay, even when the save then
+        // failed (another run saved the same snapshot first): a reboot must boot from it.
+        if (existsSync(overlay)) this.#disk = overlay;
         if (!options.stop && !vm.hasExited) await vm.resume(deadline);
       }
     });
