@@ -36,7 +36,8 @@ export function registerTest(program: Command): void {
       "after",
       "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vlans, testScript, globalTimeout." +
         "\nExit status: 0 the test passed; 1 it failed; 2 bad usage or configuration (a test file " +
-        "that does not load, an unknown machine, a bad VLAN or start script); 130 interrupted.",
+        "that does not load, a bad machine name or spec, an unknown image, a bad VLAN or start " +
+        "script); 130 interrupted.",
     )
     .argument("[script]", "the test file (.ts)")
     .addOption(

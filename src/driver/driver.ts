@@ -12,11 +12,18 @@ import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
+import { checkImageName } from "../images/image-cache.ts";
 import { checkMachineName, checkVlan } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
+import {
+  type FieldRule,
+  MACHINE_OPTION_RULES,
+  VLAN_NUMBERS_RULE,
+  validateFields,
+} from "../machine/validate-options.ts";
 import { bootSnapshotDir } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
@@ -94,6 +101,17 @@ const CONTEXT_KEYS = new Set([
   "createMachine",
 ]);
 const MAX_NODES = 254;
+const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
+/** Every field of a test's machine spec, with its rule. */
+const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
+  image,
+  startScript,
+  memoryMiB,
+  cpus,
+  vlans: VLAN_NUMBERS_RULE,
+  allowReboot,
+  env,
+};
 const RETRY_TIMEOUT_MS = 900_000;
 
 interface Planned {
@@ -308,6 +326,7 @@ export class Driver implements AsyncDisposable {
   createMachine(spec: MachineSpec & { name: string }): Machine {
     const { name, ...rest } = spec;
     checkName(name, new Set(this.#machines.keys()));
+    checkSpec(name, rest);
     for (const vlan of rest.vlans ?? []) {
       if (!this.#switches.has(vlan)) {
         throw new CorralError(
@@ -414,13 +433,18 @@ export class Driver implements AsyncDisposable {
   }
 }
 
-/** The machines of a test, checked: names unique and usable, start scripts runnable. */
+/**
+ * The machines of a test, checked: names unique and usable, specs valid, images known, start
+ * scripts runnable.
+ */
 async function plan(options: DriverOptions): Promise<Planned[]> {
   const planned: Planned[] = [];
   const taken = new Set<string>();
   for (const [name, spec] of Object.entries(options.machines ?? {})) {
     checkName(name, taken);
+    checkSpec(name, spec);
     if (spec.startScript) await checkStartScript(spec.startScript);
+    else await checkImageName(spec.image ?? DEFAULT_RECIPE);
     planned.push({ name, spec: { ...spec, vlans: spec.vlans ?? [1] } });
     taken.add(name);
   }
@@ -462,6 +486,10 @@ function checkName(name: string, taken: ReadonlySet<string>): void {
   if (taken.has(name)) {
     throw new CorralError(ErrorCodes.CONFLICT, `two machines are named ${JSON.stringify(name)}`);
   }
+}
+
+function checkSpec(name: string, spec: MachineSpec): void {
+  validateFields(`machine ${JSON.stringify(name)}`, spec, SPEC_RULES);
 }
 
 async function checkStartScript(script: string): Promise<void> {

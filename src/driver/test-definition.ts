@@ -9,9 +9,9 @@ export interface MachineSpec {
   image?: string;
   /** A `run-<name>-vm` start script instead of an image. */
   startScript?: string;
-  /** Memory in MiB (default: the image's). */
+  /** Memory in MiB, at least 64 (default: the image's). */
   memoryMiB?: number;
-  /** Virtual CPUs (default: the image's). */
+  /** Virtual CPUs, 1–255 (default: the image's). */
   cpus?: number;
   /** VLANs the machine joins; default `[1]`, as in NixOS tests. */
   vlans?: number[];

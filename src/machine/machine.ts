@@ -33,6 +33,7 @@ import {
 } from "./screen-verbs.ts";
 import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
+import { validateMachineOptions } from "./validate-options.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
 export type { VlanAttachment } from "./machine-options.ts";
@@ -53,7 +54,12 @@ export class Machine implements AsyncDisposable {
   readonly #session: VmSession;
   readonly #consoleCursor: ConsoleCursor = { next: 0 };
 
+  /**
+   * A machine, not started yet. Throws CORRAL_INVALID_ARGUMENT at once when an option is wrong
+   * (unknown, of the wrong type or out of range), naming it.
+   */
   constructor(options: MachineOptions = {}) {
+    validateMachineOptions(options);
     this.name =
       options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
     this.#session = new VmSession(this.name, options);

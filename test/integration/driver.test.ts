@@ -208,9 +208,70 @@ describe("corral test", () => {
         /must export default defineTest/,
       ],
       [
+        "a file whose import is missing",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "bad-import.ts",
+            'import "./no-such-helper.ts";\nexport default async () => {};\n',
+          ),
+        ],
+        /bad-import.ts cannot be loaded: its import .*\/no-such-helper.ts was not found/,
+      ],
+      [
+        "a file whose package import is missing",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "bad-package.ts",
+            'import "no-such-package";\nexport default async () => {};\n',
+          ),
+        ],
+        /bad-package.ts cannot be loaded: its import no-such-package was not found/,
+      ],
+      [
+        "negative memory",
+        (dir) => ["test", spec(dir, "{ memoryMiB: -5 }")],
+        /machine "a": memoryMiB is -5; expected a whole number of MiB, at least 64/,
+      ],
+      [
+        "memory that is not a number",
+        (dir) => ["test", spec(dir, '{ memoryMiB: "lots" }')],
+        /machine "a": memoryMiB is "lots"; expected a whole number of MiB, at least 64/,
+      ],
+      [
+        "no CPUs",
+        (dir) => ["test", spec(dir, "{ cpus: 0 }")],
+        /machine "a": cpus is 0; expected a whole number from 1 to 255/,
+      ],
+      [
+        "a misspelled spec field",
+        (dir) => ["test", spec(dir, "{ memory: 512 }")],
+        /machine "a": unknown field "memory"; fields: image, startScript, memoryMiB, cpus/,
+      ],
+      [
+        "a 300-character machine name",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "long-name.ts",
+            `import { defineTest } from "corral";\nexport default defineTest({ machines: { ${"a".repeat(300)}: {} } }, async () => {});\n`,
+          ),
+        ],
+        /machine name "a{20}.*" \(300 characters\) is not a valid host name: .*at most 63 characters/,
+      ],
+      [
+        "an unknown image",
+        (dir) => ["test", spec(dir, '{ image: "no-such-image" }')],
+        /unknown image "no-such-image"; known recipes: debian-12/,
+      ],
+      [
         "a VLAN out of range",
         () => ["test", `${FIXTURES}/bad-vlan.ts`],
-        /VLAN 300 is out of range/,
+        /machine "a": vlans is \[300\]; expected a list of VLAN numbers, whole numbers from 0 to 255/,
       ],
       [
         "a machine named like a helper",
@@ -293,6 +354,15 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 });
+
+/** A test file declaring one machine `a` with `spec` (JavaScript, so that it may be wrong). */
+function spec(dir: string, spec: string): string {
+  return write(
+    dir,
+    "spec.ts",
+    `import { defineTest } from "corral";\nexport default defineTest({ machines: { a: ${spec} } }, async () => {});\n`,
+  );
+}
 
 function write(dir: string, name: string, text: string): string {
   const path = join(dir, name);

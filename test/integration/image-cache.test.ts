@@ -87,7 +87,7 @@ describe("corral image", () => {
 
   it("rejects an unknown recipe, listing the known ones", async () => {
     const result = await runCli(["image", "build", "arch-linux"]);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       'corral: unknown image recipe "arch-linux"; known recipes: debian-12, debian-12-full\n',
     );
