@@ -6,7 +6,7 @@ import { runTest } from "../driver/run-test.ts";
 import { AbortedError, CorralError, ErrorCodes } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { EXIT_INTERRUPTED, interruptSignal } from "./interrupt.ts";
-import { parseAccel, parseSeconds, parseVlan } from "./parse.ts";
+import { collectWords, parseAccel, parseSeconds, parseVlan } from "./parse.ts";
 
 interface TestOptions {
   startScripts?: string[];
@@ -98,9 +98,4 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
   });
   if (outcome.error instanceof AbortedError) return EXIT_INTERRUPTED;
   return outcome.ok ? 0 : EXIT_TEST_FAILED;
-}
-
-/** Values come one per argument from the command line, or space-separated from the environment. */
-function collectWords<T>(parse: (word: string) => T): (value: string, previous?: T[]) => T[] {
-  return (value, previous = []) => [...previous, ...value.split(/\s+/).filter(Boolean).map(parse)];
 }
