@@ -160,7 +160,9 @@ export class Driver implements AsyncDisposable {
     const driver = new Driver(options, stateRoot, options.log ?? new DriverLog());
     try {
       for (const vlan of [...vlans].sort((a, b) => a - b)) {
-        driver.#switches.set(vlan, await VlanSwitch.start(vlan, stateRoot));
+        const vlanSwitch = await VlanSwitch.start(vlan, stateRoot);
+        driver.#switches.set(vlan, vlanSwitch);
+        void vlanSwitch.died.then((error) => driver.abort(error));
       }
       const names = planned.map(({ name }) => name).sort();
       for (const [index, name] of names.entries()) driver.#nodes.set(name, index + 1);
@@ -181,7 +183,10 @@ export class Driver implements AsyncDisposable {
     return [...this.#switches.values()];
   }
 
-  /** Rejects when a polling condition fails or the driver is stopped with `abort`. */
+  /**
+   * Rejects when a polling condition fails, a VLAN's switch dies, or the driver is stopped with
+   * `abort`.
+   */
   get failed(): Promise<never> {
     return this.#failure.promise;
   }

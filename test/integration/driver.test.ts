@@ -162,6 +162,22 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("fails at once when a VLAN's switch dies, naming the VLAN", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const started = performance.now();
+    const result = await runCli(
+      ["test", `${FIXTURES}/switch-dies.ts`, "--output-dir", temporaryDir("out-")],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /the switch of VLAN 1 \(vde_switch, process \d+\) was killed by SIGKILL: the machines on VLAN 1 are cut off/,
+    );
+    // Well before the wait's own ten minutes (boot included).
+    expect(performance.now() - started).toBeLessThan(120_000);
+    await expectNothingLeft(runtimeDir);
+  });
+
   it("exits 130 on Ctrl-C and leaves no VM, switch or socket", async () => {
     const runtimeDir = isolatedRuntimeDir();
     const child = startCli(
