@@ -13,7 +13,7 @@ import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
 import { checkImageName } from "../images/image-cache.ts";
-import { checkMachineName, checkVlan } from "../images/network.ts";
+import { checkMachineName, checkVlan, isMachineName } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
@@ -100,6 +100,11 @@ const CONTEXT_KEYS = new Set([
   "serialStdout",
   "createMachine",
 ]);
+/**
+ * Keys that code probing any object reads (await, JSON.stringify, test runners' printers): the
+ * context answers undefined for them, as a plain object would, instead of "no machine named".
+ */
+const PROBED_KEYS = new Set(["then", "toJSON", "nodeType", "asymmetricMatch"]);
 const MAX_NODES = 254;
 const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
 /** Every field of a test's machine spec, with its rule. */
@@ -207,9 +212,13 @@ export class Driver implements AsyncDisposable {
     return machine;
   }
 
-  /** The context a test function receives: the helpers, and each machine under its name. */
+  /**
+   * The context a test function receives: the helpers, and each machine under its name. Reading
+   * a name that is neither (`const { servr } = context`) throws CORRAL_NOT_FOUND listing the
+   * machines, at once rather than after the VMs have booted.
+   */
   context(): DriverContext & Record<string, Machine> {
-    this.#context ??= {
+    this.#context ??= this.#guarded({
       machines: this.machines,
       vlans: this.vlans,
       driver: this,
@@ -223,8 +232,18 @@ export class Driver implements AsyncDisposable {
         this.log.serialStdout = on;
       },
       createMachine: (spec) => this.createMachine(spec),
-    };
+    });
     return Object.assign(this.#context, Object.fromEntries(this.#machines));
+  }
+
+  #guarded(context: DriverContext): DriverContext {
+    return new Proxy(context, {
+      get: (target, key, receiver) => {
+        if (typeof key === "symbol" || key in target || PROBED_KEYS.has(key) || !isMachineName(key))
+          return Reflect.get(target, key, receiver);
+        return this.machine(key);
+      },
+    });
   }
 
   /**

@@ -162,6 +162,21 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("fails at once, before any VM boots, when the test uses a machine it does not declare", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const started = performance.now();
+    const result = await runCli(
+      ["test", `${FIXTURES}/misspelled-machine.ts`, "--output-dir", temporaryDir("out-")],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.stderr).toContain('no machine named "servr"; machines: server');
+    expect(result.stderr).toMatch(/at test\/fixtures\/driver\/misspelled-machine.ts:7:/);
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toContain("start all VMs");
+    expect(performance.now() - started).toBeLessThan(5000);
+    await expectNothingLeft(runtimeDir);
+  });
+
   it("fails at once when a VLAN's switch dies, naming the VLAN", async () => {
     const runtimeDir = isolatedRuntimeDir();
     const started = performance.now();
