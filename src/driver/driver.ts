@@ -136,6 +136,8 @@ export class Driver implements AsyncDisposable {
   readonly #specs = new Map<string, MachineSpec>();
   readonly #conditions = new Set<Disposable>();
   readonly #failure = Promise.withResolvers<never>();
+  /** Fires with the failure: the machines' pending verbs reject with it, later ones do not start. */
+  readonly #stopped = new AbortController();
   /** Machines that boot this time, and where their boot snapshot goes once they are up. */
   readonly #bootSnapshotsToSave = new Map<Machine, string>();
   #context: DriverContext | undefined;
@@ -196,9 +198,13 @@ export class Driver implements AsyncDisposable {
     return this.#failure.promise;
   }
 
-  /** Makes `failed` reject with `error`: the running test stops there. */
+  /**
+   * Makes `failed` reject with `error`, and every pending or later verb of the machines: the
+   * running test stops there. The first error wins.
+   */
   abort(error: unknown): void {
     this.#failure.reject(error);
+    this.#stopped.abort(error);
   }
 
   machine(name: string): Machine {
@@ -426,7 +432,10 @@ export class Driver implements AsyncDisposable {
   }
 
   #createMachine(name: string, spec: MachineSpec, options: MachineOptions): Machine {
-    const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir);
+    const machine = traceMachine(new Machine(options), this.log, {
+      ...(this.#options.outputDir ? { outputDir: this.#options.outputDir } : {}),
+      stopped: this.#stopped.signal,
+    });
     machine.onConsoleLine((line) => this.log.console(name, line));
     this.#machines.set(name, machine);
     this.#specs.set(name, spec);
