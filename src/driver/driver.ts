@@ -18,16 +18,10 @@ import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
-import {
-  type FieldRule,
-  MACHINE_OPTION_RULES,
-  VLAN_NUMBERS_RULE,
-  validateFields,
-} from "../machine/validate-options.ts";
 import { bootSnapshotDir } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
-import type { MachineSpec } from "./test-definition.ts";
+import { checkMachineSpec, type MachineSpec } from "./test-definition.ts";
 import { traceMachine } from "./traced-machine.ts";
 import { VlanSwitch } from "./vlan-switch.ts";
 
@@ -106,17 +100,6 @@ const CONTEXT_KEYS = new Set([
  */
 const PROBED_KEYS = new Set(["then", "toJSON", "nodeType", "asymmetricMatch"]);
 const MAX_NODES = 254;
-const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
-/** Every field of a test's machine spec, with its rule. */
-const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
-  image,
-  startScript,
-  memoryMiB,
-  cpus,
-  vlans: VLAN_NUMBERS_RULE,
-  allowReboot,
-  env,
-};
 const RETRY_TIMEOUT_MS = 900_000;
 
 interface Planned {
@@ -356,7 +339,7 @@ export class Driver implements AsyncDisposable {
   createMachine(spec: MachineSpec & { name: string }): Machine {
     const { name, ...rest } = spec;
     checkName(name, new Set(this.#machines.keys()));
-    checkSpec(name, rest);
+    checkMachineSpec(name, rest);
     for (const vlan of rest.vlans ?? []) {
       if (!this.#switches.has(vlan)) {
         throw new CorralError(
@@ -475,7 +458,7 @@ async function plan(options: DriverOptions): Promise<Planned[]> {
   const taken = new Set<string>();
   for (const [name, spec] of Object.entries(options.machines ?? {})) {
     checkName(name, taken);
-    checkSpec(name, spec);
+    checkMachineSpec(name, spec);
     if (spec.startScript) await checkStartScript(spec.startScript);
     else await checkImageName(spec.image ?? DEFAULT_RECIPE);
     planned.push({ name, spec: { ...spec, vlans: spec.vlans ?? [1] } });
@@ -519,10 +502,6 @@ function checkName(name: string, taken: ReadonlySet<string>): void {
   if (taken.has(name)) {
     throw new CorralError(ErrorCodes.CONFLICT, `two machines are named ${JSON.stringify(name)}`);
   }
-}
-
-function checkSpec(name: string, spec: MachineSpec): void {
-  validateFields(`machine ${JSON.stringify(name)}`, spec, SPEC_RULES);
 }
 
 async function checkStartScript(script: string): Promise<void> {

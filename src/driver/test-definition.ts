@@ -1,6 +1,12 @@
 // What a test file declares: its machines, and the function that drives them.
 
 import type { Machine } from "../machine/machine.ts";
+import {
+  type FieldRule,
+  MACHINE_OPTION_RULES,
+  VLAN_NUMBERS_RULE,
+  validateFields,
+} from "../machine/validate-options.ts";
 import type { DriverContext } from "./driver.ts";
 
 /** A machine of a test: from an image (default: debian-12) or a `run-<name>-vm` start script. */
@@ -19,6 +25,23 @@ export interface MachineSpec {
   allowReboot?: boolean;
   /** Extra environment for the start script (`QEMU_OPTS`, `QEMU_KERNEL_PARAMS`…). */
   env?: Record<string, string>;
+}
+
+const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
+/** Every field of a machine spec, with its rule. */
+const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
+  image,
+  startScript,
+  memoryMiB,
+  cpus,
+  vlans: VLAN_NUMBERS_RULE,
+  allowReboot,
+  env,
+};
+
+/** Throws CORRAL_INVALID_ARGUMENT naming the machine and the field of `spec` that is wrong. */
+export function checkMachineSpec(name: string, spec: MachineSpec): void {
+  validateFields(`machine ${JSON.stringify(name)}`, spec, SPEC_RULES);
 }
 
 /** The context a test receives: the driver's helpers, and each machine under its name. */

@@ -42,7 +42,11 @@ export class VlanSwitch implements AsyncDisposable {
           new CorralError(
             ErrorCodes.HOST_COMMAND_FAILED,
             `the switch of VLAN ${vlan} (vde_switch, process ${process.pid}) ${how}: the machines on VLAN ${vlan} are cut off from each other`,
-            { details: said.length ? ["vde_switch said:", ...said.map((l) => `  | ${l}`)] : [] },
+            {
+              details: said.length
+                ? ["vde_switch said:", ...said.map((line) => `  | ${line}`)]
+                : [],
+            },
           ),
         );
       });
