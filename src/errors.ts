@@ -179,3 +179,13 @@ export function consoleTail(lines: readonly string[], count = 30): string[] {
   const tail = lines.slice(-count);
   return [`Last ${tail.length} console lines:`, ...tail.map((line) => `  | ${line}`)];
 }
+
+/** A value for an error message: JSON, with long strings cut and their length given. */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string" && value.length > 40) {
+    return `${JSON.stringify(`${value.slice(0, 40)}…`)} (${value.length} characters)`;
+  }
+  if (typeof value === "number" || value === undefined) return String(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}

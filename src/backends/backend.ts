@@ -76,8 +76,11 @@ export interface RunningVm extends AsyncDisposable {
   sendKeys(deadline: Deadline, qcodes: readonly string[]): Promise<void>;
   /** "block-links": sets every NIC's link up or down; returns the NICs' names. */
   setLinksUp(deadline: Deadline, up: boolean): Promise<string[]>;
-  /** "forward-port": 127.0.0.1:hostPort on the host reaches guestPort in the guest. */
-  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void>;
+  /**
+   * "forward-port": 127.0.0.1:hostPort on the host reaches guestPort in the guest; hostPort 0
+   * takes a free port. Returns the host port. CORRAL_CONFLICT when hostPort is in use.
+   */
+  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number>;
   /** "reboot": whether a guest-initiated reboot resets the VM or ends it. */
   setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void>;
   /**

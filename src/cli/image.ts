@@ -1,13 +1,13 @@
 // `corral image build|list|verify|rm`: the guest image cache.
 
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { buildImage, ensureImage } from "../images/build-image.ts";
 import { findImage, listImages, removeImages } from "../images/image-cache.ts";
 import { writeMachineScripts } from "../images/machine-scripts.ts";
 import { verifyArtifacts } from "../images/manifest.ts";
 import { DEFAULT_RECIPE, knownRecipes } from "../images/recipe.ts";
 import { interruptSignal } from "./interrupt.ts";
-import { parseVlan } from "./parse.ts";
+import { collectWords, parseVlan } from "./parse.ts";
 import { progressRenderer } from "./progress-renderer.ts";
 import { formatTable } from "./table.ts";
 
@@ -50,16 +50,20 @@ export function registerImage(program: Command): void {
     )
     .argument("<names...>", "machine names")
     .requiredOption("--out <dir>", "folder for the scripts")
-    .option("--vlans <numbers...>", "VLANs every machine joins", ["1"])
+    .addOption(
+      new Option("--vlans <numbers...>", "VLANs every machine joins (default: 1)").argParser(
+        collectWords(parseVlan),
+      ),
+    )
     .option("--image <image>", "recipe name or image id; built first if needed", DEFAULT_RECIPE)
-    .action(async (names: string[], options: { out: string; vlans: string[]; image: string }) => {
+    .action(async (names: string[], options: { out: string; vlans?: number[]; image: string }) => {
       const renderer = progressRenderer();
       try {
         const built = await ensureImage(options.image, {
           signal: interruptSignal(),
           onProgress: renderer.listener,
         });
-        const vlans = options.vlans.map(parseVlan);
+        const vlans = options.vlans ?? [1];
         for (const path of await writeMachineScripts(built, names, vlans, options.out)) {
           process.stdout.write(`${path}\n`);
         }

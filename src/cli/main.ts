@@ -21,6 +21,7 @@ const USAGE_CODES = new Set<ErrorCode>([
   ErrorCodes.NOT_FOUND,
   ErrorCodes.CONFLICT,
   ErrorCodes.TEST_LOAD_FAILED,
+  ErrorCodes.IMAGE_UNKNOWN,
 ]);
 
 // `corral … | head`: a reader that goes away is not an error worth a stack trace.

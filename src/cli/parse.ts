@@ -24,3 +24,10 @@ export function parseVlan(value: string): number {
   }
   return vlan;
 }
+
+/** Values come one per argument from the command line, or space-separated from the environment. */
+export function collectWords<T>(
+  parse: (word: string) => T,
+): (value: string, previous?: T[]) => T[] {
+  return (value, previous = []) => [...previous, ...value.split(/\s+/).filter(Boolean).map(parse)];
+}

@@ -6,7 +6,7 @@ import { runTest } from "../driver/run-test.ts";
 import { AbortedError, CorralError, ErrorCodes } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { EXIT_INTERRUPTED, interruptSignal } from "./interrupt.ts";
-import { parseAccel, parseSeconds, parseVlan } from "./parse.ts";
+import { collectWords, parseAccel, parseSeconds, parseVlan } from "./parse.ts";
 
 interface TestOptions {
   startScripts?: string[];
@@ -36,8 +36,8 @@ export function registerTest(program: Command): void {
       "after",
       "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vlans, testScript, globalTimeout." +
         "\nExit status: 0 the test passed; 1 it failed; 2 bad usage or configuration (a test file " +
-        "that does not load, an unknown machine, a bad VLAN or start script, an output path that " +
-        "cannot be used); 130 interrupted." +
+        "that does not load, a bad machine name or spec, an unknown image, a bad VLAN or start " +
+        "script, an output path that cannot be used); 130 interrupted." +
         "\nThe output folder is corral's: created by it (marked by a .corral-output file) or empty " +
         "before the first run, its contents replaced by each run; any other folder is refused, and " +
         "so is one another live run uses.",
@@ -104,9 +104,4 @@ async function test(script: string | undefined, options: TestOptions): Promise<n
   });
   if (outcome.error instanceof AbortedError) return EXIT_INTERRUPTED;
   return outcome.ok ? 0 : EXIT_TEST_FAILED;
-}
-
-/** Values come one per argument from the command line, or space-separated from the environment. */
-function collectWords<T>(parse: (word: string) => T): (value: string, previous?: T[]) => T[] {
-  return (value, previous = []) => [...previous, ...value.split(/\s+/).filter(Boolean).map(parse)];
 }

@@ -12,7 +12,8 @@ import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
-import { checkMachineName, checkVlan } from "../images/network.ts";
+import { checkImageName } from "../images/image-cache.ts";
+import { checkMachineName, checkVlan, isMachineName } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
@@ -20,7 +21,7 @@ import { readManifest } from "../machine/snapshot-manifest.ts";
 import { bootSnapshotDir, saveBootSnapshot } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
-import type { MachineSpec } from "./test-definition.ts";
+import { checkMachineSpec, type MachineSpec } from "./test-definition.ts";
 import { traceMachine } from "./traced-machine.ts";
 import { VlanSwitch } from "./vlan-switch.ts";
 
@@ -93,6 +94,11 @@ const CONTEXT_KEYS = new Set([
   "serialStdout",
   "createMachine",
 ]);
+/**
+ * Keys that code probing any object reads (await, JSON.stringify, test runners' printers): the
+ * context answers undefined for them, as a plain object would, instead of "no machine named".
+ */
+const PROBED_KEYS = new Set(["then", "toJSON", "nodeType", "asymmetricMatch"]);
 const MAX_NODES = 254;
 const RETRY_TIMEOUT_MS = 900_000;
 
@@ -113,6 +119,8 @@ export class Driver implements AsyncDisposable {
   readonly #specs = new Map<string, MachineSpec>();
   readonly #conditions = new Set<Disposable>();
   readonly #failure = Promise.withResolvers<never>();
+  /** Fires with the failure: the machines' pending verbs reject with it, later ones do not start. */
+  readonly #stopped = new AbortController();
   /** Machines that boot this time, and where their boot snapshot goes once they are up. */
   readonly #bootSnapshotsToSave = new Map<Machine, string>();
   #context: DriverContext | undefined;
@@ -139,7 +147,9 @@ export class Driver implements AsyncDisposable {
     const driver = new Driver(options, stateRoot, options.log ?? new DriverLog());
     try {
       for (const vlan of [...vlans].sort((a, b) => a - b)) {
-        driver.#switches.set(vlan, await VlanSwitch.start(vlan, stateRoot));
+        const vlanSwitch = await VlanSwitch.start(vlan, stateRoot);
+        driver.#switches.set(vlan, vlanSwitch);
+        void vlanSwitch.died.then((error) => driver.abort(error));
       }
       const names = planned.map(({ name }) => name).sort();
       for (const [index, name] of names.entries()) driver.#nodes.set(name, index + 1);
@@ -165,14 +175,21 @@ export class Driver implements AsyncDisposable {
     return [...this.#switches.values()];
   }
 
-  /** Rejects when a polling condition fails or the driver is stopped with `abort`. */
+  /**
+   * Rejects when a polling condition fails, a VLAN's switch dies, or the driver is stopped with
+   * `abort`.
+   */
   get failed(): Promise<never> {
     return this.#failure.promise;
   }
 
-  /** Makes `failed` reject with `error`: the running test stops there. */
+  /**
+   * Makes `failed` reject with `error`, and every pending or later verb of the machines: the
+   * running test stops there. The first error wins.
+   */
   abort(error: unknown): void {
     this.#failure.reject(error);
+    this.#stopped.abort(error);
   }
 
   machine(name: string): Machine {
@@ -186,9 +203,13 @@ export class Driver implements AsyncDisposable {
     return machine;
   }
 
-  /** The context a test function receives: the helpers, and each machine under its name. */
+  /**
+   * The context a test function receives: the helpers, and each machine under its name. Reading
+   * a name that is neither (`const { servr } = context`) throws CORRAL_NOT_FOUND listing the
+   * machines, at once rather than after the VMs have booted.
+   */
   context(): DriverContext & Record<string, Machine> {
-    this.#context ??= {
+    this.#context ??= this.#guarded({
       machines: this.machines,
       vlans: this.vlans,
       driver: this,
@@ -202,8 +223,18 @@ export class Driver implements AsyncDisposable {
         this.log.serialStdout = on;
       },
       createMachine: (spec) => this.createMachine(spec),
-    };
+    });
     return Object.assign(this.#context, Object.fromEntries(this.#machines));
+  }
+
+  #guarded(context: DriverContext): DriverContext {
+    return new Proxy(context, {
+      get: (target, key, receiver) => {
+        if (typeof key === "symbol" || key in target || PROBED_KEYS.has(key) || !isMachineName(key))
+          return Reflect.get(target, key, receiver);
+        return this.machine(key);
+      },
+    });
   }
 
   /**
@@ -315,6 +346,7 @@ export class Driver implements AsyncDisposable {
   createMachine(spec: MachineSpec & { name: string }): Machine {
     const { name, ...rest } = spec;
     checkName(name, new Set(this.#machines.keys()));
+    checkMachineSpec(name, rest);
     for (const vlan of rest.vlans ?? []) {
       if (!this.#switches.has(vlan)) {
         throw new CorralError(
@@ -390,7 +422,10 @@ export class Driver implements AsyncDisposable {
   }
 
   #createMachine(name: string, spec: MachineSpec, options: MachineOptions): Machine {
-    const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir);
+    const machine = traceMachine(new Machine(options), this.log, {
+      ...(this.#options.outputDir ? { outputDir: this.#options.outputDir } : {}),
+      stopped: this.#stopped.signal,
+    });
     machine.onConsoleLine((line) => this.log.console(name, line));
     this.#machines.set(name, machine);
     this.#specs.set(name, spec);
@@ -430,13 +465,18 @@ async function check(options: DriverOptions): Promise<{ planned: Planned[]; vlan
   return { planned, vlans };
 }
 
-/** The machines of a test, checked: names unique and usable, start scripts runnable. */
+/**
+ * The machines of a test, checked: names unique and usable, specs valid, images known, start
+ * scripts runnable.
+ */
 async function plan(options: DriverOptions): Promise<Planned[]> {
   const planned: Planned[] = [];
   const taken = new Set<string>();
   for (const [name, spec] of Object.entries(options.machines ?? {})) {
     checkName(name, taken);
+    checkMachineSpec(name, spec);
     if (spec.startScript) await checkStartScript(spec.startScript);
+    else await checkImageName(spec.image ?? DEFAULT_RECIPE);
     planned.push({ name, spec: { ...spec, vlans: spec.vlans ?? [1] } });
     taken.add(name);
   }

@@ -222,12 +222,9 @@ async function loadTest(script: string): Promise<TestDefinition> {
   try {
     exported = ((await import(pathToFileURL(script).href)) as { default?: unknown }).default;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const message =
-      code === "ERR_MODULE_NOT_FOUND" && (error as Error).message.includes(script)
-        ? `test file ${script} does not exist`
-        : `test file ${script} cannot be loaded: ${errorMessage(error)}${locationOf(error, script)}`;
-    throw new CorralError(ErrorCodes.TEST_LOAD_FAILED, message, { cause: error });
+    throw new CorralError(ErrorCodes.TEST_LOAD_FAILED, loadFailure(error, script), {
+      cause: error,
+    });
   }
   if (isTestDefinition(exported)) return exported;
   if (typeof exported === "function") {
@@ -241,6 +238,23 @@ async function loadTest(script: string): Promise<TestDefinition> {
     ErrorCodes.TEST_LOAD_FAILED,
     `test file ${script} must export default defineTest(…) or an async function (ctx) => {…}`,
   );
+}
+
+/** Why `script` did not load: it does not exist, a module it imports does not, or its error. */
+function loadFailure(error: unknown, script: string): string {
+  // Node says "Cannot find module '<path>' imported from <importer>" (or "package"), and this
+  // for the test file itself too: only the path tells which is missing.
+  const missing =
+    (error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND"
+      ? /^Cannot find (?:module|package) '(.+)' imported from (.+)$/.exec(errorMessage(error))
+      : null;
+  if (!missing) {
+    return `test file ${script} cannot be loaded: ${errorMessage(error)}${locationOf(error, script)}`;
+  }
+  const [, module, importer] = missing;
+  if (module === script) return `test file ${script} does not exist`;
+  const via = importer === script ? "" : ` (imported by ${importer})`;
+  return `test file ${script} cannot be loaded: its import ${module} was not found${via}`;
 }
 
 /** The error, where in the test file it happened, and that line of the file. */

@@ -1,6 +1,7 @@
 // The test driver's machines for other test runners (vitest, node:test):
 // `await using vms = await startMachines({ server: {}, client: {} })`.
 
+import { AbortedError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import type { Machine } from "../machine/machine.ts";
 import { Driver, type DriverContext } from "./driver.ts";
@@ -17,6 +18,11 @@ export interface StartMachinesOptions {
   serialStdout?: boolean;
   /** Restore from boot snapshots, saving them when missing (see `corral test --reuse-boot`). */
   reuseBoot?: boolean;
+  /**
+   * Aborting it (vitest's test context has one that fires when the test times out) stops every
+   * machine and switch and removes their state, as disposing does; pending and later verbs
+   * reject with CORRAL_ABORTED. It also cancels image builds and boots in progress.
+   */
   signal?: AbortSignal;
 }
 
@@ -26,7 +32,8 @@ export type StartedMachines<Names extends string> = DriverContext & {
 
 /**
  * Creates the machines and their VLANs and starts every machine (they boot in parallel; verbs
- * wait for the guest's shell). Dispose the result to stop them all and remove their state.
+ * wait for the guest's shell). Dispose the result, or abort `signal`, to stop them all and
+ * remove their state. Throws CORRAL_ABORTED when `signal` fires before they are started.
  */
 export async function startMachines<const Machines extends Record<string, MachineSpec>>(
   machines: Machines,
@@ -43,17 +50,32 @@ export async function startMachines<const Machines extends Record<string, Machin
     ...(options.reuseBoot ? { reuseBoot: true } : {}),
     log,
   });
+  const { signal } = options;
+  let disposing: Promise<void> | undefined;
+  const dispose = () => {
+    disposing ??= (async () => {
+      signal?.removeEventListener("abort", onAbort);
+      await driver[Symbol.asyncDispose]();
+      await log.close();
+    })();
+    return disposing;
+  };
+  const onAbort = () => {
+    driver.abort(
+      new AbortedError("startMachines: the signal was aborted", { cause: signal?.reason }),
+    );
+    // Whoever disposes later gets this same promise, and its error if any.
+    dispose().catch(() => undefined);
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await driver.startAll();
   } catch (error) {
-    await driver[Symbol.asyncDispose]();
-    await log.close();
+    await dispose();
     throw error;
   }
   return Object.assign(driver.context(), {
-    [Symbol.asyncDispose]: async () => {
-      await driver[Symbol.asyncDispose]();
-      await log.close();
-    },
+    [Symbol.asyncDispose]: dispose,
   }) as unknown as StartedMachines<Extract<keyof Machines, string>>;
 }

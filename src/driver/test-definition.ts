@@ -1,6 +1,12 @@
 // What a test file declares: its machines, and the function that drives them.
 
 import type { Machine } from "../machine/machine.ts";
+import {
+  type FieldRule,
+  MACHINE_OPTION_RULES,
+  VLAN_NUMBERS_RULE,
+  validateFields,
+} from "../machine/validate-options.ts";
 import type { DriverContext } from "./driver.ts";
 
 /** A machine of a test: from an image (default: debian-12) or a `run-<name>-vm` start script. */
@@ -9,9 +15,9 @@ export interface MachineSpec {
   image?: string;
   /** A `run-<name>-vm` start script instead of an image. */
   startScript?: string;
-  /** Memory in MiB (default: the image's). */
+  /** Memory in MiB, at least 64 (default: the image's). */
   memoryMiB?: number;
-  /** Virtual CPUs (default: the image's). */
+  /** Virtual CPUs, 1–255 (default: the image's). */
   cpus?: number;
   /** VLANs the machine joins; default `[1]`, as in NixOS tests. */
   vlans?: number[];
@@ -19,6 +25,23 @@ export interface MachineSpec {
   allowReboot?: boolean;
   /** Extra environment for the start script (`QEMU_OPTS`, `QEMU_KERNEL_PARAMS`…). */
   env?: Record<string, string>;
+}
+
+const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
+/** Every field of a machine spec, with its rule. */
+const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
+  image,
+  startScript,
+  memoryMiB,
+  cpus,
+  vlans: VLAN_NUMBERS_RULE,
+  allowReboot,
+  env,
+};
+
+/** Throws CORRAL_INVALID_ARGUMENT naming the machine and the field of `spec` that is wrong. */
+export function checkMachineSpec(name: string, spec: MachineSpec): void {
+  validateFields(`machine ${JSON.stringify(name)}`, spec, SPEC_RULES);
 }
 
 /** The context a test receives: the driver's helpers, and each machine under its name. */

@@ -10,17 +10,52 @@ import { SupervisedProcess } from "../host/supervised-process.ts";
 import { checkVlan } from "../images/network.ts";
 
 const READY_TIMEOUT_MS = 10_000;
+const STDERR_KEPT_CHARS = 2000;
 
 export class VlanSwitch implements AsyncDisposable {
   readonly vlan: number;
   /** The switch's socket folder: QEMU's `-netdev vde,sock=…` and `QEMU_VDE_SOCKET_<vlan>`. */
   readonly socket: string;
+  /**
+   * Settles with the error to report when the switch ends before it is disposed (killed, or
+   * crashed): every NIC on the VLAN is cut off from then on. Never rejects.
+   */
+  readonly died: Promise<CorralError>;
   readonly #process: SupervisedProcess;
+  #isDisposed = false;
 
-  private constructor(vlan: number, socket: string, process: SupervisedProcess) {
+  private constructor(
+    vlan: number,
+    socket: string,
+    process: SupervisedProcess,
+    stderr: () => string,
+  ) {
     this.vlan = vlan;
     this.socket = socket;
     this.#process = process;
+    this.died = new Promise((resolve) => {
+      void process.exited.then(({ code, signal }) => {
+        if (this.#isDisposed) return;
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        const said = stderr().trim().split("\n").filter(Boolean).slice(-10);
+        resolve(
+          new CorralError(
+            ErrorCodes.HOST_COMMAND_FAILED,
+            `the switch of VLAN ${vlan} (vde_switch, process ${process.pid}) ${how}: the machines on VLAN ${vlan} are cut off from each other`,
+            {
+              details: said.length
+                ? ["vde_switch said:", ...said.map((line) => `  | ${line}`)]
+                : [],
+            },
+          ),
+        );
+      });
+    });
+  }
+
+  /** The switch's process id. */
+  get pid(): number {
+    return this.#process.pid;
   }
 
   /** Starts the switch of VLAN `vlan` with its socket folder in `dir`; ready when this returns. */
@@ -37,7 +72,7 @@ export class VlanSwitch implements AsyncDisposable {
     process.child.stdin?.on("error", () => {});
     let stderr = "";
     process.child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
+      stderr = (stderr + chunk.toString()).slice(-STDERR_KEPT_CHARS);
     });
     const started = performance.now();
     while (!(await exists(join(socket, "ctl")))) {
@@ -50,10 +85,11 @@ export class VlanSwitch implements AsyncDisposable {
       }
       await sleep(10);
     }
-    return new VlanSwitch(vlan, socket, process);
+    return new VlanSwitch(vlan, socket, process, () => stderr);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.#isDisposed = true;
     await this.#process.stop();
   }
 }

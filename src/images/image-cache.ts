@@ -58,14 +58,7 @@ export async function findImage(nameOrId: string = DEFAULT_RECIPE): Promise<Cach
   const images = await listImages();
   const byId = images.find((image) => image.manifest.id === nameOrId);
   if (byId) return byId;
-  if (!knownRecipes().includes(nameOrId)) {
-    const ids = images.map((image) => image.manifest.id);
-    throw new CorralError(
-      ErrorCodes.IMAGE_UNKNOWN,
-      `unknown image "${nameOrId}"; known recipes: ${knownRecipes().join(", ")}` +
-        (ids.length > 0 ? `; built images: ${ids.join(", ")}` : ""),
-    );
-  }
+  if (!knownRecipes().includes(nameOrId)) throw unknownImage(nameOrId, images);
   const current = images.find((image) => image.manifest.recipe === nameOrId && image.isCurrent);
   if (!current) {
     throw new CorralError(
@@ -74,6 +67,24 @@ export async function findImage(nameOrId: string = DEFAULT_RECIPE): Promise<Cach
     );
   }
   return current;
+}
+
+/** Throws CORRAL_IMAGE_UNKNOWN unless `nameOrId` is a recipe or a built image's id. */
+export async function checkImageName(nameOrId: string): Promise<void> {
+  if (knownRecipes().includes(nameOrId)) return;
+  const images = await listImages();
+  if (!images.some((image) => image.manifest.id === nameOrId)) {
+    throw unknownImage(nameOrId, images);
+  }
+}
+
+function unknownImage(nameOrId: string, images: readonly CachedImage[]): CorralError {
+  const ids = images.map((image) => image.manifest.id);
+  return new CorralError(
+    ErrorCodes.IMAGE_UNKNOWN,
+    `unknown image "${nameOrId}"; known recipes: ${knownRecipes().join(", ")}` +
+      (ids.length > 0 ? `; built images: ${ids.join(", ")}` : ""),
+  );
 }
 
 /** The kernel of the default image, used to probe KVM; undefined until that image is built. */

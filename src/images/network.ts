@@ -1,6 +1,6 @@
 // The NixOS test network conventions corral guests follow: VLAN numbers, MACs and host names.
 
-import { CorralError, ErrorCodes } from "../errors.ts";
+import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
 
 export const MAX_VLAN = 255;
 
@@ -19,12 +19,20 @@ export function checkVlan(vlan: number): void {
   }
 }
 
-/** Machine names become host names: letters, digits and "-", starting with a letter. */
+/** What a machine name may be: it becomes the guest's host name, one DNS label (RFC 1123). */
+export const MACHINE_NAME_RULE =
+  'letters, digits and "-", starting with a letter, not ending with "-", at most 63 characters';
+
+export function isMachineName(name: unknown): boolean {
+  return typeof name === "string" && /^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(name);
+}
+
+/** Machine names become host names: see MACHINE_NAME_RULE. */
 export function checkMachineName(name: string): void {
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,62}$/.test(name)) {
+  if (!isMachineName(name)) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
-      `machine name ${JSON.stringify(name)} is not a valid host name: use letters, digits and "-", starting with a letter`,
+      `machine name ${describeValue(name)} is not a valid host name: use ${MACHINE_NAME_RULE}`,
     );
   }
 }

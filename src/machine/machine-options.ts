@@ -10,7 +10,10 @@ export interface VlanAttachment {
 }
 
 export interface MachineOptions {
-  /** Name used in messages and logs; defaults to the start script's `run-<name>-vm` or the image. */
+  /**
+   * Name used in messages and logs: a host name (letters, digits and "-", starting with a letter,
+   * at most 63 characters). Defaults to the start script's `run-<name>-vm` or the image.
+   */
   name?: string;
   /** Image to boot: a recipe name or a cache entry id. Default: `debian-12`. */
   image?: string;
@@ -30,9 +33,9 @@ export interface MachineOptions {
    * debian-12-full). When the guest has it mounted, file copies go through it.
    */
   sharedDir?: string;
-  /** Virtual CPUs (default: the image's, 2 for corral-built images). */
+  /** Virtual CPUs, 1–255 (default: the image's, 2 for corral-built images). */
   cpus?: number;
-  /** Memory in MiB (default: the image's, 1024 for corral-built images). */
+  /** Memory in MiB, at least 64 (default: the image's, 1024 for corral-built images). */
   memoryMiB?: number;
   /**
    * Virtual LANs to join. A machine started from an image gets one NIC per VLAN with MAC

@@ -4,7 +4,7 @@
 
 import { resolve } from "node:path";
 import { Deadline, type WaitOptions } from "../deadline.ts";
-import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
+import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import type { Accelerator, AcceleratorVerdict } from "../host/accelerator.ts";
@@ -33,6 +33,7 @@ import {
 } from "./screen-verbs.ts";
 import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
+import { validateMachineOptions } from "./validate-options.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
 export type { VlanAttachment } from "./machine-options.ts";
@@ -46,6 +47,7 @@ export type {
 };
 
 type CommandsAndOptions = string[] | [...string[], WaitOptions];
+const MAX_PORT = 65_535;
 
 /**
  * One virtual machine. Dispose it (`await using`) to stop the VM and remove its state: until it is
@@ -56,7 +58,12 @@ export class Machine implements AsyncDisposable {
   readonly #session: VmSession;
   readonly #consoleCursor: ConsoleCursor = { next: 0 };
 
+  /**
+   * A machine, not started yet. Throws CORRAL_INVALID_ARGUMENT at once when an option is wrong
+   * (unknown, of the wrong type or out of range), naming it.
+   */
   constructor(options: MachineOptions = {}) {
+    validateMachineOptions(options);
     this.name =
       options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
     this.#session = new VmSession(this.name, options);
@@ -376,11 +383,31 @@ export class Machine implements AsyncDisposable {
 
   // --- network -----------------------------------------------------------------------------
 
-  /** Makes `127.0.0.1:hostPort` on the host reach `guestPort` in the guest (TCP). */
-  async forwardPort(hostPort: number, guestPort: number, options: WaitOptions = {}): Promise<void> {
-    const vm = this.#session.requireVm("forwardPort", "forward-port");
+  /**
+   * Makes `127.0.0.1:hostPort` on the host reach `guestPort` in the guest (TCP). With `hostPort`
+   * 0 the host picks a free port. Returns the host port. Throws CORRAL_CONFLICT when
+   * 127.0.0.1:hostPort is already in use, CORRAL_INVALID_ARGUMENT for a port out of range.
+   */
+  async forwardPort(
+    hostPort: number,
+    guestPort: number,
+    options: WaitOptions = {},
+  ): Promise<number> {
     const what = `${this.name}: forwardPort(${hostPort}, ${guestPort})`;
-    await vm.forwardPort(new Deadline(what, options, MONITOR_TIMEOUT_MS), hostPort, guestPort);
+    for (const [which, port, min] of [
+      ["hostPort", hostPort, 0],
+      ["guestPort", guestPort, 1],
+    ] as const) {
+      if (!Number.isInteger(port) || port < min || port > MAX_PORT) {
+        throw new CorralError(
+          ErrorCodes.INVALID_ARGUMENT,
+          `${what}: ${which} is ${describeValue(port)}; expected a whole number from ${min} to ${MAX_PORT}`,
+          { machine: this.name },
+        );
+      }
+    }
+    const vm = this.#session.requireVm("forwardPort", "forward-port");
+    return vm.forwardPort(new Deadline(what, options, MONITOR_TIMEOUT_MS), hostPort, guestPort);
   }
 
   /** Takes every network link of the machine down, as if its cables were pulled. */

@@ -162,6 +162,37 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("fails at once, before any VM boots, when the test uses a machine it does not declare", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const started = performance.now();
+    const result = await runCli(
+      ["test", `${FIXTURES}/misspelled-machine.ts`, "--output-dir", temporaryDir("out-")],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.stderr).toContain('no machine named "servr"; machines: server');
+    expect(result.stderr).toMatch(/at test\/fixtures\/driver\/misspelled-machine.ts:7:/);
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toContain("start all VMs");
+    expect(performance.now() - started).toBeLessThan(5000);
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it("fails at once when a VLAN's switch dies, naming the VLAN", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const started = performance.now();
+    const result = await runCli(
+      ["test", `${FIXTURES}/switch-dies.ts`, "--output-dir", temporaryDir("out-")],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /the switch of VLAN 1 \(vde_switch, process \d+\) was killed by SIGKILL: the machines on VLAN 1 are cut off/,
+    );
+    // Well before the wait's own ten minutes (boot included).
+    expect(performance.now() - started).toBeLessThan(120_000);
+    await expectNothingLeft(runtimeDir);
+  });
+
   it("exits 130 on Ctrl-C and leaves no VM, switch or socket", async () => {
     const runtimeDir = isolatedRuntimeDir();
     const child = startCli(
@@ -208,9 +239,70 @@ describe("corral test", () => {
         /must export default defineTest/,
       ],
       [
+        "a file whose import is missing",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "bad-import.ts",
+            'import "./no-such-helper.ts";\nexport default async () => {};\n',
+          ),
+        ],
+        /bad-import.ts cannot be loaded: its import .*\/no-such-helper.ts was not found/,
+      ],
+      [
+        "a file whose package import is missing",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "bad-package.ts",
+            'import "no-such-package";\nexport default async () => {};\n',
+          ),
+        ],
+        /bad-package.ts cannot be loaded: its import no-such-package was not found/,
+      ],
+      [
+        "negative memory",
+        (dir) => ["test", spec(dir, "{ memoryMiB: -5 }")],
+        /machine "a": memoryMiB is -5; expected a whole number of MiB, at least 64/,
+      ],
+      [
+        "memory that is not a number",
+        (dir) => ["test", spec(dir, '{ memoryMiB: "lots" }')],
+        /machine "a": memoryMiB is "lots"; expected a whole number of MiB, at least 64/,
+      ],
+      [
+        "no CPUs",
+        (dir) => ["test", spec(dir, "{ cpus: 0 }")],
+        /machine "a": cpus is 0; expected a whole number from 1 to 255/,
+      ],
+      [
+        "a misspelled spec field",
+        (dir) => ["test", spec(dir, "{ memory: 512 }")],
+        /machine "a": unknown field "memory"; fields: image, startScript, memoryMiB, cpus/,
+      ],
+      [
+        "a 300-character machine name",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "long-name.ts",
+            `import { defineTest } from "corral";\nexport default defineTest({ machines: { ${"a".repeat(300)}: {} } }, async () => {});\n`,
+          ),
+        ],
+        /machine name "a{20}.*" \(300 characters\) is not a valid host name: .*at most 63 characters/,
+      ],
+      [
+        "an unknown image",
+        (dir) => ["test", spec(dir, '{ image: "no-such-image" }')],
+        /unknown image "no-such-image"; known recipes: debian-12/,
+      ],
+      [
         "a VLAN out of range",
         () => ["test", `${FIXTURES}/bad-vlan.ts`],
-        /VLAN 300 is out of range/,
+        /machine "a": vlans is \[300\]; expected a list of VLAN numbers, whole numbers from 0 to 255/,
       ],
       [
         "a machine named like a helper",
@@ -293,6 +385,15 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 });
+
+/** A test file declaring one machine `a` with `spec` (JavaScript, so that it may be wrong). */
+function spec(dir: string, spec: string): string {
+  return write(
+    dir,
+    "spec.ts",
+    `import { defineTest } from "corral";\nexport default defineTest({ machines: { a: ${spec} } }, async () => {});\n`,
+  );
+}
 
 function write(dir: string, name: string, text: string): string {
   const path = join(dir, name);

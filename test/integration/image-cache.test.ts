@@ -85,9 +85,20 @@ describe("corral image", () => {
     expect(existsSync(imagesDir) ? readdirSync(imagesDir) : []).toEqual([]);
   });
 
+  it.each([
+    ["300", 'expected a VLAN number from 0 to 255, got "300"'],
+    ["x", 'expected a VLAN number from 0 to 255, got "x"'],
+  ])("scripts --vlans %s is refused with exit 2, saying why", async (vlan, message) => {
+    const out = temporaryDir("corral-test-scripts-");
+    const result = await runCli(["image", "scripts", "a", "--out", out, "--vlans", "1", vlan]);
+    expect(result.stderr).toContain(message);
+    expect(result.code).toBe(2);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
   it("rejects an unknown recipe, listing the known ones", async () => {
     const result = await runCli(["image", "build", "arch-linux"]);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       'corral: unknown image recipe "arch-linux"; known recipes: debian-12, debian-12-full\n',
     );

@@ -1,11 +1,13 @@
 // Every Machine verb against one real guest (booted once for the file, under TCG here).
 
 import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCodes, GuestCommandError, Machine, MachineExitedError, TimeoutError } from "corral";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 
 let machine: Machine;
 const hostDir = mkdtempSync(join(tmpdir(), "corral-verbs-"));
@@ -268,12 +270,44 @@ describe("network", () => {
     );
     await machine.waitForOpenPort(8081, { timeout: 20_000 });
     const hostPort = 20_000 + Math.floor(Math.random() * 20_000);
-    await machine.forwardPort(hostPort, 8081);
+    expect(await machine.forwardPort(hostPort, 8081)).toBe(hostPort);
     expect(await fetchText(`http://127.0.0.1:${hostPort}/`)).toBe("forwarded\n");
     await machine.block();
     await expect(fetchText(`http://127.0.0.1:${hostPort}/`, 2000)).rejects.toThrow();
     await machine.unblock();
     expect(await fetchText(`http://127.0.0.1:${hostPort}/`, 10_000)).toBe("forwarded\n");
+  });
+
+  it("forwards host port 0 to a free port it returns, and says when a host port is in use", async () => {
+    await machine.succeed(
+      "mkdir -p /srv/zero && echo zero > /srv/zero/index.html && (busybox httpd -p 8082 -h /srv/zero &)",
+    );
+    await machine.waitForOpenPort(8082, { timeout: 20_000 });
+    const [first, second] = await Promise.all([
+      machine.forwardPort(0, 8082),
+      machine.forwardPort(0, 8082),
+    ]);
+    expect(first).toBeGreaterThan(1023);
+    expect(second).not.toBe(first);
+    expect(await fetchText(`http://127.0.0.1:${first}/`)).toBe("zero\n");
+    expect(await fetchText(`http://127.0.0.1:${second}/`)).toBe("zero\n");
+
+    const server = createServer().listen(0, "127.0.0.1");
+    await once(server, "listening");
+    onTestFinished(() => {
+      server.close();
+    });
+    const busy = (server.address() as AddressInfo).port;
+    for (const port of [busy, first]) {
+      const error = await machine.forwardPort(port, 8082).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: ErrorCodes.CONFLICT,
+        message: `${machine.name}: forwardPort(${port}, 8082): 127.0.0.1:${port} is already in use`,
+      });
+    }
+    await expect(machine.forwardPort(70_000, 8082)).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
   });
 });
 

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { ShellStreams } from "../../guest/backdoor-shell.ts";
+import { isLocalPortInUse } from "../../host/local-port.ts";
 import { requireHostTools } from "../../host/requirements.ts";
 import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
 import { UnixListener } from "../../host/unix-listener.ts";
@@ -44,6 +45,8 @@ export class QemuVm implements RunningVm {
   readonly #stderr: string[] = [];
   readonly #qmp: Promise<QmpClient>;
   #qmpClient: QmpClient | undefined;
+  /** The forwardPort calls in turn: a port 0 forward is found by comparing QEMU's list before and after. */
+  #forwarding: Promise<unknown> = Promise.resolve();
 
   private constructor(
     name: string,
@@ -197,20 +200,50 @@ export class QemuVm implements RunningVm {
     return nics.map((nic) => nic.name);
   }
 
-  async forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<void> {
-    const output = await this.monitorCommand(
-      deadline,
-      `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`,
-    );
-    if (output.trim() !== "") {
+  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {
+    const forwarded = this.#forwarding.then(() => this.#forward(deadline, hostPort, guestPort));
+    this.#forwarding = forwarded.catch(() => undefined);
+    return forwarded;
+  }
+
+  async #forward(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {
+    // QEMU 7.2 binds port 0 to a free port and shows it only in `info usernet`.
+    const before = hostPort === 0 ? await this.#forwardedPorts(deadline) : [];
+    const output = (
+      await this.monitorCommand(
+        deadline,
+        `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`,
+      )
+    ).trim();
+    if (output !== "") {
+      // QEMU says only "Could not set up host forwarding rule", whatever the reason.
+      const isInUse = hostPort !== 0 && (await isLocalPortInUse(hostPort));
       throw new CorralError(
         ErrorCodes.CONFLICT,
-        `${this.#name}: cannot forward 127.0.0.1:${hostPort} to guest port ${guestPort}: ${output.trim()}`,
-        {
-          machine: this.#name,
-        },
+        isInUse
+          ? `${deadline.what}: 127.0.0.1:${hostPort} is already in use`
+          : `${deadline.what}: QEMU refused: ${output}`,
+        { machine: this.#name },
       );
     }
+    if (hostPort !== 0) return hostPort;
+    const added = (await this.#forwardedPorts(deadline)).filter((port) => !before.includes(port));
+    if (added.length !== 1 || added[0] === undefined) {
+      throw new CorralError(
+        ErrorCodes.QMP_ERROR,
+        `${deadline.what}: cannot tell which host port QEMU bound (new forwards: ${added.join(", ") || "none"})`,
+        { machine: this.#name },
+      );
+    }
+    return added[0];
+  }
+
+  /** The host ports QEMU forwards to the guest over TCP. */
+  async #forwardedPorts(deadline: Deadline): Promise<number[]> {
+    const table = await this.monitorCommand(deadline, "info usernet");
+    return [...table.matchAll(/TCP\[HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)/g)].map((match) =>
+      Number(match[1]),
+    );
   }
 
   /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
