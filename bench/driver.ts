@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMachines } from "../src/driver/start-machines.ts";
-import { VlanSwitch } from "../src/driver/vlan-switch.ts";
 import type { Accelerator } from "../src/host/accelerator.ts";
 import { SupervisedProcess } from "../src/host/supervised-process.ts";
+import { VlanSwitch } from "../src/host/vlan-switch.ts";
 import { log, median, results, runCli, timed } from "./measure.ts";
 
 const DRIVER_RUNS = 3;

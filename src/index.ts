@@ -22,7 +22,6 @@ export {
   type TestDefinition,
   type TestFunction,
 } from "./driver/test-definition.ts";
-export { VlanSwitch } from "./driver/vlan-switch.ts";
 export {
   AbortedError,
   CorralError,
@@ -39,6 +38,7 @@ export {
   type AcceleratorVerdict,
   resolveAccelerator,
 } from "./host/accelerator.ts";
+export { VlanSwitch } from "./host/vlan-switch.ts";
 export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
 export { type CachedImage, findImage, listImages } from "./images/image-cache.ts";
 export type { ImageManifest } from "./images/manifest.ts";

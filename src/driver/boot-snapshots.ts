@@ -11,12 +11,12 @@ import { resolveAccelerator } from "../host/accelerator.ts";
 import { removeStalePartials } from "../host/atomic-dir.ts";
 import { snapshotsDir } from "../host/paths.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
-import { checkMachineName } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest, type SnapshotManifest } from "../machine/snapshot-manifest.ts";
 import { machineIdentity } from "../machine/snapshots.ts";
+import { checkMachineName } from "../network/addressing.ts";
 
 /** Where the boot snapshot of a machine with these options lives (it may not exist yet). */
 export async function bootSnapshotDir(name: string, options: MachineOptions): Promise<string> {

@@ -10,20 +10,20 @@ import { formatMs } from "../deadline.ts";
 import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
+import { VlanSwitch } from "../host/vlan-switch.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
 import { checkImageName } from "../images/image-cache.ts";
-import { checkMachineName, checkVlan, isMachineName } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
+import { checkMachineName, checkVlan, isMachineName } from "../network/addressing.ts";
 import { bootSnapshotDir, saveBootSnapshot } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
 import { checkMachineSpec, type MachineSpec } from "./test-definition.ts";
 import { traceMachine } from "./traced-machine.ts";
-import { VlanSwitch } from "./vlan-switch.ts";
 
 export interface DriverOptions {
   /** Machines declared by name (a test file's `defineTest`). */
@@ -81,7 +81,8 @@ export interface DriverContext {
   createMachine(spec: MachineSpec & { name: string }): Machine;
 }
 
-const CONTEXT_KEYS = new Set([
+/** The helpers in a test's context, beside its machines; no machine may take their names. */
+export const CONTEXT_KEYS: ReadonlySet<string> = new Set([
   "machines",
   "vlans",
   "driver",

@@ -5,13 +5,16 @@ import { once } from "node:events";
 import { createInterface } from "node:readline/promises";
 import { start } from "node:repl";
 import type { Machine } from "../machine/machine.ts";
-import type { Driver } from "./driver.ts";
+import { CONTEXT_KEYS, type Driver } from "./driver.ts";
 import type { TestFunction } from "./test-definition.ts";
+
+/** What the REPL adds to the test's context. */
+const REPL_KEYS = ["testScript", "shellInteract"];
 
 export async function interact(driver: Driver, test: TestFunction): Promise<void> {
   const context = driver.context();
   process.stderr.write(
-    `corral interactive mode. In scope: ${[...driver.machines.map((m) => m.name), "machines", "vlans", "startAll", "joinAll", "subtest", "log", "retry", "createMachine", "testScript", "shellInteract"].join(", ")}\n` +
+    `corral interactive mode. In scope: ${[...driver.machines.map((m) => m.name), ...CONTEXT_KEYS, ...REPL_KEYS].join(", ")}\n` +
       "`await testScript()` runs the test; `await shellInteract(machine)` opens a guest shell; Ctrl-D quits and stops every VM.\n",
   );
   const repl = start({ prompt: "corral> ", terminal: process.stdin.isTTY });

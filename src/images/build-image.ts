@@ -6,6 +6,7 @@ import { chmod, copyFile, mkdir, open, readFile, rename, writeFile } from "node:
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { AbortedError, CorralError, ErrorCodes } from "../errors.ts";
+import { shellQuote } from "../guest/shell-quote.ts";
 import { imagesDir } from "../host/paths.ts";
 import { requireHostTools } from "../host/requirements.ts";
 import { runProgram } from "../host/run-program.ts";
@@ -272,10 +273,6 @@ async function readPackageVersions(meta: string): Promise<Record<string, string>
 async function busyboxVersion(): Promise<string> {
   const { stdout } = await runProgram("busybox", ["--help"]).catch(() => ({ stdout: "" }));
   return stdout.split("\n")[0]?.trim() ?? "unknown";
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The cached image `nameOrId`, built first when it is a recipe that has no build yet. */

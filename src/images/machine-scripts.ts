@@ -4,8 +4,8 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { checkMachineName, checkVlan, vlanMac } from "../network/addressing.ts";
 import type { CachedImage } from "./image-cache.ts";
-import { checkMachineName, checkVlan, vlanMac } from "./network.ts";
 import { loadRecipe } from "./recipe.ts";
 import { renderStartScript } from "./start-script.ts";
 

@@ -2,7 +2,7 @@
 // field, its value and what is allowed, instead of reaching QEMU or being silently dropped.
 
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
-import { isMachineName, MACHINE_NAME_RULE, MAX_VLAN } from "../images/network.ts";
+import { isMachineName, MACHINE_NAME_RULE, MAX_VLAN } from "../network/addressing.ts";
 import type { MachineOptions } from "./machine-options.ts";
 
 /** Says what a field allows when `value` breaks the rule; undefined when it is fine. */

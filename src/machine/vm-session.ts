@@ -24,8 +24,8 @@ import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator
 import { runtimeDir } from "../host/paths.ts";
 import { releaseDir, watchDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
-import { vlanMac } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import { vlanMac } from "../network/addressing.ts";
 import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
 import { prepareRestore, writeSnapshot } from "./snapshots.ts";

@@ -5,9 +5,9 @@ import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import { requireHostTools } from "../host/requirements.ts";
-import { SupervisedProcess } from "../host/supervised-process.ts";
-import { checkVlan } from "../images/network.ts";
+import { checkVlan } from "../network/addressing.ts";
+import { requireHostTools } from "./requirements.ts";
+import { SupervisedProcess } from "./supervised-process.ts";
 
 const READY_TIMEOUT_MS = 10_000;
 const STDERR_KEPT_CHARS = 2000;

@@ -3,8 +3,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { VlanSwitch } from "../../../src/driver/vlan-switch.ts";
 import { ErrorCodes } from "../../../src/errors.ts";
+import { VlanSwitch } from "../../../src/host/vlan-switch.ts";
 import { temporaryDir } from "../../helpers/cli.ts";
 
 describe("VlanSwitch", () => {

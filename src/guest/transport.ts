@@ -1,0 +1,17 @@
+// The seam between guest channels and backends: each backend opens the guest's byte streams its
+// own way (virtio-serial unix sockets for QEMU; hybrid vsock for Firecracker and Cloud
+// Hypervisor), and the backdoor shell and transfer port speak over whatever it returns.
+
+import type { Duplex } from "node:stream";
+import type { Deadline } from "../deadline.ts";
+
+/**
+ * The guest's ports: `shell` is hvc0 (the backdoor shell's commands and exit codes), `stdout`
+ * and `stderr` carry guest commands' output, `xfer` file contents.
+ */
+export type GuestPort = "shell" | "stdout" | "stderr" | "xfer";
+
+export interface GuestTransport {
+  /** The stream of `port`, once the VMM has it connected; fails at the deadline or VMM exit. */
+  open(port: GuestPort, deadline: Deadline): Promise<Duplex>;
+}
