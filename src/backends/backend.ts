@@ -1,24 +1,30 @@
-// The contract every VMM backend implements: start a VM, expose its console and guest-shell
-// transports, stop it. Optional abilities are declared in `capabilities`; Machine checks them
-// before calling the matching method.
+// The contract every VMM backend implements, over a neutral VM spec: start a VM (or restore one,
+// or attach to one that runs already), open the guest's ports through its transport, pause,
+// stop or detach. Optional abilities sit behind `supports(capability)`; asking a backend for one
+// it lacks throws CORRAL_UNSUPPORTED naming both.
 
-import type { Socket } from "node:net";
 import type { Deadline } from "../deadline.ts";
 import type { MachineExitedError } from "../errors.ts";
-import type { ShellStreams } from "../guest/backdoor-shell.ts";
-import type { Accelerator } from "../host/accelerator.ts";
+import type { GuestTransport } from "../guest/transport.ts";
+import type { Accelerator, AcceleratorProbe } from "../host/accelerator.ts";
 import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
 
-/** Optional abilities; calling one a backend lacks throws CORRAL_UNSUPPORTED naming both. */
+/** What a backend can do beyond start, stop and the guest's ports. */
 export type Capability =
+  | "pause"
+  | "resize"
+  | "snapshot"
+  | "persistent"
   | "screenshot"
   | "keys"
   | "block-links"
   | "forward-port"
   | "monitor"
-  | "reboot"
-  | "snapshot";
+  | "reboot";
+
+/** `owned`: the VM ends with its corral process. `persistent`: it runs on until stopped. */
+export type Ownership = "owned" | "persistent";
 
 export interface VlanNic {
   vlan: number;
@@ -27,74 +33,137 @@ export interface VlanNic {
   mac: string;
 }
 
-export interface VmStartOptions {
-  /** Machine name, used in messages and file names. */
+/** What the VM boots: a corral image (its files in the cache) or a start script run as it is. */
+export type BootSource =
+  | { kind: "image"; imageId: string; dir: string; startScript: string; kernel: string }
+  | { kind: "start-script"; path: string };
+
+/** A VM to start, in no backend's terms. */
+export interface VmSpec {
+  /** Machine name: messages, the VMM's process name, file names. */
   name: string;
-  /** Folder the VM may write to (sockets, disk overlay); it exists already. */
+  /** Folder the VM may write to (sockets, disk overlay, records); it exists already. */
   stateDir: string;
+  ownership: Ownership;
+  boot: BootSource;
   accelerator: Accelerator;
+  /** Virtual CPUs and memory, overriding the boot source's. */
+  cpus?: number | undefined;
+  memoryMiB?: number | undefined;
+  /** The root disk overlay the VM writes to; default: the boot source's own, in `stateDir`. */
+  rootDisk?: string | undefined;
+  /** NICs on VLAN switches. A start script brings its own NICs and is told the switches. */
+  nics: readonly VlanNic[];
+  /** A host folder shared with the guest (9p tag `shared`). */
+  sharedDir?: string | undefined;
+  /** Extra kernel command line parameters. */
+  kernelParams: readonly string[];
   /** Keep the VM running when the guest reboots (default: a reboot ends the VM). */
-  allowReboot?: boolean;
-  /** Virtual CPUs and memory, overriding the start script's. */
-  cpus?: number;
-  memoryMiB?: number;
-  /** NICs to add, each on a VLAN switch. */
-  nics?: VlanNic[];
-  /** The console log to append to, so that it runs on across restarts of the VM. */
-  console?: ConsoleLog;
-  /** Start from this saved state (a `saveState` stream) instead of booting. */
-  restoreState?: string;
+  allowReboot: boolean;
   /** Extra environment for the VMM or its start script. */
-  env?: Record<string, string>;
+  env: Readonly<Record<string, string>>;
 }
 
-/** One running VM. Methods named after a capability may only be called when it is declared. */
-export interface RunningVm extends AsyncDisposable {
+/** What a persistent VM's state folder records (`vm.json`), so another process can attach. */
+export interface VmRecord {
+  format: 1;
+  backend: string;
+  name: string;
+  pid: number;
+  /** The VMM's start time (clock ticks since boot), so that a reused pid is not taken for it. */
+  startTime: number;
+  accelerator: Accelerator;
+  /** The backend's own connection details (socket paths). */
+  sockets: Record<string, string>;
+  spec: VmSpec;
+  startedAt: string;
+}
+
+/** Saved device and memory state: the file a restore reads. */
+export interface SavedState {
+  /** The state stream, relative to the snapshot folder. */
+  state: string;
+  /** The frozen root disk layer, relative too. */
+  disk: string;
+}
+
+/** The optional abilities, by capability. */
+export interface Abilities {
+  /** Writes the screen as a PNG file at `path` (absolute). */
+  screenshot: { screenshot(deadline: Deadline, path: string): Promise<void> };
+  /** Presses the keys together; key names as the NixOS driver writes them ("ctrl", "ret", "a"). */
+  keys: { sendKeys(deadline: Deadline, keys: readonly string[]): Promise<void> };
+  /** Sets every NIC's link up or down; returns the NICs' names. */
+  "block-links": { setLinksUp(deadline: Deadline, up: boolean): Promise<string[]> };
+  /** 127.0.0.1:hostPort on the host reaches guestPort in the guest; 0 picks a free port. */
+  "forward-port": {
+    forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number>;
+  };
+  /** A VMM-specific monitor command line (HMP for QEMU); returns its output. */
+  monitor: { monitorCommand(deadline: Deadline, commandLine: string): Promise<string> };
+  /** Whether a guest-initiated reboot resets the VM or ends it. */
+  reboot: { setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> };
+  /**
+   * Pauses the VM and saves its device and memory state and its frozen root disk layer into
+   * `dir`; the VM stays paused, writing from now on to `nextOverlay`.
+   */
+  snapshot: {
+    saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState>;
+  };
+  /** Changes the number of vCPUs or the memory of a running VM. */
+  resize: {
+    resize(deadline: Deadline, size: { cpus?: number; memoryMiB?: number }): Promise<void>;
+  };
+}
+
+export type OptionalCapability = keyof Abilities;
+
+/** One running VM. */
+export interface RunningVm {
   readonly backend: string;
-  readonly capabilities: ReadonlySet<Capability>;
+  readonly ownership: Ownership;
   readonly console: ConsoleLog;
-  /** Settles when the VMM process has exited; never rejects. */
+  /** Opens the guest's ports. */
+  readonly transport: GuestTransport;
+  /** Settles when the VMM has exited; never rejects. */
   readonly exited: Promise<ExitInfo>;
-  readonly hasExited: boolean;
   /** How the VMM exited; undefined while it runs. */
   readonly exitInfo: ExitInfo | undefined;
+  supports(capability: Capability): boolean;
+  /** The object that implements `capability`; undefined when the backend lacks it. */
+  ability<C extends OptionalCapability>(capability: C): Abilities[C] | undefined;
   /** The last lines the VMM itself wrote to stderr (its own error messages). */
   vmmStderr(): string[];
   /** The error for an operation that was pending when the VMM exited, with its own last words. */
   exitError(during: string, info: ExitInfo): MachineExitedError;
-  /** The guest's backdoor shell streams, once the VMM connects them. */
-  shellStreams(deadline: Deadline): Promise<ShellStreams>;
-  /** The stream behind the guest's `corral.xfer` port. */
-  transferStream(deadline: Deadline): Promise<Socket>;
   /** Writes to the guest's serial console input. */
   sendConsole(text: string): void;
-  /** "monitor": a VMM-specific monitor command line (HMP for QEMU); returns its output. */
-  monitorCommand(deadline: Deadline, commandLine: string): Promise<string>;
-  /** "screenshot": writes the screen as a PNG file at `path` (absolute). */
-  screenshot(deadline: Deadline, path: string): Promise<void>;
-  /** "keys": presses the keys together (QEMU qcodes: "ctrl", "alt", "delete", "a"…). */
-  sendKeys(deadline: Deadline, qcodes: readonly string[]): Promise<void>;
-  /** "block-links": sets every NIC's link up or down; returns the NICs' names. */
-  setLinksUp(deadline: Deadline, up: boolean): Promise<string[]>;
-  /**
-   * "forward-port": 127.0.0.1:hostPort on the host reaches guestPort in the guest; hostPort 0
-   * takes a free port. Returns the host port. CORRAL_CONFLICT when hostPort is in use.
-   */
-  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number>;
-  /** "reboot": whether a guest-initiated reboot resets the VM or ends it. */
-  setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void>;
-  /**
-   * "snapshot": pauses the VM and saves its device and memory state and its frozen root disk
-   * layer into `dir`; the VM stays paused, writing from now on to `nextOverlay`. Returns the
-   * files' names in `dir`.
-   */
-  saveState(
-    deadline: Deadline,
-    dir: string,
-    nextOverlay: string,
-  ): Promise<{ state: string; disk: string }>;
+  /** Whether the guest's CPUs are stopped (paused, or a restored VM not yet resumed). */
+  isPaused(deadline: Deadline): Promise<boolean>;
+  pause(deadline: Deadline): Promise<void>;
   /** Resumes a paused VM; a restored one once its saved state has loaded. */
   resume(deadline: Deadline): Promise<void>;
   /** Ends the VM: gracefully unless `force`, then forcefully after a grace period. Idempotent. */
   stop(options?: { force?: boolean }): Promise<ExitInfo>;
+  /** Lets go of the VM without ending it (persistent VMs); stops an owned one. */
+  detach(): Promise<void>;
+}
+
+/** One VMM: how to start, restore and find again its VMs, and what the host needs for it. */
+export interface Backend {
+  readonly name: string;
+  readonly capabilities: ReadonlySet<Capability>;
+  /** Throws HostToolMissingError, with the fix, unless the host has what this backend runs. */
+  requireHostTools(forWhat: string): void;
+  /** The VMM's version; a snapshot restores only under the version that took it. */
+  version(): Promise<string>;
+  /** How this backend finds out whether KVM works here. */
+  readonly acceleratorProbe: AcceleratorProbe;
+  /** Creates a writable copy-on-write overlay at `path` over the disk `base`. */
+  createOverlay(base: string, path: string): Promise<void>;
+  start(spec: VmSpec, console: ConsoleLog): Promise<RunningVm>;
+  /** Starts a VM from saved state (`stateFile`) instead of booting; it starts paused. */
+  restore(spec: VmSpec, console: ConsoleLog, stateFile: string): Promise<RunningVm>;
+  /** Reconnects to the persistent VM `record` describes; undefined when its VMM has gone. */
+  attach(record: VmRecord, console: ConsoleLog): Promise<RunningVm | undefined>;
 }

@@ -1,6 +1,7 @@
 // `corral doctor`: prints what the host has and lacks, and which accelerator VMs will use.
 
 import type { Command } from "commander";
+import { findBackend } from "../backends/registry.ts";
 import { diagnoseHost, installMissingPackages } from "../host/doctor.ts";
 import { defaultProbeKernel } from "../images/image-cache.ts";
 import { formatTable } from "./table.ts";
@@ -21,6 +22,8 @@ export function registerDoctor(program: Command): void {
       const report = await diagnoseHost({
         reprobe: options.reprobe ?? false,
         probeKernel: await defaultProbeKernel(),
+        probe: findBackend().acceleratorProbe,
+        probeNeeds: "qemu-system-x86_64",
       });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

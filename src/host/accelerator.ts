@@ -1,16 +1,16 @@
 // Decides between KVM and TCG. /dev/kvm existing is not proof that KVM works: on nested or
-// PVM-based hosts a standard guest kernel hangs under it. So a guest kernel is booted under KVM
-// with a short timeout, and the verdict is cached per host (hostname, kernel, CPU, QEMU version).
+// PVM-based hosts a standard guest kernel hangs under it. So the backend boots a guest kernel
+// under KVM with a short timeout, and the verdict is cached per host (hostname, kernel, CPU, VMM
+// version).
 
 import { createHash } from "node:crypto";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { hostname, release } from "node:os";
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { cacheDir } from "./paths.ts";
-import { qemuVersion } from "./qemu-version.ts";
-import { SupervisedProcess } from "./supervised-process.ts";
+import { writeFileAtomic } from "./write-file-atomic.ts";
 
 export type Accelerator = "kvm" | "tcg";
 
@@ -32,14 +32,22 @@ export interface ResolveAcceleratorOptions {
   probeKernel?: string | undefined;
   /** Ignore a cached verdict and probe again. */
   reprobe?: boolean;
+  /** How the backend probes KVM. */
+  probe: AcceleratorProbe;
 }
 
-const PROBE_TIMEOUT_MS = 8000;
-const PANIC_TEXT = "Kernel panic";
+/** A backend's way of telling whether KVM works: it boots a guest kernel under it. */
+export interface AcceleratorProbe {
+  /** The VMM's version: a new VMM gets a new verdict. */
+  vmmVersion(): Promise<string>;
+  /** Boots `kernel` under KVM with a short limit; says whether it worked and why. */
+  probeKvm(kernel: string): Promise<{ works: boolean; reason: string }>;
+}
+
 
 /** The accelerator to boot with, after the checks described at the top of this file. */
 export async function resolveAccelerator(
-  options: ResolveAcceleratorOptions = {},
+  options: ResolveAcceleratorOptions,
 ): Promise<AcceleratorVerdict> {
   const forced = options.forced ?? process.env.CORRAL_ACCEL;
   if (forced) return forcedVerdict(forced);
@@ -53,7 +61,7 @@ export async function resolveAccelerator(
       source: "no-kvm-device",
     };
   }
-  const key = await hostKey();
+  const key = await hostKey(await options.probe.vmmVersion());
   if (!options.reprobe) {
     const cached = await readCachedVerdict(key);
     if (cached) return { ...cached, source: "cache" };
@@ -66,7 +74,7 @@ export async function resolveAccelerator(
       source: "not-probed",
     };
   }
-  const probe = await probeKvm(options.probeKernel);
+  const probe = await options.probe.probeKvm(options.probeKernel);
   const verdict: AcceleratorVerdict = {
     accelerator: probe.works ? "kvm" : "tcg",
     isKvmUsable: probe.works,
@@ -102,57 +110,11 @@ function kvmDeviceProblem(): string | undefined {
   }
 }
 
-/** Boots `kernel` under KVM with no root disk: a working KVM reaches the "no root" panic fast. */
-async function probeKvm(kernel: string): Promise<{ works: boolean; reason: string }> {
-  const started = performance.now();
-  const qemu = await SupervisedProcess.spawn(
-    "qemu-system-x86_64",
-    [
-      ...["-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config"],
-      ...["-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel],
-      ...["-append", "console=ttyS0 panic=-1 loglevel=4"],
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  await using _ = qemu;
-  let serial = "";
-  let stderr = "";
-  const panicked = new Promise<void>((resolve) => {
-    qemu.child.stdout?.on("data", (chunk: Buffer) => {
-      serial = (serial + chunk.toString("latin1")).slice(-4096);
-      if (serial.includes(PANIC_TEXT)) resolve();
-    });
-  });
-  qemu.child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timeout = new Promise<"timeout">((resolve) =>
-    setTimeout(resolve, PROBE_TIMEOUT_MS, "timeout").unref(),
-  );
-  const outcome = await Promise.race([
-    panicked.then(() => "booted" as const),
-    qemu.exited,
-    timeout,
-  ]);
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  if (outcome === "booted") {
-    return { works: true, reason: `a guest kernel booted under KVM in ${seconds} s` };
-  }
-  if (outcome === "timeout") {
-    return {
-      works: false,
-      reason: `a guest kernel hung under KVM (no panic after ${PROBE_TIMEOUT_MS / 1000} s)`,
-    };
-  }
-  const lastError = stderr.trim().split("\n").at(-1) ?? "";
-  return { works: false, reason: `QEMU failed under KVM: ${lastError || "exited early"}` };
-}
-
-async function hostKey(): Promise<string> {
+async function hostKey(vmmVersion: string): Promise<string> {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown";
   return createHash("sha256")
-    .update([hostname(), release(), model, await qemuVersion()].join("\n"))
+    .update([hostname(), release(), model, vmmVersion].join("\n"))
     .digest("hex")
     .slice(0, 16);
 }
@@ -180,7 +142,5 @@ async function writeCachedVerdict(key: string, verdict: AcceleratorVerdict): Pro
     // first verdict on this host, or an unreadable file that we replace
   }
   all[key] = verdict;
-  const temp = `${verdictFile()}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(all, null, 2)}\n`);
-  await rename(temp, verdictFile());
+  await writeFileAtomic(verdictFile(), `${JSON.stringify(all, null, 2)}\n`);
 }

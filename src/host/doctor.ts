@@ -3,14 +3,23 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import { type AcceleratorVerdict, resolveAccelerator } from "./accelerator.ts";
-import { aptInstallCommand, checkRequirements, type RequirementStatus } from "./requirements.ts";
+import {
+  type AcceleratorProbe,
+  type AcceleratorVerdict,
+  resolveAccelerator,
+} from "./accelerator.ts";
+import {
+  aptInstallCommand,
+  checkRequirements,
+  type RequirementId,
+  type RequirementStatus,
+} from "./requirements.ts";
 
 export interface DoctorReport {
   /** False when a required program or file is missing. */
   isReady: boolean;
   requirements: RequirementStatus[];
-  /** Undefined when QEMU itself is missing, so nothing could be probed. */
+  /** Undefined when the VMM itself is missing, so nothing could be probed. */
   accelerator: AcceleratorVerdict | undefined;
   /** The command that installs what is missing. */
   fix: string | undefined;
@@ -21,19 +30,23 @@ export interface DiagnoseOptions {
   reprobe?: boolean;
   /** A guest kernel to probe KVM with (the default image's). */
   probeKernel?: string | undefined;
+  /** The default backend's KVM probe, and the program it needs to run. */
+  probe: AcceleratorProbe;
+  probeNeeds: RequirementId;
 }
 
-export async function diagnoseHost(options: DiagnoseOptions = {}): Promise<DoctorReport> {
+export async function diagnoseHost(options: DiagnoseOptions): Promise<DoctorReport> {
   const requirements = checkRequirements();
   const missing = requirements.filter((status) => !status.isPresent);
-  const hasQemu = requirements.some(
-    (status) => status.id === "qemu-system-x86_64" && status.isPresent,
+  const canProbe = requirements.some(
+    (status) => status.id === options.probeNeeds && status.isPresent,
   );
   let accelerator: AcceleratorVerdict | undefined;
-  if (hasQemu) {
+  if (canProbe) {
     accelerator = await resolveAccelerator({
       probeKernel: options.probeKernel,
       reprobe: options.reprobe ?? false,
+      probe: options.probe,
     });
   }
   return {

@@ -1,5 +1,6 @@
-// Keys by name, as the NixOS driver writes them ("ctrl-alt-delete", "shift-a"), turned into QEMU
-// qcodes; and the key presses that type a character.
+// Keys by name, as the NixOS driver writes them ("ctrl-alt-delete", "shift-a"), and the key
+// presses that type a character. The names are QEMU's qcodes, which the NixOS driver passes on as
+// they are; each backend maps them to its own codes.
 
 const CHAR_KEYS: Record<string, string> = {
   "\n": "ret",
@@ -39,21 +40,9 @@ const CHAR_KEYS: Record<string, string> = {
   ")": "shift-0",
 };
 
-/** NixOS-style aliases for qcodes. */
-const ALIASES: Record<string, string> = {
-  del: "delete",
-  enter: "ret",
-  return: "ret",
-  space: "spc",
-  esc: "esc",
-};
-
-/** "ctrl-alt-delete" → ["ctrl", "alt", "delete"]. */
-export function keyComboToQcodes(combo: string): string[] {
-  return combo
-    .split("-")
-    .filter(Boolean)
-    .map((key) => ALIASES[key] ?? key);
+/** "ctrl-alt-delete" → ["ctrl", "alt", "delete"]: the key names, which each backend maps. */
+export function keyCombo(combo: string): string[] {
+  return combo.split("-").filter(Boolean);
 }
 
 /** The key combination that types `char` on a US keyboard; undefined for characters it cannot. */

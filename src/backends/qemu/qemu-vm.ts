@@ -1,166 +1,146 @@
-// A QEMU VM started from a `run-<name>-vm` start script (Nix-built or corral-built), run as it
-// is with corral's runtime arguments appended. Talks to QEMU over QMP.
+// One running QEMU VM, owned or persistent: its process, its sockets, its QMP connection, and
+// the optional abilities QEMU has (screenshots, keys, links, port forwards, HMP, snapshots).
 
-import { open } from "node:fs/promises";
-import type { Socket } from "node:net";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
-import type { ShellStreams } from "../../guest/backdoor-shell.ts";
+import type { GuestPort, GuestTransport } from "../../guest/transport.ts";
 import { isLocalPortInUse } from "../../host/local-port.ts";
-import { requireHostTools } from "../../host/requirements.ts";
-import { type ExitInfo, SupervisedProcess } from "../../host/supervised-process.ts";
-import { UnixListener } from "../../host/unix-listener.ts";
-import type { Capability, RunningVm, VmStartOptions } from "../backend.ts";
-import { ConsoleLog } from "../console-log.ts";
-import { type SavedState, saveState } from "./qemu-state.ts";
+import type { ExitInfo } from "../../host/supervised-process.ts";
+import type {
+  Abilities,
+  Capability,
+  OptionalCapability,
+  Ownership,
+  RunningVm,
+  SavedState,
+} from "../backend.ts";
+import type { ConsoleLog } from "../console-log.ts";
+import { toQcode } from "./qcodes.ts";
+import type { QemuSockets } from "./qemu-sockets.ts";
+import { saveState } from "./qemu-state.ts";
 import { QmpClient } from "./qmp-client.ts";
-import { type RuntimeSockets, runtimeArgs } from "./runtime-args.ts";
+
+export const QEMU_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
+  "pause",
+  "snapshot",
+  "persistent",
+  "screenshot",
+  "keys",
+  "block-links",
+  "forward-port",
+  "monitor",
+  "reboot",
+]);
 
 const STDERR_LINES_KEPT = 50;
-/** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
-const INCOMING_FD = 3;
 
-type Listeners = Record<keyof RuntimeSockets, UnixListener>;
+/** What QemuVm needs of its process: a SupervisedProcess (owned) or a DetachedProcess. */
+export interface VmmProcess {
+  readonly exited: Promise<ExitInfo>;
+  readonly exitInfo: ExitInfo | undefined;
+  kill(signal: NodeJS.Signals): void;
+  stop(graceMs?: number): Promise<ExitInfo>;
+}
 
-let launches = 0;
+export interface QemuVmParts {
+  name: string;
+  ownership: Ownership;
+  process: VmmProcess;
+  sockets: QemuSockets;
+  console: ConsoleLog;
+  /** QEMU's stderr lines so far (owned), or the file it writes them to (persistent). */
+  stderr: { lines: string[] } | { file: string };
+  /** Writes to the serial console's input. */
+  consoleInput: (text: string) => void;
+  /** Run when the VMM ends, or when a persistent VM is detached from. */
+  onClose?: () => void;
+}
 
 export class QemuVm implements RunningVm {
   readonly backend = "qemu";
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>([
-    "screenshot",
-    "keys",
-    "block-links",
-    "forward-port",
-    "monitor",
-    "reboot",
-    "snapshot",
-  ]);
+  readonly ownership: Ownership;
   readonly console: ConsoleLog;
+  readonly transport: GuestTransport;
   readonly exited: Promise<ExitInfo>;
   readonly #name: string;
-  readonly #process: SupervisedProcess;
-  readonly #listeners: Listeners;
-  readonly #stderr: string[] = [];
-  readonly #qmp: Promise<QmpClient>;
-  #qmpClient: QmpClient | undefined;
-  /** The forwardPort calls in turn: a port 0 forward is found by comparing QEMU's list before and after. */
+  readonly #process: VmmProcess;
+  readonly #sockets: QemuSockets;
+  readonly #stderr: QemuVmParts["stderr"];
+  readonly #consoleInput: (text: string) => void;
+  #qmp: Promise<QmpClient> | undefined;
   #forwarding: Promise<unknown> = Promise.resolve();
 
-  private constructor(
-    name: string,
-    process: SupervisedProcess,
-    listeners: Listeners,
-    console: ConsoleLog,
-  ) {
-    this.#name = name;
-    this.console = console;
-    this.#process = process;
-    this.#listeners = listeners;
-    process.child.stdout?.on("data", (chunk: Buffer) => this.console.write(chunk));
-    process.child.stdin?.on("error", () => {});
-    let partial = "";
-    process.child.stderr?.on("data", (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split("\n");
-      partial = lines.pop() ?? "";
-      this.#stderr.push(...lines.filter(Boolean));
-      this.#stderr.splice(0, Math.max(0, this.#stderr.length - STDERR_LINES_KEPT));
-    });
-    this.exited = process.exited.then((info) => {
+  constructor(parts: QemuVmParts) {
+    this.#name = parts.name;
+    this.ownership = parts.ownership;
+    this.console = parts.console;
+    this.#process = parts.process;
+    this.#sockets = parts.sockets;
+    this.#stderr = parts.stderr;
+    this.#consoleInput = parts.consoleInput;
+    this.exited = parts.process.exited.then((info) => {
       this.console.end();
-      if (partial) this.#stderr.push(partial);
-      for (const listener of Object.values(listeners)) listener.close();
+      this.#sockets.close();
+      parts.onClose?.();
       return info;
     });
-    this.#qmp = listeners.qmp.accepted.then(async (socket) => {
-      this.#qmpClient = await QmpClient.connect(socket);
-      return this.#qmpClient;
-    });
-    this.#qmp.catch(() => undefined);
-  }
-
-  /** Throws HostToolMissingError, with the apt-get fix, unless QEMU is installed. */
-  static requireHostTools(): void {
-    requireHostTools(["qemu-system-x86_64", "qemu-img"], "starting a QEMU VM");
-  }
-
-  /** Starts `startScript` with the runtime arguments; the guest is booting when this returns. */
-  static async start(startScript: string, options: VmStartOptions): Promise<QemuVm> {
-    const names = ["qmp", "shell", "stdout", "stderr", "xfer"] as const;
-    // Sockets of each start have their own names: the previous QEMU's may still be going away.
-    const launch = ++launches;
-    const listeners = {} as Listeners;
-    try {
-      for (const name of names)
-        listeners[name] = await UnixListener.listen(
-          join(options.stateDir, `${name}-${launch}.sock`),
-        );
-      const sockets = Object.fromEntries(
-        names.map((name) => [name, listeners[name].path]),
-      ) as unknown as RuntimeSockets;
-      const args = runtimeArgs({
-        accelerator: options.accelerator,
-        sockets,
-        allowReboot: options.allowReboot ?? false,
-        cpus: options.cpus,
-        memoryMiB: options.memoryMiB,
-        nics: options.nics,
-      });
-      // A saved state is read by QEMU itself from an inherited descriptor: no pipe, no copy.
-      const state = options.restoreState ? await open(options.restoreState, "r") : undefined;
-      if (state) args.push("-incoming", `fd:${INCOMING_FD}`);
-      const child = await SupervisedProcess.spawn(startScript, args, {
-        cwd: options.stateDir,
-        env: { ...process.env, ...options.env, TMPDIR: options.stateDir, USE_TMPDIR: "1" },
-        stdio: ["pipe", "pipe", "pipe", ...(state ? [state.fd] : [])],
-      }).finally(() => state?.close());
-      return new QemuVm(options.name, child, listeners, options.console ?? new ConsoleLog());
-    } catch (error) {
-      for (const listener of Object.values(listeners)) listener.close();
-      throw new CorralError(
-        ErrorCodes.MACHINE_START_FAILED,
-        `${options.name}: cannot run ${startScript}`,
-        {
-          cause: error,
-          machine: options.name,
-        },
-      );
-    }
-  }
-
-  get hasExited(): boolean {
-    return this.#process.hasExited;
+    this.transport = {
+      open: (port: GuestPort, deadline: Deadline) =>
+        this.#whileRunning(this.#sockets.open(port, deadline), deadline, `opening ${port}`),
+    };
   }
 
   get exitInfo(): ExitInfo | undefined {
     return this.#process.exitInfo;
   }
 
+  supports(capability: Capability): boolean {
+    return QEMU_CAPABILITIES.has(capability);
+  }
+
+  ability<C extends OptionalCapability>(capability: C): Abilities[C] | undefined {
+    return QEMU_CAPABILITIES.has(capability) ? (this as unknown as Abilities[C]) : undefined;
+  }
+
   vmmStderr(): string[] {
-    return [...this.#stderr];
+    if ("lines" in this.#stderr) return [...this.#stderr.lines];
+    try {
+      const text = readFileSync(this.#stderr.file, "utf8");
+      return text.split("\n").filter(Boolean).slice(-STDERR_LINES_KEPT);
+    } catch {
+      return [];
+    }
   }
 
-  async shellStreams(deadline: Deadline): Promise<ShellStreams> {
-    const { shell, stdout, stderr } = this.#listeners;
-    const [console, out, err] = await this.#whileRunning(
-      Promise.all([shell.accepted, stdout.accepted, stderr.accepted]),
-      deadline,
-      "waiting for the backdoor shell",
-    );
-    return { console, stdout: out, stderr: err };
+  /** The error for an operation that was pending when QEMU exited, with QEMU's own words. */
+  exitError(during: string, info: ExitInfo): MachineExitedError {
+    const how = info.signal
+      ? `was killed by ${info.signal}`
+      : info.code === null
+        ? "exited"
+        : `exited with code ${info.code}`;
+    const stderr = this.vmmStderr().slice(-10);
+    return new MachineExitedError(`${this.#name}: QEMU ${how} while ${during}`, {
+      machine: this.#name,
+      details: [
+        ...(stderr.length > 0 ? ["QEMU said:", ...stderr.map((line) => `  | ${line}`)] : []),
+        ...consoleTail(this.console.lines),
+      ],
+    });
   }
 
-  transferStream(deadline: Deadline): Promise<Socket> {
-    return this.#whileRunning(
-      this.#listeners.xfer.accepted,
-      deadline,
-      "connecting the transfer port",
-    );
+  sendConsole(text: string): void {
+    this.#consoleInput(text);
   }
 
-  /** The QMP connection, once QEMU has connected and capabilities are negotiated. */
+  /** The QMP connection, connected and negotiated once. */
   qmp(deadline: Deadline): Promise<QmpClient> {
+    this.#qmp ??= this.#sockets.open("qmp", deadline).then((socket) => QmpClient.connect(socket));
+    this.#qmp.catch(() => {
+      this.#qmp = undefined;
+    });
     return this.#whileRunning(this.#qmp, deadline, "connecting to QMP");
   }
 
@@ -177,9 +157,41 @@ export class QemuVm implements RunningVm {
     );
   }
 
-  sendConsole(text: string): void {
-    this.#process.child.stdin?.write(text);
+  async isPaused(deadline: Deadline): Promise<boolean> {
+    const { running } = await this.command<{ running: boolean }>(deadline, "query-status");
+    return !running;
   }
+
+  async pause(deadline: Deadline): Promise<void> {
+    await this.command(deadline, "stop");
+  }
+
+  async resume(deadline: Deadline): Promise<void> {
+    // A restored VM is paused once its state has loaded (it was paused when saved).
+    while (
+      (await this.command<{ status: string }>(deadline, "query-status")).status === "inmigrate"
+    ) {
+      await sleep(5);
+    }
+    await this.command(deadline, "cont");
+  }
+
+  async stop(options: { force?: boolean } = {}): Promise<ExitInfo> {
+    if (options.force) this.#process.kill("SIGKILL");
+    // QEMU treats SIGTERM as a request to quit cleanly.
+    return this.#process.stop();
+  }
+
+  async detach(): Promise<void> {
+    if (this.ownership === "owned") {
+      await this.stop();
+      return;
+    }
+    this.#qmp?.then((qmp) => qmp.close()).catch(() => undefined);
+    this.#sockets.close();
+  }
+
+  // --- abilities (reached through ability(capability)) ---------------------------------------
 
   async monitorCommand(deadline: Deadline, commandLine: string): Promise<string> {
     return this.command<string>(deadline, "human-monitor-command", { "command-line": commandLine });
@@ -189,9 +201,9 @@ export class QemuVm implements RunningVm {
     await this.command(deadline, "screendump", { filename: path, format: "png" });
   }
 
-  async sendKeys(deadline: Deadline, qcodes: readonly string[], holdMs = 100): Promise<void> {
-    const keys = qcodes.map((code) => ({ type: "qcode", data: code }));
-    await this.command(deadline, "send-key", { keys, "hold-time": holdMs });
+  async sendKeys(deadline: Deadline, keys: readonly string[], holdMs = 100): Promise<void> {
+    const qcodes = keys.map((key) => ({ type: "qcode", data: toQcode(key) }));
+    await this.command(deadline, "send-key", { keys: qcodes, "hold-time": holdMs });
   }
 
   async setLinksUp(deadline: Deadline, up: boolean): Promise<string[]> {
@@ -204,6 +216,15 @@ export class QemuVm implements RunningVm {
     const forwarded = this.#forwarding.then(() => this.#forward(deadline, hostPort, guestPort));
     this.#forwarding = forwarded.catch(() => undefined);
     return forwarded;
+  }
+
+  /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
+  async setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> {
+    await this.command(deadline, "set-action", { reboot: allowed ? "reset" : "shutdown" });
+  }
+
+  saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
+    return saveState((d, name, args) => this.command(d, name, args), deadline, dir, nextOverlay);
   }
 
   async #forward(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {
@@ -244,49 +265,6 @@ export class QemuVm implements RunningVm {
     return [...table.matchAll(/TCP\[HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)/g)].map((match) =>
       Number(match[1]),
     );
-  }
-
-  /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
-  async setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> {
-    await this.command(deadline, "set-action", { reboot: allowed ? "reset" : "shutdown" });
-  }
-
-  saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
-    return saveState((d, name, args) => this.command(d, name, args), deadline, dir, nextOverlay);
-  }
-
-  async resume(deadline: Deadline): Promise<void> {
-    // A restored VM is paused once its state has loaded (it was paused when saved).
-    while (
-      (await this.command<{ status: string }>(deadline, "query-status")).status === "inmigrate"
-    ) {
-      await sleep(5);
-    }
-    await this.command(deadline, "cont");
-  }
-
-  /** The error for an operation that was pending when QEMU exited, with QEMU's own words. */
-  exitError(during: string, info: ExitInfo): MachineExitedError {
-    const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.code}`;
-    const stderr = this.#stderr.slice(-10);
-    return new MachineExitedError(`${this.#name}: QEMU ${how} while ${during}`, {
-      machine: this.#name,
-      details: [
-        ...(stderr.length > 0 ? ["QEMU said:", ...stderr.map((line) => `  | ${line}`)] : []),
-        ...consoleTail(this.console.lines),
-      ],
-    });
-  }
-
-  async stop(options: { force?: boolean } = {}): Promise<ExitInfo> {
-    if (options.force) this.#process.kill("SIGKILL");
-    // QEMU treats SIGTERM as a request to quit cleanly.
-    return this.#process.stop();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-    for (const listener of Object.values(this.#listeners)) listener.close();
   }
 
   /** Settles with `promise`, or fails at once when QEMU exits or the deadline passes. */

@@ -1,25 +1,21 @@
 // The QEMU arguments corral appends to a start script's command line, as the NixOS driver does:
-// its monitor, the guest shell's console and ports, the serial console on stdio.
+// its process name, its monitor, the guest shell's console and ports, the serial console. An
+// owned VM's chardevs dial sockets corral listens on and its serial console is QEMU's stdio; a
+// persistent VM's chardevs listen themselves, and its serial console is a socket too, logged to
+// a file that outlives any corral process.
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
-import type { VlanNic } from "../backend.ts";
-
-/** Unix sockets corral listens on; QEMU connects each chardev to one of them. */
-export interface RuntimeSockets {
-  qmp: string;
-  /** hvc0, the backdoor shell. */
-  shell: string;
-  /** The `corral.stdout` and `corral.stderr` ports: output of guest commands. */
-  stdout: string;
-  stderr: string;
-  /** The `corral.xfer` port: file contents for copyFromHost/copyFromVm. */
-  xfer: string;
-}
+import type { Ownership, VlanNic } from "../backend.ts";
+import type { QemuSocketName } from "./qemu-sockets.ts";
 
 export interface RuntimeArgsOptions {
+  name: string;
+  ownership: Ownership;
   accelerator: Accelerator;
-  sockets: RuntimeSockets;
+  sockets: Partial<Record<QemuSocketName, string>>;
+  /** A persistent VM's serial console log. */
+  consoleLog?: string;
   allowReboot: boolean;
   cpus?: number | undefined;
   memoryMiB?: number | undefined;
@@ -28,36 +24,30 @@ export interface RuntimeArgsOptions {
 
 export function runtimeArgs(options: RuntimeArgsOptions): string[] {
   const { sockets } = options;
-  const port = (id: string, path: string, device: string) => [
-    ...["-chardev", `socket,id=${id},path=${path}`],
+  const isServer = options.ownership === "persistent";
+  const chardev = (id: string, name: QemuSocketName, extra = "") =>
+    `socket,id=${id},path=${sockets[name]}${isServer ? ",server=on,wait=off" : ""}${extra}`;
+  const port = (id: string, name: QemuSocketName, device: string) => [
+    ...["-chardev", chardev(id, name)],
     ...["-device", device.replace("@", id)],
   ];
+  const serial = isServer
+    ? [
+        ...["-chardev", chardev("corral-console", "console", `,logfile=${options.consoleLog},logappend=on`)],
+        ...["-serial", "chardev:corral-console"],
+      ]
+    : ["-serial", "stdio"];
   return [
+    // A later -name wins over the start script's, so processes are named after their machine.
+    ...["-name", options.name],
     ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
-    ...["-display", "none", "-serial", "stdio"],
-    ...[
-      "-chardev",
-      `socket,id=corral-qmp,path=${sockets.qmp}`,
-      "-mon",
-      "chardev=corral-qmp,mode=control",
-    ],
+    ...["-display", "none", ...serial],
+    ...["-chardev", chardev("corral-qmp", "qmp"), "-mon", "chardev=corral-qmp,mode=control"],
     ...["-device", "virtio-serial,id=corral-serial"],
-    ...port("shell", sockets.shell, "virtconsole,chardev=@,bus=corral-serial.0"),
-    ...port(
-      "corral-stdout",
-      sockets.stdout,
-      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDOUT_PORT}`,
-    ),
-    ...port(
-      "corral-stderr",
-      sockets.stderr,
-      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`,
-    ),
-    ...port(
-      "corral-xfer",
-      sockets.xfer,
-      `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
-    ),
+    ...port("shell", "shell", "virtconsole,chardev=@,bus=corral-serial.0"),
+    ...port("corral-stdout", "stdout", `virtserialport,chardev=@,bus=corral-serial.0,name=${STDOUT_PORT}`),
+    ...port("corral-stderr", "stderr", `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`),
+    ...port("corral-xfer", "xfer", `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`),
     ...(options.cpus ? ["-smp", String(options.cpus)] : []),
     ...(options.memoryMiB ? ["-m", String(options.memoryMiB)] : []),
     ...(options.nics ?? []).flatMap((nic) => [

@@ -1,6 +1,6 @@
 // The installed QEMU's version line, read once per process.
 
-import { runProgram } from "./run-program.ts";
+import { runProgram } from "../../host/run-program.ts";
 
 let version: Promise<string> | undefined;
 

@@ -1,0 +1,26 @@
+// The QEMU backend: VMs started from `run-<name>-vm` start scripts (corral's images have one, as
+// Nix-built VMs do), driven over QMP, with the guest's ports on virtio-serial unix sockets.
+
+import { runProgram } from "../../host/run-program.ts";
+import { requireHostTools } from "../../host/requirements.ts";
+import type { Backend } from "../backend.ts";
+import { qemuAcceleratorProbe } from "./kvm-probe.ts";
+import { attachQemu, launchQemu } from "./qemu-launch.ts";
+import { qemuVersion } from "./qemu-version.ts";
+import { QEMU_CAPABILITIES } from "./qemu-vm.ts";
+
+export const qemuBackend: Backend = {
+  name: "qemu",
+  capabilities: QEMU_CAPABILITIES,
+  requireHostTools(forWhat) {
+    requireHostTools(["qemu-system-x86_64", "qemu-img"], forWhat);
+  },
+  version: qemuVersion,
+  acceleratorProbe: qemuAcceleratorProbe,
+  async createOverlay(base, path) {
+    await runProgram("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, path]);
+  },
+  start: (spec, console) => launchQemu(spec, console),
+  restore: (spec, console, stateFile) => launchQemu(spec, console, stateFile),
+  attach: (record, console) => attachQemu(record, console),
+};

@@ -1,0 +1,208 @@
+// Starting QEMU from a start script, owned or persistent, and finding a persistent one again.
+// The start-script conventions (NIX_DISK_IMAGE, QEMU_VDE_SOCKET_<n>, SHARED_DIR,
+// QEMU_KERNEL_PARAMS, TMPDIR) are QEMU's, so they live here.
+
+import { closeSync, openSync } from "node:fs";
+import { open, readFile, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { join, resolve } from "node:path";
+import { CorralError, ErrorCodes } from "../../errors.ts";
+import { DetachedProcess } from "../../host/detached-process.ts";
+import { SupervisedProcess } from "../../host/supervised-process.ts";
+import { writeFileAtomic } from "../../host/write-file-atomic.ts";
+import type { VmRecord, VmSpec } from "../backend.ts";
+import type { ConsoleLog } from "../console-log.ts";
+import { DialingSockets, ListeningSockets } from "./qemu-sockets.ts";
+import { QemuVm } from "./qemu-vm.ts";
+import { runtimeArgs } from "./runtime-args.ts";
+
+/** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
+const INCOMING_FD = 3;
+const STDERR_LINES_KEPT = 50;
+/** In a persistent VM's state folder. */
+export const RECORD_FILE = "vm.json";
+const CONSOLE_LOG = "console.log";
+const STDERR_FILE = "vmm.stderr";
+
+let launches = 0;
+
+/** Starts QEMU for `spec`; from the saved state in `restoreState` instead of booting if given. */
+export async function launchQemu(
+  spec: VmSpec,
+  console: ConsoleLog,
+  restoreState?: string,
+): Promise<QemuVm> {
+  const script = spec.boot.kind === "image" ? spec.boot.startScript : spec.boot.path;
+  // A saved state is read by QEMU itself from an inherited descriptor: no pipe, no copy.
+  const state = restoreState ? await open(restoreState, "r") : undefined;
+  try {
+    return spec.ownership === "persistent"
+      ? await launchPersistent(spec, script, console, state?.fd)
+      : await launchOwned(spec, script, console, state?.fd);
+  } catch (error) {
+    if (error instanceof CorralError) throw error;
+    throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${spec.name}: cannot run ${script}`, {
+      cause: error,
+      machine: spec.name,
+    });
+  } finally {
+    await state?.close();
+  }
+}
+
+async function launchOwned(
+  spec: VmSpec,
+  script: string,
+  console: ConsoleLog,
+  stateFd: number | undefined,
+): Promise<QemuVm> {
+  // Sockets of each start have their own names: the previous QEMU's may still be going away.
+  const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches));
+  try {
+    const args = runtimeArgs({ ...spec, nics: argNics(spec), sockets: sockets.paths });
+    if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
+    const child = await SupervisedProcess.spawn(script, args, {
+      cwd: spec.stateDir,
+      env: scriptEnv(spec),
+      stdio: ["pipe", "pipe", "pipe", ...(stateFd !== undefined ? [stateFd] : [])],
+    });
+    const stderr: string[] = [];
+    child.child.stdout?.on("data", (chunk: Buffer) => console.write(chunk));
+    child.child.stdin?.on("error", () => {});
+    keepLines(child.child.stderr, stderr);
+    return new QemuVm({
+      name: spec.name,
+      ownership: "owned",
+      process: child,
+      sockets,
+      console,
+      stderr: { lines: stderr },
+      consoleInput: (text) => child.child.stdin?.write(text),
+    });
+  } catch (error) {
+    sockets.close();
+    throw error;
+  }
+}
+
+async function launchPersistent(
+  spec: VmSpec,
+  script: string,
+  console: ConsoleLog,
+  stateFd: number | undefined,
+): Promise<QemuVm> {
+  const sockets = DialingSockets.at(spec.stateDir);
+  await Promise.all(
+    Object.values(sockets.paths).map((path) => rm(path as string, { force: true })),
+  );
+  const args = runtimeArgs({
+    ...spec,
+    nics: argNics(spec),
+    sockets: sockets.paths,
+    consoleLog: join(spec.stateDir, CONSOLE_LOG),
+  });
+  if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
+  const stderrFile = join(spec.stateDir, STDERR_FILE);
+  const stderrFd = openSync(stderrFile, "a");
+  let process: DetachedProcess;
+  try {
+    process = await DetachedProcess.spawn(script, args, {
+      cwd: spec.stateDir,
+      env: scriptEnv(spec),
+      stdio: ["ignore", stderrFd, stderrFd, ...(stateFd !== undefined ? [stateFd] : [])],
+    });
+  } finally {
+    closeSync(stderrFd);
+  }
+  const record: VmRecord = {
+    format: 1,
+    backend: "qemu",
+    name: spec.name,
+    pid: process.identity.pid,
+    startTime: process.identity.startTime,
+    accelerator: spec.accelerator,
+    sockets: sockets.paths as Record<string, string>,
+    spec,
+    startedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(spec.stateDir, RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  return persistentVm(record, process, sockets, console);
+}
+
+/** The persistent VM `record` describes, if its QEMU still runs. */
+export async function attachQemu(record: VmRecord, console: ConsoleLog): Promise<QemuVm | undefined> {
+  const process = DetachedProcess.find({ pid: record.pid, startTime: record.startTime });
+  if (!process) return undefined;
+  const log = await readFile(join(record.spec.stateDir, CONSOLE_LOG)).catch(() => undefined);
+  if (log) console.write(log);
+  return persistentVm(record, process, new DialingSockets(record.sockets), console);
+}
+
+/** Removes what a persistent VM that has ended leaves: its record and sockets. The disk stays. */
+export async function removeRunFiles(record: VmRecord): Promise<void> {
+  await rm(join(record.spec.stateDir, RECORD_FILE), { force: true });
+  await Promise.all(Object.values(record.sockets).map((path) => rm(path, { force: true })));
+}
+
+function persistentVm(
+  record: VmRecord,
+  process: DetachedProcess,
+  sockets: DialingSockets,
+  console: ConsoleLog,
+): QemuVm {
+  // The serial console: its output live, its input. Its history is in console.log.
+  const consoleSocket = sockets.paths.console ? connect(sockets.paths.console) : undefined;
+  consoleSocket?.on("error", () => {});
+  consoleSocket?.on("data", (chunk: Buffer) => console.write(chunk));
+  return new QemuVm({
+    name: record.name,
+    ownership: "persistent",
+    process,
+    sockets,
+    console,
+    stderr: { file: join(record.spec.stateDir, STDERR_FILE) },
+    consoleInput: (text) => consoleSocket?.write(text),
+    onClose: () => {
+      consoleSocket?.destroy();
+      if (process.hasExited) void removeRunFiles(record);
+    },
+  });
+}
+
+/** NICs QEMU is given on its command line; a start script brings its own (see scriptEnv). */
+function argNics(spec: VmSpec): VmSpec["nics"] {
+  return spec.boot.kind === "image" ? spec.nics : [];
+}
+
+/** The start script's environment: the NixOS conventions for disk, VLANs, shares and kernel. */
+function scriptEnv(spec: VmSpec): NodeJS.ProcessEnv {
+  const ownNics = spec.boot.kind === "start-script";
+  const kernelParams = [...spec.kernelParams, spec.env.QEMU_KERNEL_PARAMS].filter(Boolean);
+  return {
+    ...process.env,
+    ...(spec.sharedDir ? { SHARED_DIR: resolve(spec.sharedDir) } : {}),
+    ...(spec.rootDisk ? { NIX_DISK_IMAGE: spec.rootDisk } : {}),
+    ...(ownNics
+      ? Object.fromEntries(
+          spec.nics.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
+        )
+      : {}),
+    ...spec.env,
+    ...(kernelParams.length > 0 ? { QEMU_KERNEL_PARAMS: kernelParams.join(" ") } : {}),
+    TMPDIR: spec.stateDir,
+    USE_TMPDIR: "1",
+  };
+}
+
+function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {
+  let partial = "";
+  stream?.on("data", (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split("\n");
+    partial = parts.pop() ?? "";
+    lines.push(...parts.filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - STDERR_LINES_KEPT));
+  });
+  stream?.on("end", () => {
+    if (partial) lines.push(partial);
+  });
+}

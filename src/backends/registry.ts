@@ -1,0 +1,24 @@
+// The backends corral knows, by name. Machine, the driver and the CLI find a backend here and
+// import no backend's folder themselves.
+
+import { CorralError, ErrorCodes } from "../errors.ts";
+import type { Backend } from "./backend.ts";
+import { qemuBackend } from "./qemu/qemu-backend.ts";
+
+export const DEFAULT_BACKEND = "qemu";
+
+const BACKENDS: ReadonlyMap<string, Backend> = new Map([[qemuBackend.name, qemuBackend]]);
+
+/** The backend called `name`; throws CORRAL_INVALID_ARGUMENT listing the known ones. */
+export function findBackend(name: string = DEFAULT_BACKEND): Backend {
+  const backend = BACKENDS.get(name);
+  if (backend) return backend;
+  throw new CorralError(
+    ErrorCodes.INVALID_ARGUMENT,
+    `unknown backend ${JSON.stringify(name)}; known backends: ${[...BACKENDS.keys()].join(", ")}`,
+  );
+}
+
+export function backendNames(): string[] {
+  return [...BACKENDS.keys()];
+}
