@@ -2,7 +2,7 @@
 // cleanup that leaves no VM, switch or socket behind.
 
 import { constants } from "node:fs";
-import { access, mkdtemp, rm } from "node:fs/promises";
+import { access, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,7 +10,7 @@ import { formatMs } from "../deadline.ts";
 import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
-import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
 import { checkMachineName, checkVlan } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -137,8 +137,7 @@ export class Driver implements AsyncDisposable {
       if (!spec.startScript)
         await ensureImage(spec.image ?? DEFAULT_RECIPE, { signal: options.signal });
     }
-    const stateRoot = await mkdtemp(join(runtimeDir(), "corral-test-"));
-    watchDir(stateRoot);
+    const stateRoot = await createWatchedDir(join(runtimeDir(), "corral-test-"));
     const driver = new Driver(options, stateRoot, options.log ?? new DriverLog());
     try {
       for (const vlan of [...vlans].sort((a, b) => a - b)) {

@@ -21,7 +21,7 @@ import { shellQuote } from "../guest/shell-quote.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
 import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
-import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { vlanMac } from "../images/network.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -465,8 +465,8 @@ export class VmSession {
       await mkdir(dir, { recursive: true });
     } else {
       this.#ownsStateDir = true;
-      dir = await mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`));
-      if (!this.options.keepState) watchDir(dir);
+      const prefix = join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`);
+      dir = this.options.keepState ? await mkdtemp(prefix) : await createWatchedDir(prefix);
     }
     await writeFile(join(dir, LOCK_FILE), `${process.pid}\n`);
     statesInUse.add(dir);

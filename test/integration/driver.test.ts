@@ -18,6 +18,8 @@ import {
 } from "../helpers/cli.ts";
 
 const FIXTURES = "test/fixtures/driver";
+/** SIGKILLs of the kill loop; 30 runs once by hand left nothing (issue 10, bug 8). */
+const KILL_RUNS = 8;
 
 async function expectNothingLeft(runtimeDir: string): Promise<void> {
   for (let i = 0; i < 50 && processesMentioning(runtimeDir).length > 0; i++) await sleep(100);
@@ -160,6 +162,37 @@ describe("corral test", () => {
       'global timeout of 4.0 s reached; the test was at: subtest: waiting forever > sleeper: waitForFile("/never")',
     );
     await expectNothingLeft(runtimeDir);
+  });
+
+  it(`leaves no state folder or process when SIGKILLed in its first 1.5 s (${KILL_RUNS} times)`, async () => {
+    const leaks: string[] = [];
+    for (let run = 0; run < KILL_RUNS; run++) {
+      const runtimeDir = isolatedRuntimeDir();
+      // Spread over 0.2–1.5 s: loading, VLAN switches, state folders, disks, QEMU starting.
+      const delayMs = Math.round(200 + (1300 * (run + Math.random())) / KILL_RUNS);
+      const child = startCli(
+        ["test", "examples/two-machines.ts", "--output-dir", temporaryDir("out-")],
+        { XDG_RUNTIME_DIR: runtimeDir },
+      );
+      const done = collect(child);
+      await sleep(delayMs);
+      child.kill("SIGKILL");
+      await done;
+      // The watchdog waits for the killed processes to be gone before it removes the folders.
+      for (
+        let i = 0;
+        i < 150 &&
+        (processesMentioning(runtimeDir).length > 0 || readdirSync(runtimeDir).length > 0);
+        i++
+      ) {
+        await sleep(100);
+      }
+      const left = [...readdirSync(runtimeDir), ...processesMentioning(runtimeDir)];
+      if (left.length > 0) leaks.push(`killed after ${delayMs} ms: ${left.join("; ")}`);
+      for (const line of processesMentioning(runtimeDir))
+        process.kill(Number(line.split(" ")[0]), "SIGKILL");
+    }
+    expect(leaks).toEqual([]);
   });
 
   it("exits 130 on Ctrl-C and leaves no VM, switch or socket", async () => {
