@@ -5,9 +5,8 @@ import { constants } from "node:fs";
 import { access, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { formatMs } from "../deadline.ts";
-import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
+import { formatMs, requireTimeout, setLongTimeout } from "../deadline.ts";
+import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
@@ -46,14 +45,14 @@ export interface DriverOptions {
 }
 
 export interface RetryOptions {
-  /** Milliseconds before retry gives up; default 900 000. */
+  /** Milliseconds before retry gives up; default 900 000; any size, `Infinity` for no limit. */
   timeout?: number;
   /** Milliseconds between attempts; default 1000. */
   interval?: number;
 }
 
 export interface PollingConditionOptions {
-  /** Seconds between checks; default 2. */
+  /** Seconds between the end of a check and the next; default 2. */
   seconds?: number;
   /** Shown when the condition fails. */
   description?: string;
@@ -116,6 +115,8 @@ export class Driver implements AsyncDisposable {
   /** Machines that boot this time, and where their boot snapshot goes once they are up. */
   readonly #bootSnapshotsToSave = new Map<Machine, string>();
   #context: DriverContext | undefined;
+  /** Why verbs and helpers are refused from now on: the test failed, or the driver is disposed. */
+  #stopped: { reason: string; cause?: unknown } | undefined;
 
   private constructor(options: DriverOptions, stateRoot: string, log: DriverLog) {
     this.#options = options;
@@ -167,9 +168,22 @@ export class Driver implements AsyncDisposable {
     return this.#failure.promise;
   }
 
-  /** Makes `failed` reject with `error`: the running test stops there. */
+  /**
+   * Makes `failed` reject with `error`: the running test stops there. From then on every machine
+   * verb and helper of the test throws an AbortedError without running.
+   */
   abort(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#stopped ??= { reason: `the test has stopped: ${message.split("\n")[0]}`, cause: error };
     this.#failure.reject(error);
+  }
+
+  /** The error a verb or helper called `what` throws once the test has stopped; else undefined. */
+  refusal(what: string): AbortedError | undefined {
+    if (!this.#stopped) return undefined;
+    return new AbortedError(`${what}: not run: ${this.#stopped.reason}`, {
+      cause: this.#stopped.cause,
+    });
   }
 
   machine(name: string): Machine {
@@ -192,7 +206,10 @@ export class Driver implements AsyncDisposable {
       startAll: () => this.startAll(),
       joinAll: () => this.joinAll(),
       subtest: (name, fn) => this.subtest(name, fn),
-      log: (message) => this.log.log(message),
+      log: (message) => {
+        this.#requireRunning("log");
+        this.log.log(message);
+      },
       retry: (fn, options) => this.retry(fn, options),
       pollingCondition: (check, options) => this.pollingCondition(check, options),
       serialStdout: (on) => {
@@ -208,6 +225,7 @@ export class Driver implements AsyncDisposable {
    * snapshot yet is waited for and saved right after boot, before the test goes on.
    */
   async startAll(): Promise<void> {
+    this.#requireRunning("startAll");
     await this.log.step("start all VMs", () =>
       Promise.all(this.machines.map((machine) => machine.start())).then(() => undefined),
     );
@@ -224,6 +242,7 @@ export class Driver implements AsyncDisposable {
 
   /** Waits until every machine has shut down. */
   async joinAll(): Promise<void> {
+    this.#requireRunning("joinAll");
     await this.log.step("wait for all VMs to finish", () =>
       Promise.all(this.machines.map((machine) => machine.waitForShutdown())).then(() => undefined),
     );
@@ -231,6 +250,7 @@ export class Driver implements AsyncDisposable {
 
   /** Runs `fn` as a named part of the test: logged as a step, one JUnit test case. */
   async subtest<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.#requireRunning(`subtest(${JSON.stringify(name)})`);
     const started = performance.now();
     try {
       const result = await this.log.step(`subtest: ${name}`, fn);
@@ -251,14 +271,21 @@ export class Driver implements AsyncDisposable {
     fn: (lastTry: boolean) => boolean | Promise<boolean>,
     options: RetryOptions = {},
   ): Promise<void> {
-    const timeout = options.timeout ?? RETRY_TIMEOUT_MS;
-    const interval = options.interval ?? 1000;
+    const timeout = requireTimeout(options.timeout ?? RETRY_TIMEOUT_MS, "retry");
+    const interval = requireTimeout(options.interval ?? 1000, "retry: interval");
     const started = performance.now();
     for (;;) {
+      this.#requireRunning("retry");
       const lastTry = performance.now() - started + interval > timeout;
       if (await fn(lastTry)) return;
       if (lastTry) throw new TimeoutError(`retry: still false after ${formatMs(timeout)}`);
-      await sleep(interval);
+      const { promise: slept, resolve } = Promise.withResolvers<void>();
+      const cancel = setLongTimeout(resolve, interval);
+      try {
+        await Promise.race([slept, this.#failure.promise]);
+      } finally {
+        cancel();
+      }
     }
   }
 
@@ -270,32 +297,35 @@ export class Driver implements AsyncDisposable {
     check: () => boolean | Promise<boolean>,
     options: PollingConditionOptions = {},
   ): Disposable {
+    this.#requireRunning("pollingCondition");
     const description = options.description ?? (check.name || "polling condition");
+    const intervalMs = requireTimeout((options.seconds ?? 2) * 1000, "pollingCondition");
     let stopped = false;
-    const timer = setInterval(
-      async () => {
+    let cancel = (): void => {};
+    const schedule = (): void => {
+      cancel = setLongTimeout(() => void poll(), intervalMs);
+    };
+    const poll = async (): Promise<void> => {
+      try {
+        if (!(await check())) throw new CorralError(ErrorCodes.CONDITION_FAILED, "returned false");
+      } catch (error) {
         if (stopped) return;
-        try {
-          if (await check()) return;
-          throw new CorralError(ErrorCodes.CONDITION_FAILED, "returned false");
-        } catch (error) {
-          if (stopped) return;
-          stopped = true;
-          clearInterval(timer);
-          const reason = error instanceof Error ? error.message : String(error);
-          this.abort(
-            new CorralError(ErrorCodes.CONDITION_FAILED, `${description} failed: ${reason}`, {
-              cause: error,
-            }),
-          );
-        }
-      },
-      (options.seconds ?? 2) * 1000,
-    );
+        stopped = true;
+        const reason = error instanceof Error ? error.message : String(error);
+        this.abort(
+          new CorralError(ErrorCodes.CONDITION_FAILED, `${description} failed: ${reason}`, {
+            cause: error,
+          }),
+        );
+        return;
+      }
+      if (!stopped) schedule();
+    };
+    schedule();
     const condition = {
       [Symbol.dispose]: () => {
         stopped = true;
-        clearInterval(timer);
+        cancel();
         this.#conditions.delete(condition);
       },
     };
@@ -305,6 +335,7 @@ export class Driver implements AsyncDisposable {
 
   /** Adds a machine to the test while it runs. */
   createMachine(spec: MachineSpec & { name: string }): Machine {
+    this.#requireRunning("createMachine");
     const { name, ...rest } = spec;
     checkName(name, new Set(this.#machines.keys()));
     for (const vlan of rest.vlans ?? []) {
@@ -330,6 +361,7 @@ export class Driver implements AsyncDisposable {
 
   /** Stops every machine and switch and removes their state. */
   async [Symbol.asyncDispose](): Promise<void> {
+    this.#stopped ??= { reason: "the test's machines are disposed" };
     for (const condition of [...this.#conditions]) condition[Symbol.dispose]();
     await Promise.allSettled(this.machines.map((machine) => machine[Symbol.asyncDispose]()));
     await Promise.allSettled(this.vlans.map((vlan) => vlan[Symbol.asyncDispose]()));
@@ -382,11 +414,19 @@ export class Driver implements AsyncDisposable {
   }
 
   #createMachine(name: string, spec: MachineSpec, options: MachineOptions): Machine {
-    const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir);
+    const machine = traceMachine(new Machine(options), this.log, this.#options.outputDir, (what) =>
+      this.refusal(what),
+    );
     machine.onConsoleLine((line) => this.log.console(name, line));
     this.#machines.set(name, machine);
     this.#specs.set(name, spec);
     return machine;
+  }
+
+  /** Throws once the test has stopped: nothing more of its body may run. */
+  #requireRunning(what: string): void {
+    const refusal = this.refusal(what);
+    if (refusal) throw refusal;
   }
 
   /** corral-built guests take their host name and every machine's address from the kernel command line. */

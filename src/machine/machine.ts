@@ -3,7 +3,7 @@
 // the host. The running side lives in VmSession; verb groups live in *-verbs.ts.
 
 import { resolve } from "node:path";
-import { Deadline, type WaitOptions } from "../deadline.ts";
+import { Deadline, requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
@@ -174,8 +174,9 @@ export class Machine implements AsyncDisposable {
   /**
    * Runs `command` with bash in the guest and returns its exit code, stdout and stderr (text, or
    * Buffers with `encoding: "buffer"`). Starts the VM and waits for the shell first. A `timeout`
-   * is enforced in the guest (the command is killed, status 124) and on the host; it throws
-   * TimeoutError either way. Throws MachineExitedError at once if the VM ends meanwhile.
+   * (ms, any size, Infinity for none) is enforced in the guest (the command is killed, status 124)
+   * and on the host; it throws TimeoutError either way. Throws MachineExitedError at once if the VM
+   * ends meanwhile, CORRAL_INVALID_ARGUMENT for a negative timeout.
    */
   execute(
     command: string,
@@ -189,6 +190,7 @@ export class Machine implements AsyncDisposable {
     command: string,
     options: ExecuteOptions & { encoding?: "utf8" | "buffer" } = {},
   ): Promise<ExecResult<string> | ExecResult<Buffer>> {
+    if (options.timeout !== undefined) requireTimeout(options.timeout, `${this.name}: execute`);
     const raw = await this.#session.execute(command, options);
     return options.encoding === "buffer" ? raw : textResult(raw);
   }

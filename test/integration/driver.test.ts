@@ -164,6 +164,42 @@ describe("corral test", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("takes a huge global timeout, from the flag or the environment, as no limit", async () => {
+    const ways: [string[], Record<string, string>][] = [
+      [["--global-timeout", "1e9"], {}],
+      [[], { globalTimeout: "Infinity" }],
+    ];
+    for (const [flags, env] of ways) {
+      const result = await runCli(
+        ["test", `${FIXTURES}/quick.ts`, ...flags, "--output-dir", temporaryDir("out-")],
+        { XDG_RUNTIME_DIR: isolatedRuntimeDir(), ...env },
+      );
+      expect(result.stderr).toContain("test passed");
+      expect(result.code).toBe(0);
+    }
+  });
+
+  it("runs nothing more of the test body after the global timeout", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const out = temporaryDir("out-");
+    const result = await runCli(
+      ["test", `${FIXTURES}/runs-on.ts`, "--global-timeout", "2", "--output-dir", out],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "global timeout of 2.0 s reached; the test was at: subtest: busy past the global timeout",
+    );
+    expect(result.stderr.trimEnd().split("\n").at(-1)).toMatch(/^test failed in 2\.\d s/);
+    expect(result.stderr).not.toContain("the body ran on");
+    expect(result.stderr).not.toContain("late");
+    expect(readdirSync(out)).toEqual(["events.jsonl"]);
+    const events = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
+    expect(JSON.parse(events.at(-1) ?? "{}")).toMatchObject({ type: "log" });
+    expect(JSON.parse(events.at(-1) ?? "{}").message).toMatch(/^test failed in /);
+    await expectNothingLeft(runtimeDir);
+  });
+
   it(`leaves no state folder or process when SIGKILLed in its first 1.5 s (${KILL_RUNS} times)`, async () => {
     const leaks: string[] = [];
     for (let run = 0; run < KILL_RUNS; run++) {
@@ -244,6 +280,18 @@ describe("corral test", () => {
         "a VLAN out of range",
         () => ["test", `${FIXTURES}/bad-vlan.ts`],
         /VLAN 300 is out of range/,
+      ],
+      [
+        "a negative globalTimeout in the test file",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "negative.ts",
+            'import { defineTest } from "corral";\nexport default defineTest({ machines: {}, globalTimeout: -5 }, async () => {});\n',
+          ),
+        ],
+        /globalTimeout must be a number of seconds from 0 up \(Infinity for no limit\), not -5/,
       ],
       [
         "a machine named like a helper",

@@ -91,6 +91,23 @@ describe("commands", () => {
     expect(await machine.succeed("echo still here")).toBe("still here\n");
   });
 
+  it("takes huge timeouts (past Node's timer limit, Infinity) as no limit, and refuses negative ones", async () => {
+    expect(await machine.succeed("sleep 1; echo slept", { timeout: 3e12 })).toBe("slept\n");
+    const result = await machine.execute("echo ok", { timeout: Number.POSITIVE_INFINITY });
+    expect(result.stdout).toBe("ok\n");
+    expect(
+      await machine.waitUntilSucceeds("sleep 0.5; echo met", { timeout: Number.POSITIVE_INFINITY }),
+    ).toBe("met\n");
+    await machine.waitForUnit("multi-user.target", { timeout: 1e12 });
+    expect(await machine.sendMonitorCommand("info status", { timeout: 3e12 })).toContain("running");
+    await expect(machine.execute("true", { timeout: -1 })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+    await expect(machine.waitForFile("/", { timeout: Number.NaN })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+  });
+
   it("sleeps in the guest", async () => {
     const started = performance.now();
     await machine.sleep(1);
