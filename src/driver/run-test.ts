@@ -209,10 +209,12 @@ async function loadTest(script: string): Promise<TestDefinition> {
   );
 }
 
-/** The error, where in the test file it happened, and that line of the file. */
+/**
+ * The error (its message already ends with its details), where in the test file it happened, and
+ * that line of the file.
+ */
 async function describeError(error: unknown, script: string): Promise<string> {
   const lines = [errorMessage(error)];
-  if (error instanceof CorralError && error.details.length) lines.push(...error.details);
   const at = frameIn(error, script);
   if (at) {
     const source = (await readFile(script, "utf8").catch(() => "")).split("\n")[at.line - 1];

@@ -87,7 +87,11 @@ export class Machine implements AsyncDisposable {
 
   // --- lifecycle ---------------------------------------------------------------------------
 
-  /** Starts the VM; the guest is still booting when this returns. Idempotent. */
+  /**
+   * Starts the VM; the guest is still booting when this returns. Idempotent while it runs; once it
+   * has ended (shutdown, crash) it boots again from its disk, with what the guest had written (and
+   * synced, for a crash), its console log running on.
+   */
   async start(): Promise<void> {
     await this.#session.launch();
   }
@@ -98,7 +102,7 @@ export class Machine implements AsyncDisposable {
     await this.#session.connect(deadline);
   }
 
-  /** Powers the guest off (`poweroff`) and waits for the VM to end. */
+  /** Powers the guest off (`poweroff`) and waits for the VM to end; start() boots it again. */
   async shutdown(options: WaitOptions = {}): Promise<void> {
     const vm = this.#session.vm;
     if (!vm || vm.hasExited) return;
@@ -107,7 +111,7 @@ export class Machine implements AsyncDisposable {
     await this.waitForShutdown(options);
   }
 
-  /** Ends the VM at once, as a power cut would. */
+  /** Ends the VM at once, as a power cut would; start() boots it again. */
   async crash(): Promise<void> {
     const vm = this.#session.vm;
     if (!vm || vm.hasExited) return;

@@ -96,14 +96,17 @@ export class VmSession {
     return () => this.#consoleListeners.delete(listener);
   }
 
+  /** Starts the VM, or again from the same disk once it has ended (shut down, crashed). */
   launch(): Promise<RunningVm> {
+    if (this.#vm?.hasExited) this.#relaunch();
     this.#starting ??= this.#launch();
     return this.#starting;
   }
 
   /** Stops the VM if it runs and removes the state folder it created (unless `keepState`). */
   async dispose(): Promise<void> {
-    const vm = this.#vm;
+    // A VM still starting is waited for: its start script would recreate the removed folder.
+    const vm = this.#vm ?? (await this.#starting?.catch(() => undefined));
     this.shellGone("the machine was disposed");
     if (vm) await vm[Symbol.asyncDispose]();
     if (this.#stateDir) statesInUse.delete(this.#stateDir);
@@ -380,11 +383,17 @@ export class VmSession {
       stopWatching();
       clearTimeout(fallback);
     }
+    this.#relaunch();
+    await this.connect(deadline);
+  }
+
+  /** Starts a new VM on the state folder and disk of the one that has ended. */
+  #relaunch(): void {
     this.#vm = undefined;
     this.#shell = undefined;
     this.#transfer = undefined;
+    this.#attachOnConnect = false;
     this.#starting = this.#launch(true);
-    await this.connect(deadline);
   }
 
   /** Waits for `vm` to end, failing at the deadline. */

@@ -134,7 +134,11 @@ describe("corral test", () => {
       XDG_RUNTIME_DIR: runtimeDir,
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("solo: command failed with exit code 1: test -e /no/such/file");
+    expect(result.stderr).toContain("solo: command failed with exit code 1: cat /no/such/file");
+    // The error's details (the command's stderr) are part of its message: shown once.
+    expect(result.stderr.split("\n").filter((l) => l.includes("cat: /no/such/file"))).toEqual([
+      "  | cat: /no/such/file: No such file or directory",
+    ]);
     expect(result.stderr).toContain(`at ${script}:${line}:`);
     expect(result.stderr).toContain("test failed");
     expect(testCases(readFileSync(junit, "utf8"))).toEqual([
