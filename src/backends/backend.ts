@@ -28,7 +28,7 @@ export interface VlanNic {
 }
 
 export interface VmStartOptions {
-  /** Machine name, used in messages and file names. */
+  /** Machine name, used in messages and file names, and the VMM's name for the guest. */
   name: string;
   /** Folder the VM may write to (sockets, disk overlay); it exists already. */
   stateDir: string;

@@ -100,6 +100,7 @@ export class QemuVm implements RunningVm {
         names.map((name) => [name, listeners[name].path]),
       ) as unknown as RuntimeSockets;
       const args = runtimeArgs({
+        name: options.name,
         accelerator: options.accelerator,
         sockets,
         allowReboot: options.allowReboot ?? false,

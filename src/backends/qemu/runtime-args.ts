@@ -1,5 +1,5 @@
 // The QEMU arguments corral appends to a start script's command line, as the NixOS driver does:
-// its monitor, the guest shell's console and ports, the serial console on stdio.
+// the machine's name, its monitor, the guest shell's console and ports, the serial console on stdio.
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
@@ -18,6 +18,8 @@ export interface RuntimeSockets {
 }
 
 export interface RuntimeArgsOptions {
+  /** The machine's name: a start script names the guest after its image, and a later -name wins. */
+  name: string;
   accelerator: Accelerator;
   sockets: RuntimeSockets;
   allowReboot: boolean;
@@ -33,6 +35,8 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     ...["-device", device.replace("@", id)],
   ];
   return [
+    // QEMU reads a comma in an option value as the start of the next key; ",," is a literal one.
+    ...["-name", `guest=${options.name.replaceAll(",", ",,")}`],
     ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
     ...["-display", "none", "-serial", "stdio"],
     ...[
