@@ -1,10 +1,16 @@
 // One deadline object that travels down through every layer an operation touches.
 
-import { AbortedError, TimeoutError } from "./errors.ts";
+import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "./errors.ts";
+
+/**
+ * The longest delay Node's timers hold: a longer one fires at once (or throws a RangeError), so
+ * longer delays are waited out in chunks of this size.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Options every waiting public API accepts. */
 export interface WaitOptions {
-  /** Milliseconds before the operation fails with a TimeoutError. */
+  /** Milliseconds before the operation fails with a TimeoutError; any length, `Infinity` for none. */
   timeout?: number;
   /** Aborting fails the operation at once with an AbortedError. */
   signal?: AbortSignal;
@@ -21,11 +27,12 @@ export class Deadline {
   readonly signal: AbortSignal;
   readonly #callerSignal: AbortSignal | undefined;
 
+  /** Throws CORRAL_INVALID_ARGUMENT for a `timeout` that is negative or not a number. */
   constructor(what: string, options: WaitOptions, defaultTimeoutMs: number) {
     this.what = what;
-    this.timeoutMs = options.timeout ?? defaultTimeoutMs;
+    this.timeoutMs = requireTimeout(options.timeout ?? defaultTimeoutMs, what);
     this.#callerSignal = options.signal;
-    const timer = AbortSignal.timeout(Math.max(0, Math.ceil(this.timeoutMs)));
+    const timer = timeoutSignal(this.timeoutMs);
     this.signal = options.signal ? AbortSignal.any([options.signal, timer]) : timer;
   }
 
@@ -55,6 +62,59 @@ export class Deadline {
       ...(machine ? { machine } : {}),
     });
   }
+}
+
+/**
+ * Returns `ms` if it is a usable timeout: a number of milliseconds from 0 up, `Infinity` meaning no
+ * limit. Throws CORRAL_INVALID_ARGUMENT, naming `what`, for anything else.
+ */
+export function requireTimeout(ms: unknown, what: string): number {
+  if (typeof ms === "number" && ms >= 0) return ms;
+  throw new CorralError(
+    ErrorCodes.INVALID_ARGUMENT,
+    `${what}: a timeout must be a number of milliseconds from 0 up (Infinity for no limit), not ${typeof ms === "number" ? ms : JSON.stringify(ms)}`,
+  );
+}
+
+/** An AbortSignal that aborts after `ms` as AbortSignal.timeout() does, for any `ms`; never for Infinity. */
+export function timeoutSignal(ms: number): AbortSignal {
+  if (ms <= MAX_TIMER_MS) return AbortSignal.timeout(Math.max(0, Math.ceil(ms)));
+  const controller = new AbortController();
+  if (ms !== Number.POSITIVE_INFINITY) {
+    setLongTimeout(
+      () =>
+        controller.abort(
+          new DOMException("The operation was aborted due to timeout", "TimeoutError"),
+        ),
+      ms,
+      { ref: false },
+    );
+  }
+  return controller.signal;
+}
+
+/**
+ * setTimeout() for any delay: `callback` runs after `ms` (never for Infinity), Node's timer re-armed
+ * in chunks past MAX_TIMER_MS. With `ref: false` the timer does not keep the process alive.
+ * Returns the function that cancels it.
+ */
+export function setLongTimeout(
+  callback: () => void,
+  ms: number,
+  options: { ref?: boolean } = {},
+): () => void {
+  const due = performance.now() + ms;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = Math.max(0, Math.ceil(due - performance.now()));
+    timer = setTimeout(
+      () => (performance.now() >= due ? callback() : arm()),
+      Math.min(left, MAX_TIMER_MS),
+    );
+    if (options.ref === false) timer.unref();
+  };
+  if (ms !== Number.POSITIVE_INFINITY) arm();
+  return () => clearTimeout(timer);
 }
 
 export function formatMs(ms: number): string {

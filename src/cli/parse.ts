@@ -3,10 +3,13 @@
 import { InvalidArgumentError } from "commander";
 import type { Accelerator } from "../host/accelerator.ts";
 
+/** A positive number of seconds, any size; `Infinity` means no limit. */
 export function parseSeconds(value: string): number {
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`);
+  if (Number.isNaN(seconds) || seconds <= 0) {
+    throw new InvalidArgumentError(
+      `expected a positive number of seconds (Infinity for no limit), got "${value}"`,
+    );
   }
   return seconds;
 }

@@ -42,7 +42,11 @@ export function registerRun(program: Command): void {
       "kvm or tcg (default: KVM when it works, from `corral doctor`)",
       parseAccel,
     )
-    .option("--timeout <seconds>", "limit for the command itself", parseSeconds)
+    .option(
+      "--timeout <seconds>",
+      "limit for the command itself (any size; Infinity for none)",
+      parseSeconds,
+    )
     .option(
       "--boot-timeout <seconds>",
       "limit for booting to the backdoor shell",

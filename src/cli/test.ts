@@ -59,7 +59,10 @@ export function registerTest(program: Command): void {
       ),
     )
     .addOption(
-      new Option("--global-timeout <seconds>", "stop every machine and fail after this long")
+      new Option(
+        "--global-timeout <seconds>",
+        "stop every machine and fail after this long (Infinity for no limit)",
+      )
         .env("globalTimeout")
         .argParser(parseSeconds)
         .default(3600),

@@ -40,6 +40,8 @@ export class DriverLog {
   readonly #open = new Set<readonly string[]>();
   /** Whether serial console lines are shown on the terminal (they are always kept in files). */
   serialStdout = true;
+  /** After close(), whatever a test body left running can no longer write anything. */
+  #isClosed = false;
 
   constructor(options: DriverLogOptions = {}) {
     this.#terminal = options.terminal ?? process.stderr;
@@ -62,6 +64,7 @@ export class DriverLog {
 
   console(machine: string, line: string): void {
     this.#emit({ type: "console", machine, line });
+    if (this.#isClosed) return;
     this.#consoleFile(machine)?.write(`${line}\n`);
     if (this.serialStdout)
       this.#line(`${this.#machine(machine)} ${this.#style("dim", `# ${line}`)}`);
@@ -93,8 +96,10 @@ export class DriverLog {
     this.#emit({ type: "result", ok, durationMs, ...(error ? { error } : {}) });
   }
 
-  /** Flushes and closes the files. */
+  /** Flushes and closes the files; later lines and events are dropped. */
   async close(): Promise<void> {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
     const streams = [...this.#consoleFiles.values(), ...(this.#events ? [this.#events] : [])];
     await Promise.all(
       streams.map((stream) => new Promise<void>((resolve) => stream.end(() => resolve()))),
@@ -128,10 +133,12 @@ export class DriverLog {
   }
 
   #emit(event: DriverEvent): void {
+    if (this.#isClosed) return;
     this.#events?.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
   }
 
   #line(text: string, depth = this.#stack.getStore()?.length ?? 0): void {
+    if (this.#isClosed) return;
     this.#terminal.write(`${"  ".repeat(depth)}${text}\n`);
   }
 

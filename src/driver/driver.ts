@@ -2,16 +2,15 @@
 // cleanup that leaves no VM, switch or socket behind.
 
 import { constants } from "node:fs";
-import { access, mkdtemp, rm } from "node:fs/promises";
+import { access, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { formatMs } from "../deadline.ts";
-import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
+import { formatMs, requireTimeout, setLongTimeout } from "../deadline.ts";
+import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
 import { VlanSwitch } from "../host/vlan-switch.ts";
-import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
 import { ensureImage } from "../images/build-image.ts";
 import { checkImageName } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -47,14 +46,14 @@ export interface DriverOptions {
 }
 
 export interface RetryOptions {
-  /** Milliseconds before retry gives up; default 900 000. */
+  /** Milliseconds before retry gives up; default 900 000; any size, `Infinity` for no limit. */
   timeout?: number;
   /** Milliseconds between attempts; default 1000. */
   interval?: number;
 }
 
 export interface PollingConditionOptions {
-  /** Seconds between checks; default 2. */
+  /** Seconds between the end of a check and the next; default 2. */
   seconds?: number;
   /** Shown when the condition fails. */
   description?: string;
@@ -120,11 +119,13 @@ export class Driver implements AsyncDisposable {
   readonly #specs = new Map<string, MachineSpec>();
   readonly #conditions = new Set<Disposable>();
   readonly #failure = Promise.withResolvers<never>();
-  /** Fires with the failure: the machines' pending verbs reject with it, later ones do not start. */
-  readonly #stopped = new AbortController();
+  /** Fires with the failure: the machines' pending verbs reject with it. */
+  readonly #stop = new AbortController();
   /** Machines that boot this time, and where their boot snapshot goes once they are up. */
   readonly #bootSnapshotsToSave = new Map<Machine, string>();
   #context: DriverContext | undefined;
+  /** Why verbs and helpers are refused from now on: the test failed, or the driver is disposed. */
+  #stopped: { reason: string; cause?: unknown } | undefined;
 
   private constructor(options: DriverOptions, stateRoot: string, log: DriverLog) {
     this.#options = options;
@@ -143,8 +144,7 @@ export class Driver implements AsyncDisposable {
       if (!spec.startScript)
         await ensureImage(spec.image ?? DEFAULT_RECIPE, { signal: options.signal });
     }
-    const stateRoot = await mkdtemp(join(runtimeDir(), "corral-test-"));
-    watchDir(stateRoot);
+    const stateRoot = await createWatchedDir(join(runtimeDir(), "corral-test-"));
     const driver = new Driver(options, stateRoot, options.log ?? new DriverLog());
     try {
       for (const vlan of [...vlans].sort((a, b) => a - b)) {
@@ -185,12 +185,23 @@ export class Driver implements AsyncDisposable {
   }
 
   /**
-   * Makes `failed` reject with `error`, and every pending or later verb of the machines: the
-   * running test stops there. The first error wins.
+   * Makes `failed` reject with `error`, and every pending verb of the machines: the running test
+   * stops there. From then on every machine verb and helper of the test throws an AbortedError
+   * without running. The first error wins.
    */
   abort(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#stopped ??= { reason: `the test has stopped: ${message.split("\n")[0]}`, cause: error };
     this.#failure.reject(error);
-    this.#stopped.abort(error);
+    this.#stop.abort(error);
+  }
+
+  /** The error a verb or helper called `what` throws once the test has stopped; else undefined. */
+  refusal(what: string): AbortedError | undefined {
+    if (!this.#stopped) return undefined;
+    return new AbortedError(`${what}: not run: ${this.#stopped.reason}`, {
+      cause: this.#stopped.cause,
+    });
   }
 
   machine(name: string): Machine {
@@ -217,7 +228,10 @@ export class Driver implements AsyncDisposable {
       startAll: () => this.startAll(),
       joinAll: () => this.joinAll(),
       subtest: (name, fn) => this.subtest(name, fn),
-      log: (message) => this.log.log(message),
+      log: (message) => {
+        this.#requireRunning("log");
+        this.log.log(message);
+      },
       retry: (fn, options) => this.retry(fn, options),
       pollingCondition: (check, options) => this.pollingCondition(check, options),
       serialStdout: (on) => {
@@ -243,6 +257,7 @@ export class Driver implements AsyncDisposable {
    * snapshot yet is waited for and saved right after boot, before the test goes on.
    */
   async startAll(): Promise<void> {
+    this.#requireRunning("startAll");
     await this.log.step("start all VMs", () =>
       Promise.all(this.machines.map((machine) => machine.start())).then(() => undefined),
     );
@@ -264,6 +279,7 @@ export class Driver implements AsyncDisposable {
 
   /** Waits until every machine has shut down. */
   async joinAll(): Promise<void> {
+    this.#requireRunning("joinAll");
     await this.log.step("wait for all VMs to finish", () =>
       Promise.all(this.machines.map((machine) => machine.waitForShutdown())).then(() => undefined),
     );
@@ -271,6 +287,7 @@ export class Driver implements AsyncDisposable {
 
   /** Runs `fn` as a named part of the test: logged as a step, one JUnit test case. */
   async subtest<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.#requireRunning(`subtest(${JSON.stringify(name)})`);
     const started = performance.now();
     try {
       const result = await this.log.step(`subtest: ${name}`, fn);
@@ -291,14 +308,21 @@ export class Driver implements AsyncDisposable {
     fn: (lastTry: boolean) => boolean | Promise<boolean>,
     options: RetryOptions = {},
   ): Promise<void> {
-    const timeout = options.timeout ?? RETRY_TIMEOUT_MS;
-    const interval = options.interval ?? 1000;
+    const timeout = requireTimeout(options.timeout ?? RETRY_TIMEOUT_MS, "retry");
+    const interval = requireTimeout(options.interval ?? 1000, "retry: interval");
     const started = performance.now();
     for (;;) {
+      this.#requireRunning("retry");
       const lastTry = performance.now() - started + interval > timeout;
       if (await fn(lastTry)) return;
       if (lastTry) throw new TimeoutError(`retry: still false after ${formatMs(timeout)}`);
-      await sleep(interval);
+      const { promise: slept, resolve } = Promise.withResolvers<void>();
+      const cancel = setLongTimeout(resolve, interval);
+      try {
+        await Promise.race([slept, this.#failure.promise]);
+      } finally {
+        cancel();
+      }
     }
   }
 
@@ -310,32 +334,35 @@ export class Driver implements AsyncDisposable {
     check: () => boolean | Promise<boolean>,
     options: PollingConditionOptions = {},
   ): Disposable {
+    this.#requireRunning("pollingCondition");
     const description = options.description ?? (check.name || "polling condition");
+    const intervalMs = requireTimeout((options.seconds ?? 2) * 1000, "pollingCondition");
     let stopped = false;
-    const timer = setInterval(
-      async () => {
+    let cancel = (): void => {};
+    const schedule = (): void => {
+      cancel = setLongTimeout(() => void poll(), intervalMs);
+    };
+    const poll = async (): Promise<void> => {
+      try {
+        if (!(await check())) throw new CorralError(ErrorCodes.CONDITION_FAILED, "returned false");
+      } catch (error) {
         if (stopped) return;
-        try {
-          if (await check()) return;
-          throw new CorralError(ErrorCodes.CONDITION_FAILED, "returned false");
-        } catch (error) {
-          if (stopped) return;
-          stopped = true;
-          clearInterval(timer);
-          const reason = error instanceof Error ? error.message : String(error);
-          this.abort(
-            new CorralError(ErrorCodes.CONDITION_FAILED, `${description} failed: ${reason}`, {
-              cause: error,
-            }),
-          );
-        }
-      },
-      (options.seconds ?? 2) * 1000,
-    );
+        stopped = true;
+        const reason = error instanceof Error ? error.message : String(error);
+        this.abort(
+          new CorralError(ErrorCodes.CONDITION_FAILED, `${description} failed: ${reason}`, {
+            cause: error,
+          }),
+        );
+        return;
+      }
+      if (!stopped) schedule();
+    };
+    schedule();
     const condition = {
       [Symbol.dispose]: () => {
         stopped = true;
-        clearInterval(timer);
+        cancel();
         this.#conditions.delete(condition);
       },
     };
@@ -345,6 +372,7 @@ export class Driver implements AsyncDisposable {
 
   /** Adds a machine to the test while it runs. */
   createMachine(spec: MachineSpec & { name: string }): Machine {
+    this.#requireRunning("createMachine");
     const { name, ...rest } = spec;
     checkName(name, new Set(this.#machines.keys()));
     checkMachineSpec(name, rest);
@@ -371,6 +399,7 @@ export class Driver implements AsyncDisposable {
 
   /** Stops every machine and switch and removes their state. */
   async [Symbol.asyncDispose](): Promise<void> {
+    this.#stopped ??= { reason: "the test's machines are disposed" };
     for (const condition of [...this.#conditions]) condition[Symbol.dispose]();
     await Promise.allSettled(this.machines.map((machine) => machine[Symbol.asyncDispose]()));
     await Promise.allSettled(this.vlans.map((vlan) => vlan[Symbol.asyncDispose]()));
@@ -423,14 +452,23 @@ export class Driver implements AsyncDisposable {
   }
 
   #createMachine(name: string, spec: MachineSpec, options: MachineOptions): Machine {
-    const machine = traceMachine(new Machine(options), this.log, {
-      ...(this.#options.outputDir ? { outputDir: this.#options.outputDir } : {}),
-      stopped: this.#stopped.signal,
-    });
+    const machine = traceMachine(
+      new Machine(options),
+      this.log,
+      this.#options.outputDir,
+      (what) => this.refusal(what),
+      this.#stop.signal,
+    );
     machine.onConsoleLine((line) => this.log.console(name, line));
     this.#machines.set(name, machine);
     this.#specs.set(name, spec);
     return machine;
+  }
+
+  /** Throws once the test has stopped: nothing more of its body may run. */
+  #requireRunning(what: string): void {
+    const refusal = this.refusal(what);
+    if (refusal) throw refusal;
   }
 
   /** corral-built guests take their host name and every machine's address from the kernel command line. */

@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { registerHooks } from "node:module";
 import { basename, extname, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { formatMs } from "../deadline.ts";
+import { formatMs, setLongTimeout } from "../deadline.ts";
 import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 import { Driver, type DriverOptions, describeFailure } from "./driver.ts";
@@ -63,6 +63,7 @@ let hooksRegistered = false;
 export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
   const script = resolve(options.script);
   const test = await untilInterrupted(loadTest(script), options.signal);
+  const limitMs = globalTimeoutMs(test, options);
   const driverOptions: DriverOptions = {
     machines: test.machines,
     ...(options.startScripts ? { startScripts: options.startScripts } : {}),
@@ -94,7 +95,7 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
     driver = await Driver.create({ ...driverOptions, outputDir, log });
     const error = options.interact
       ? await options.interact(driver, test.run).then(() => undefined)
-      : await runUnderLimits(driver, test, options);
+      : await runUnderLimits(driver, test, limitMs, options.signal);
     outcome = {
       ok: error === undefined,
       error,
@@ -179,31 +180,44 @@ function throwIfInterrupted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError("the test was interrupted");
 }
 
-/** Runs the test; resolves with the error that failed it, or undefined when it passed. */
+/** The test file's `globalTimeout`, else the option's, in ms; any size, Infinity for none. */
+function globalTimeoutMs(test: TestDefinition, options: RunTestOptions): number {
+  const seconds = test.globalTimeout ?? options.globalTimeout ?? DEFAULT_GLOBAL_TIMEOUT_S;
+  if (typeof seconds === "number" && seconds >= 0) return seconds * 1000;
+  throw new CorralError(
+    ErrorCodes.INVALID_ARGUMENT,
+    `globalTimeout must be a number of seconds from 0 up (Infinity for no limit), not ${typeof seconds === "string" ? JSON.stringify(seconds) : String(seconds)}`,
+  );
+}
+
+/**
+ * Runs the test; resolves with the error that failed it, or undefined when it passed. Once it has
+ * failed, the driver refuses every verb and helper, so nothing of the test body runs on.
+ */
 async function runUnderLimits(
   driver: Driver,
   test: TestDefinition,
-  options: RunTestOptions,
+  limitMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<unknown> {
-  const limitS = test.globalTimeout ?? options.globalTimeout ?? DEFAULT_GLOBAL_TIMEOUT_S;
-  const timer = setTimeout(() => {
+  const cancelTimer = setLongTimeout(() => {
     const where = driver.log.openSteps.join(" > ") || "outside any step";
     driver.abort(
-      new TimeoutError(
-        `global timeout of ${formatMs(limitS * 1000)} reached; the test was at: ${where}`,
-      ),
+      new TimeoutError(`global timeout of ${formatMs(limitMs)} reached; the test was at: ${where}`),
     );
-  }, limitS * 1000);
+  }, limitMs);
   const onAbort = () => driver.abort(new AbortedError("the test was interrupted"));
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await Promise.race([test.run(driver.context() as never), driver.failed]);
     return undefined;
   } catch (error) {
+    // Parallel branches of the body may still be running: they must not go on.
+    driver.abort(error);
     return error;
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
+    cancelTimer();
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -257,10 +271,12 @@ function loadFailure(error: unknown, script: string): string {
   return `test file ${script} cannot be loaded: its import ${module} was not found${via}`;
 }
 
-/** The error, where in the test file it happened, and that line of the file. */
+/**
+ * The error (its message already ends with its details), where in the test file it happened, and
+ * that line of the file.
+ */
 async function describeError(error: unknown, script: string): Promise<string> {
   const lines = [errorMessage(error)];
-  if (error instanceof CorralError && error.details.length) lines.push(...error.details);
   const at = frameIn(error, script);
   if (at) {
     const source = (await readFile(script, "utf8").catch(() => "")).split("\n")[at.line - 1];

@@ -4,7 +4,13 @@
 // still registered.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
 
+// A killed process can still finish a write it had begun (qemu-img creating a disk) after kill
+// returns, so the folders are removed once no process of the killed groups runs any more (a zombie
+// has closed its files; it may wait long for a reaper), at most 10 s later, and once more if a
+// late file made the first removal fail.
 const SCRIPT = `
 declare -A groups dirs
 while read -r op arg; do
@@ -16,7 +22,22 @@ while read -r op arg; do
   esac
 done
 for pgid in "\${!groups[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null; done
-for dir in "\${!dirs[@]}"; do rm -rf -- "$dir"; done
+running() {
+  local stat line rest
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$stat" || continue
+    rest=\${line##*) }
+    [ "\${rest%% *}" != Z ] || continue
+    rest=\${rest#* }; rest=\${rest#* }
+    [ -n "\${groups[\${rest%% *}]:-}" ] && return 0
+  done
+  return 1
+}
+end=$((SECONDS + 10))
+while [ \${#groups[@]} -gt 0 ] && [ $SECONDS -lt $end ] && running; do sleep 0.05; done
+for dir in "\${!dirs[@]}"; do
+  rm -rf -- "$dir" 2>/dev/null || { sleep 0.2; rm -rf -- "$dir"; }
+done
 `;
 
 let helper: ChildProcess | undefined;
@@ -55,6 +76,24 @@ export function releaseGroup(pgid: number): void {
 export function watchDir(dir: string): void {
   dirs.add(dir);
   ensureHelper().stdin?.write(`+dir ${dir}\n`);
+}
+
+/**
+ * Creates a new folder `<prefix><random>` (mode 0700, as mkdtemp) and returns its path. It is
+ * watched before it exists, so that no SIGKILL can leave it behind.
+ */
+export async function createWatchedDir(prefix: string): Promise<string> {
+  for (;;) {
+    const dir = `${prefix}${randomBytes(3).toString("hex")}`;
+    watchDir(dir);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+      return dir;
+    } catch (error) {
+      releaseDir(dir);
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
 }
 
 /** Stops watching `dir` (it was removed, or is to be kept). */

@@ -22,6 +22,14 @@ const SIGNAL_FALLBACK_SECONDS = 2;
 const NOW = "${EPOCHREALTIME/./}";
 
 /**
+ * `timeoutMs` in whole microseconds for bash's 64-bit arithmetic: a huge or infinite timeout
+ * becomes 2^53 µs (285 years) rather than a float (`1e+21`, `Infinity`) bash cannot add.
+ */
+function guestMicros(timeoutMs: number): number {
+  return Math.min(Math.round(timeoutMs * 1000), Number.MAX_SAFE_INTEGER);
+}
+
+/**
  * Wraps a wait script's body as a function that the backdoor shell runs itself, so no subshell
  * has to be forked and reaped: the reply leaves as soon as the wait is over. The body ends with
  * `return`, never `exit`. Afterwards the process group `__corral_mon` the body may have started
@@ -47,7 +55,7 @@ function inShellScript(body: string[]): string {
 export function untilScript(command: string, untilSuccess: boolean, timeoutMs: number): string {
   const met = untilSuccess ? "-eq" : "-ne";
   return inShellScript([
-    `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __out=/dev/shm/corral-until.$$ __r`,
+    `local __end=$((${NOW} + ${guestMicros(timeoutMs)})) __out=/dev/shm/corral-until.$$ __r`,
     "while :; do",
     `  ( eval ${shellQuote(command)} ) >"$__out"; __r=$?`,
     `  if [ "$__r" ${met} 0 ]; then cat "$__out"; rm -f "$__out"; return 0; fi`,
@@ -119,7 +127,7 @@ export function waitForUnitScript(unit: string, timeoutMs: number, user?: string
     `if [ ${NOW} -gt "$__end" ]; then echo "$__s"; return ${EXIT_WAIT_TIMEOUT}; fi`,
   ];
   // One state file per backdoor shell ($$), reused: removing it would cost a process per wait.
-  const start = `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __f=/dev/shm/corral-unit.$$ __load __active __s __line`;
+  const start = `local __end=$((${NOW} + ${guestMicros(timeoutMs)})) __f=/dev/shm/corral-unit.$$ __load __active __s __line`;
   if (user) {
     const name = shellQuote(user);
     return inShellScript([
@@ -194,7 +202,7 @@ export function ttyChangeScript(
   timeoutMs: number,
 ): string {
   return inShellScript([
-    `local __end=$((${NOW} + ${Math.round(timeoutMs * 1000)})) __t __h`,
+    `local __end=$((${NOW} + ${guestMicros(timeoutMs)})) __t __h`,
     "while :; do",
     `  __t=$(${ttyTextCommand(tty)}); __h=$(printf '%s' "$__t" | sha256sum | cut -c1-64)`,
     `  if [ "$__h" != ${shellQuote(knownHash ?? "")} ]; then printf '%s\\n' "$__t"; return 0; fi`,

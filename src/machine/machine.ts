@@ -3,7 +3,7 @@
 // the host. The running side lives in VmSession; verb groups live in *-verbs.ts.
 
 import { resolve } from "node:path";
-import { Deadline, type WaitOptions } from "../deadline.ts";
+import { Deadline, requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
@@ -97,7 +97,11 @@ export class Machine implements AsyncDisposable {
 
   // --- lifecycle ---------------------------------------------------------------------------
 
-  /** Starts the VM; the guest is still booting when this returns. Idempotent. */
+  /**
+   * Starts the VM; the guest is still booting when this returns. Idempotent while it runs; once it
+   * has ended (shutdown, crash) it boots again from its disk, with what the guest had written (and
+   * synced, for a crash), its console log running on.
+   */
   async start(): Promise<void> {
     await this.#session.launch();
   }
@@ -108,7 +112,7 @@ export class Machine implements AsyncDisposable {
     await this.#session.connect(deadline);
   }
 
-  /** Powers the guest off (`poweroff`) and waits for the VM to end. */
+  /** Powers the guest off (`poweroff`) and waits for the VM to end; start() boots it again. */
   async shutdown(options: WaitOptions = {}): Promise<void> {
     const vm = this.#session.vm;
     if (!vm || vm.hasExited) return;
@@ -117,7 +121,7 @@ export class Machine implements AsyncDisposable {
     await this.waitForShutdown(options);
   }
 
-  /** Ends the VM at once, as a power cut would. */
+  /** Ends the VM at once, as a power cut would; start() boots it again. */
   async crash(): Promise<void> {
     const vm = this.#session.vm;
     if (!vm || vm.hasExited) return;
@@ -184,8 +188,9 @@ export class Machine implements AsyncDisposable {
   /**
    * Runs `command` with bash in the guest and returns its exit code, stdout and stderr (text, or
    * Buffers with `encoding: "buffer"`). Starts the VM and waits for the shell first. A `timeout`
-   * is enforced in the guest (the command is killed, status 124) and on the host; it throws
-   * TimeoutError either way. Throws MachineExitedError at once if the VM ends meanwhile.
+   * (ms, any size, Infinity for none) is enforced in the guest (the command is killed, status 124)
+   * and on the host; it throws TimeoutError either way. Throws MachineExitedError at once if the VM
+   * ends meanwhile, CORRAL_INVALID_ARGUMENT for a negative timeout.
    */
   execute(
     command: string,
@@ -199,6 +204,7 @@ export class Machine implements AsyncDisposable {
     command: string,
     options: ExecuteOptions & { encoding?: "utf8" | "buffer" } = {},
   ): Promise<ExecResult<string> | ExecResult<Buffer>> {
+    if (options.timeout !== undefined) requireTimeout(options.timeout, `${this.name}: execute`);
     const raw = await this.#session.execute(command, options);
     return options.encoding === "buffer" ? raw : textResult(raw);
   }

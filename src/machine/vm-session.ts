@@ -22,7 +22,7 @@ import { shellQuote } from "../guest/shell-quote.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
 import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
-import { releaseDir, watchDir } from "../host/watchdog.ts";
+import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { vlanMac } from "../network/addressing.ts";
@@ -97,14 +97,17 @@ export class VmSession {
     return () => this.#consoleListeners.delete(listener);
   }
 
+  /** Starts the VM, or again from the same disk once it has ended (shut down, crashed). */
   launch(): Promise<RunningVm> {
+    if (this.#vm?.hasExited) this.#relaunch();
     this.#starting ??= this.#launch();
     return this.#starting;
   }
 
   /** Stops the VM if it runs and removes the state folder it created (unless `keepState`). */
   async dispose(): Promise<void> {
-    const vm = this.#vm;
+    // A VM still starting is waited for: its start script would recreate the removed folder.
+    const vm = this.#vm ?? (await this.#starting?.catch(() => undefined));
     this.shellGone("the machine was disposed");
     if (vm) await vm[Symbol.asyncDispose]();
     if (this.#stateDir) statesInUse.delete(this.#stateDir);
@@ -382,11 +385,17 @@ export class VmSession {
       stopWatching();
       clearTimeout(fallback);
     }
+    this.#relaunch();
+    await this.connect(deadline);
+  }
+
+  /** Starts a new VM on the state folder and disk of the one that has ended. */
+  #relaunch(): void {
     this.#vm = undefined;
     this.#shell = undefined;
     this.#transfer = undefined;
+    this.#attachOnConnect = false;
     this.#starting = this.#launch(true);
-    await this.connect(deadline);
   }
 
   /** Waits for `vm` to end, failing at the deadline. */
@@ -467,8 +476,8 @@ export class VmSession {
       await mkdir(dir, { recursive: true });
     } else {
       this.#ownsStateDir = true;
-      dir = await mkdtemp(join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`));
-      if (!this.options.keepState) watchDir(dir);
+      const prefix = join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`);
+      dir = this.options.keepState ? await mkdtemp(prefix) : await createWatchedDir(prefix);
     }
     await writeFile(join(dir, LOCK_FILE), `${process.pid}\n`);
     statesInUse.add(dir);

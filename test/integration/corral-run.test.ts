@@ -59,6 +59,21 @@ describe("corral run", () => {
     expect(result.code).toBe(0);
   });
 
+  it("takes --boot-timeout and --timeout values past Node's timer limit as no limit", async () => {
+    const result = await runCli([
+      "run",
+      "--boot-timeout",
+      "1e9",
+      "--timeout",
+      "3000000",
+      "--",
+      "sleep 2; echo slept",
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toBe("slept\n");
+    expect(result.code).toBe(0);
+  });
+
   it("rejects an unknown image before booting anything, naming the known ones", async () => {
     const result = await runCli(["run", "--image", "nope", "--", "true"]);
     expect(result.code).toBe(125);
@@ -75,10 +90,13 @@ describe("corral run", () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it("rejects a bad --accel value as a usage error", async () => {
+  it("rejects a bad --accel or --timeout value as a usage error", async () => {
     const result = await runCli(["run", "--accel", "hvf", "--", "true"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("expected kvm or tcg");
+    const negative = await runCli(["run", "--timeout", "-1", "--", "true"]);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toContain("expected a positive number of seconds");
   });
 
   it.each([

@@ -18,6 +18,8 @@ import {
 } from "../helpers/cli.ts";
 
 const FIXTURES = "test/fixtures/driver";
+/** SIGKILLs of the kill loop; 30 runs once by hand left nothing (issue 10, bug 8). */
+const KILL_RUNS = 8;
 
 async function expectNothingLeft(runtimeDir: string): Promise<void> {
   for (let i = 0; i < 50 && processesMentioning(runtimeDir).length > 0; i++) await sleep(100);
@@ -132,7 +134,11 @@ describe("corral test", () => {
       XDG_RUNTIME_DIR: runtimeDir,
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("solo: command failed with exit code 1: test -e /no/such/file");
+    expect(result.stderr).toContain("solo: command failed with exit code 1: cat /no/such/file");
+    // The error's details (the command's stderr) are part of its message: shown once.
+    expect(result.stderr.split("\n").filter((l) => l.includes("cat: /no/such/file"))).toEqual([
+      "  | cat: /no/such/file: No such file or directory",
+    ]);
     expect(result.stderr).toContain(`at ${script}:${line}:`);
     expect(result.stderr).toContain("test failed");
     expect(testCases(readFileSync(junit, "utf8"))).toEqual([
@@ -191,6 +197,73 @@ describe("corral test", () => {
     // Well before the wait's own ten minutes (boot included).
     expect(performance.now() - started).toBeLessThan(120_000);
     await expectNothingLeft(runtimeDir);
+  });
+
+  it("takes a huge global timeout, from the flag or the environment, as no limit", async () => {
+    const ways: [string[], Record<string, string>][] = [
+      [["--global-timeout", "1e9"], {}],
+      [[], { globalTimeout: "Infinity" }],
+    ];
+    for (const [flags, env] of ways) {
+      const result = await runCli(
+        ["test", `${FIXTURES}/quick.ts`, ...flags, "--output-dir", temporaryDir("out-")],
+        { XDG_RUNTIME_DIR: isolatedRuntimeDir(), ...env },
+      );
+      expect(result.stderr).toContain("test passed");
+      expect(result.code).toBe(0);
+    }
+  });
+
+  it("runs nothing more of the test body after the global timeout", async () => {
+    const runtimeDir = isolatedRuntimeDir();
+    const out = temporaryDir("out-");
+    const result = await runCli(
+      ["test", `${FIXTURES}/runs-on.ts`, "--global-timeout", "2", "--output-dir", out],
+      { XDG_RUNTIME_DIR: runtimeDir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "global timeout of 2.0 s reached; the test was at: subtest: busy past the global timeout",
+    );
+    expect(result.stderr.trimEnd().split("\n").at(-1)).toMatch(/^test failed in 2\.\d s/);
+    expect(result.stderr).not.toContain("the body ran on");
+    expect(result.stderr).not.toContain("late");
+    expect(readdirSync(out)).toEqual(["events.jsonl"]);
+    const events = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
+    expect(JSON.parse(events.at(-1) ?? "{}")).toMatchObject({ type: "log" });
+    expect(JSON.parse(events.at(-1) ?? "{}").message).toMatch(/^test failed in /);
+    await expectNothingLeft(runtimeDir);
+  });
+
+  it(`leaves no state folder or process when SIGKILLed in its first 1.5 s (${KILL_RUNS} times)`, async () => {
+    const leaks: string[] = [];
+    for (let run = 0; run < KILL_RUNS; run++) {
+      const runtimeDir = isolatedRuntimeDir();
+      // Spread over 0.2–1.5 s: loading, VLAN switches, state folders, disks, QEMU starting.
+      const delayMs = Math.round(200 + (1300 * (run + Math.random())) / KILL_RUNS);
+      const child = startCli(
+        ["test", "examples/two-machines.ts", "--output-dir", temporaryDir("out-")],
+        { XDG_RUNTIME_DIR: runtimeDir },
+      );
+      const done = collect(child);
+      await sleep(delayMs);
+      child.kill("SIGKILL");
+      await done;
+      // The watchdog waits for the killed processes to be gone before it removes the folders.
+      for (
+        let i = 0;
+        i < 150 &&
+        (processesMentioning(runtimeDir).length > 0 || readdirSync(runtimeDir).length > 0);
+        i++
+      ) {
+        await sleep(100);
+      }
+      const left = [...readdirSync(runtimeDir), ...processesMentioning(runtimeDir)];
+      if (left.length > 0) leaks.push(`killed after ${delayMs} ms: ${left.join("; ")}`);
+      for (const line of processesMentioning(runtimeDir))
+        process.kill(Number(line.split(" ")[0]), "SIGKILL");
+    }
+    expect(leaks).toEqual([]);
   });
 
   it("exits 130 on Ctrl-C and leaves no VM, switch or socket", async () => {
@@ -303,6 +376,18 @@ describe("corral test", () => {
         "a VLAN out of range",
         () => ["test", `${FIXTURES}/bad-vlan.ts`],
         /machine "a": vlans is \[300\]; expected a list of VLAN numbers, whole numbers from 0 to 255/,
+      ],
+      [
+        "a negative globalTimeout in the test file",
+        (dir) => [
+          "test",
+          write(
+            dir,
+            "negative.ts",
+            'import { defineTest } from "corral";\nexport default defineTest({ machines: {}, globalTimeout: -5 }, async () => {});\n',
+          ),
+        ],
+        /globalTimeout must be a number of seconds from 0 up \(Infinity for no limit\), not -5/,
       ],
       [
         "a machine named like a helper",

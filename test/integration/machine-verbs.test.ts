@@ -2,12 +2,13 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCodes, GuestCommandError, Machine, MachineExitedError, TimeoutError } from "corral";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { processesMentioning } from "../helpers/cli.ts";
 
 let machine: Machine;
 const hostDir = mkdtempSync(join(tmpdir(), "corral-verbs-"));
@@ -91,6 +92,23 @@ describe("commands", () => {
       "0\n",
     );
     expect(await machine.succeed("echo still here")).toBe("still here\n");
+  });
+
+  it("takes huge timeouts (past Node's timer limit, Infinity) as no limit, and refuses negative ones", async () => {
+    expect(await machine.succeed("sleep 1; echo slept", { timeout: 3e12 })).toBe("slept\n");
+    const result = await machine.execute("echo ok", { timeout: Number.POSITIVE_INFINITY });
+    expect(result.stdout).toBe("ok\n");
+    expect(
+      await machine.waitUntilSucceeds("sleep 0.5; echo met", { timeout: Number.POSITIVE_INFINITY }),
+    ).toBe("met\n");
+    await machine.waitForUnit("multi-user.target", { timeout: 1e12 });
+    expect(await machine.sendMonitorCommand("info status", { timeout: 3e12 })).toContain("running");
+    await expect(machine.execute("true", { timeout: -1 })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+    await expect(machine.waitForFile("/", { timeout: Number.NaN })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
   });
 
   it("sleeps in the guest", async () => {
@@ -352,19 +370,39 @@ describe("lifecycle", () => {
     await expect(idle.block()).rejects.toMatchObject({ code: ErrorCodes.MACHINE_NOT_RUNNING });
   });
 
-  it("shutdown powers the guest off; crash ends it at once; verbs after that fail with MachineExitedError", async () => {
-    await using first = new Machine();
-    await first.waitForShell();
-    await first.shutdown({ timeout: 60_000 });
-    expect(first.isUp()).toBe(false);
-    await expect(first.execute("true")).rejects.toBeInstanceOf(MachineExitedError);
+  it("shutdown powers the guest off; verbs then fail; start boots it again from its disk, named as the machine", async () => {
+    await using cycled = new Machine({ name: "cycled" });
+    await cycled.succeed("echo before-power-off > /root/state; sync");
+    await cycled.shutdown({ timeout: 60_000 });
+    expect(cycled.isUp()).toBe(false);
+    await expect(cycled.execute("true")).rejects.toBeInstanceOf(MachineExitedError);
+    const linesBefore = cycled.consoleLines.length;
+    await cycled.start();
+    expect(await cycled.succeed("cat /root/state")).toBe("before-power-off\n");
+    expect(readdirSync(cycled.stateDir ?? "").filter((file) => file.endsWith(".qcow2"))).toEqual([
+      "debian-12.qcow2",
+    ]);
+    // The console log runs on across the power cycle.
+    expect(cycled.consoleLines.slice(0, linesBefore).join("\n")).toContain("reboot: Power down");
+    expect(cycled.consoleLines.length).toBeGreaterThan(linesBefore);
+    // The image's start script says -name debian-12; corral's later -name is the one QEMU uses.
+    expect((await cycled.sendMonitorCommand("info name")).trim()).toBe("cycled");
+    const [qemu] = processesMentioning(cycled.stateDir ?? "?").filter((line) =>
+      line.includes("qemu-system"),
+    );
+    const argv = readFileSync(`/proc/${qemu?.split(" ")[0]}/cmdline`, "utf8").split("\0");
+    expect(argv[argv.lastIndexOf("-name") + 1]).toBe("guest=cycled");
+  });
 
-    await using second = new Machine();
-    await second.waitForShell();
-    const pending = second.execute("sleep 600").catch((e: unknown) => e);
-    await second.crash();
+  it("crash ends it at once and pending verbs fail; start boots it again with what was synced", async () => {
+    await using crashed = new Machine({ name: "crashed" });
+    await crashed.succeed("echo before-the-crash > /root/state; sync");
+    const pending = crashed.execute("sleep 600").catch((e: unknown) => e);
+    await crashed.crash();
     expect(await pending).toBeInstanceOf(MachineExitedError);
-    await expect(second.screenshot(join(hostDir, "y"))).rejects.toBeInstanceOf(MachineExitedError);
-    await second.waitForShutdown();
+    await expect(crashed.screenshot(join(hostDir, "y"))).rejects.toBeInstanceOf(MachineExitedError);
+    await crashed.waitForShutdown();
+    await crashed.start();
+    expect(await crashed.succeed("cat /root/state")).toBe("before-the-crash\n");
   });
 });

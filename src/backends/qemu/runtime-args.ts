@@ -38,8 +38,9 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
       ]
     : ["-serial", "stdio"];
   return [
-    // A later -name wins over the start script's, so processes are named after their machine.
-    ...["-name", options.name],
+    // A later -name wins over the start script's, so QEMU is named after its machine. QEMU reads
+    // a comma in an option value as the start of the next key; ",," is a literal one.
+    ...["-name", `guest=${options.name.replaceAll(",", ",,")}`],
     ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
     ...["-display", "none", ...serial],
     ...["-chardev", chardev("corral-qmp", "qmp"), "-mon", "chardev=corral-qmp,mode=control"],

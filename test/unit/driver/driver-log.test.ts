@@ -77,4 +77,27 @@ describe("DriverLog", () => {
     expect(events[3]).toMatchObject({ title: "boom", ok: false, error: "it broke" });
     expect(typeof events[0]?.time).toBe("string");
   });
+
+  it("drops what a step still running writes after close(), instead of writing after the end", async () => {
+    const { stream, text } = terminal();
+    const log = new DriverLog({ terminal: stream, outputDir: dir });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const late = log.step("left running", () => released, "a");
+    log.log("test failed");
+    await log.close();
+    release();
+    await late;
+    log.console("a", "late console line");
+    log.log("late line");
+    // A write after the end would surface here, as an uncaught ERR_STREAM_WRITE_AFTER_END.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text().trim().split("\n").at(-1)).toBe("test failed");
+    const events = await readFile(join(dir, "events.jsonl"), "utf8");
+    expect(
+      events
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).type),
+    ).toEqual(["step-start", "log"]);
+  });
 });

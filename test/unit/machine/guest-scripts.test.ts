@@ -35,16 +35,19 @@ describe("guest scripts", () => {
     expect(result.stdout).toBe("status 124 still here\nclosed\n");
   });
 
-  it("untilScript returns the output of the attempt that met the condition", () => {
-    const script = untilScript(
-      "n=$(cat /tmp/corral-until-test 2>/dev/null || echo 0); echo $((n + 1)) > /tmp/corral-until-test; echo try$n; [ $n -ge 2 ]",
-      true,
-      5000,
-    );
-    spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
-    const result = spawnSync("bash", ["-c", script], { encoding: "utf8" });
-    spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
-    expect(result.status).toBe(0);
-    expect(result.stdout).toBe("try2\n");
-  });
+  it.each([5000, 3e12, 1e20, Number.POSITIVE_INFINITY])(
+    "untilScript returns the output of the attempt that met the condition (timeout %s ms)",
+    (timeoutMs) => {
+      const script = untilScript(
+        "n=$(cat /tmp/corral-until-test 2>/dev/null || echo 0); echo $((n + 1)) > /tmp/corral-until-test; echo try$n; [ $n -ge 2 ]",
+        true,
+        timeoutMs,
+      );
+      spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
+      const result = spawnSync("bash", ["-c", script], { encoding: "utf8" });
+      spawnSync("rm", ["-f", "/tmp/corral-until-test"]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toBe("try2\n");
+    },
+  );
 });
