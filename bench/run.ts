@@ -4,6 +4,7 @@
 // the same run. `--only boot,snapshots` runs some areas: images, boot (with guest verbs),
 // snapshots, driver.
 
+import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
 import { buildImage } from "../src/images/build-image.ts";
 import { findImage } from "../src/images/image-cache.ts";
@@ -31,7 +32,7 @@ function chosenAreas(argv: readonly string[]): Set<Area> {
 }
 
 const areas = chosenAreas(process.argv);
-const verdict = await resolveAccelerator();
+const verdict = await resolveAccelerator({ probe: findBackend().acceleratorProbe });
 results.accelerator = verdict.accelerator;
 log(`accelerator: ${verdict.accelerator} (${verdict.reason})`);
 

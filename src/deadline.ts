@@ -1,4 +1,5 @@
-// One deadline object that travels down through every layer an operation touches.
+// One deadline object that travels down through every layer an operation touches, and the
+// timers behind it, which take any length.
 
 import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "./errors.ts";
 
@@ -16,9 +17,14 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** How many steps a deadline's call log keeps (the last ones). */
+const CALL_LOG_STEPS = 20;
+
 /**
- * A point in time plus an optional abort signal. `signal` fires when either the
- * caller aborts or the time is up; `error()` tells which, in words about `what`.
+ * One operation's deadline, created once where a public API is entered and passed down as the
+ * object, never wrapped in a new one. `signal` fires when the caller aborts or the time is up;
+ * `error()` tells which, naming the operation (`what`), and ends with the call log (the steps
+ * taken) and what `describeWith` provides (the machine's console tail, the VMM's last words).
  */
 export class Deadline {
   readonly what: string;
@@ -26,6 +32,14 @@ export class Deadline {
   readonly startedAt = performance.now();
   readonly signal: AbortSignal;
   readonly #callerSignal: AbortSignal | undefined;
+  readonly #callLog: string[] = [];
+  #machine: string | undefined;
+  #describe: (() => string[]) | undefined;
+
+  /** `given` itself when it is a deadline (it travels on); else a new one from its options. */
+  static of(given: WaitOptions | Deadline, what: string, defaultTimeoutMs: number): Deadline {
+    return given instanceof Deadline ? given : new Deadline(what, given, defaultTimeoutMs);
+  }
 
   /** Throws CORRAL_INVALID_ARGUMENT for a `timeout` that is negative or not a number. */
   constructor(what: string, options: WaitOptions, defaultTimeoutMs: number) {
@@ -48,19 +62,60 @@ export class Deadline {
     return this.#callerSignal?.aborted === true;
   }
 
-  /** The error to throw now that `signal` has fired; `details` end the message. */
-  error(details: readonly string[] = [], machine?: string): TimeoutError | AbortedError {
+  /** Notes a step of the operation, shown in the call log if it fails. */
+  step(line: string): void {
+    this.#callLog.push(`${formatMs(this.elapsedMs).padStart(8)}  ${line}`);
+    if (this.#callLog.length > CALL_LOG_STEPS) this.#callLog.shift();
+  }
+
+  /** Names the machine and what describes it when the operation fails (e.g. its console tail). */
+  describeWith(machine: string, describe: () => string[]): this {
+    this.#machine = machine;
+    this.#describe = describe;
+    return this;
+  }
+
+  /** The call log and the description, for the end of an error message. */
+  details(): string[] {
+    return [
+      ...(this.#callLog.length > 0 ? ["Call log:", ...this.#callLog.map((l) => `  ${l}`)] : []),
+      ...(this.#describe?.() ?? []),
+    ];
+  }
+
+  /** The error to throw now that `signal` has fired; `details` come before the call log. */
+  error(details: readonly string[] = []): TimeoutError | AbortedError {
+    const machine = this.#machine ? { machine: this.#machine } : {};
+    const all = [...details, ...this.details()];
     if (this.isCallerAbort) {
       return new AbortedError(`${this.what}: aborted after ${formatMs(this.elapsedMs)}`, {
         cause: this.#callerSignal?.reason,
-        details,
-        ...(machine ? { machine } : {}),
+        details: all,
+        ...machine,
       });
     }
     return new TimeoutError(`${this.what}: timed out after ${formatMs(this.timeoutMs)}`, {
-      details,
-      ...(machine ? { machine } : {}),
+      details: all,
+      ...machine,
     });
+  }
+
+  /** Throws error() if the deadline has fired. */
+  throwIfDone(): void {
+    if (this.signal.aborted) throw this.error();
+  }
+
+  /** `promise`, unless the deadline fires first: then error(). */
+  async race<T>(promise: Promise<T>): Promise<T> {
+    this.throwIfDone();
+    const { promise: fired, reject } = Promise.withResolvers<never>();
+    const onAbort = () => reject(this.error());
+    this.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await Promise.race([promise, fired]);
+    } finally {
+      this.signal.removeEventListener("abort", onAbort);
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import type { GuestTransport } from "../guest/transport.ts";
 import type { Accelerator, AcceleratorProbe } from "../host/accelerator.ts";
 import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
+import type { ExitScope } from "./exit-scope.ts";
 
 /** What a backend can do beyond start, stop and the guest's ports. */
 export type Capability =
@@ -35,7 +36,15 @@ export interface VlanNic {
 
 /** What the VM boots: a corral image (its files in the cache) or a start script run as it is. */
 export type BootSource =
-  | { kind: "image"; imageId: string; dir: string; startScript: string; kernel: string }
+  | {
+      kind: "image";
+      imageId: string;
+      recipeHash: string;
+      /** The image's files: its start script, kernel, initrd and root disk. */
+      dir: string;
+      startScript: string;
+      kernel: string;
+    }
   | { kind: "start-script"; path: string };
 
 /** A VM to start, in no backend's terms. */
@@ -125,6 +134,8 @@ export interface RunningVm {
   readonly console: ConsoleLog;
   /** Opens the guest's ports. */
   readonly transport: GuestTransport;
+  /** Every call pending on the VM races it: they fail at once when the VMM exits. */
+  readonly scope: ExitScope;
   /** Settles when the VMM has exited; never rejects. */
   readonly exited: Promise<ExitInfo>;
   /** How the VMM exited; undefined while it runs. */

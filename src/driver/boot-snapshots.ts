@@ -1,5 +1,5 @@
 // The boot snapshot cache behind `corral test --reuse-boot`: the state of a machine right after
-// boot, keyed by what the machine runs (image, QEMU version, config, kernel parameters), so that
+// boot, keyed by what the machine runs (image, backend and its version, config, kernel parameters), so that
 // the next run of a test with the same machines restores instead of booting.
 
 import { createHash } from "node:crypto";
@@ -7,26 +7,26 @@ import { existsSync } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import { resolveAccelerator } from "../host/accelerator.ts";
 import { removeStalePartials } from "../host/atomic-dir.ts";
 import { snapshotsDir } from "../host/paths.ts";
-import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
-import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
+import { machineIdentity, planMachine } from "../machine/machine-plan.ts";
 import { readManifest, type SnapshotManifest } from "../machine/snapshot-manifest.ts";
-import { machineIdentity } from "../machine/snapshots.ts";
 import { checkMachineName } from "../network/addressing.ts";
 
 /** Where the boot snapshot of a machine with these options lives (it may not exist yet). */
 export async function bootSnapshotDir(name: string, options: MachineOptions): Promise<string> {
-  const probeKernel = options.startScript
-    ? await defaultProbeKernel()
-    : join((await findImage(options.image ?? DEFAULT_RECIPE)).dir, "vmlinuz");
-  const { accelerator } = await resolveAccelerator({ forced: options.accel, probeKernel });
-  const identity = await machineIdentity(options, accelerator);
+  const plan = await planMachine(options, "finding a boot snapshot");
+  const identity = await machineIdentity(plan, options);
   const key = createHash("sha256")
-    .update(JSON.stringify({ identity, env: options.env ?? {} }))
+    .update(
+      JSON.stringify({
+        identity,
+        env: options.env ?? {},
+        kernelParams: options.kernelParams ?? [],
+      }),
+    )
     .digest("hex")
     .slice(0, 16);
   return join(snapshotsDir(), `${name}-${key}`);

@@ -17,7 +17,7 @@ import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { Machine } from "../machine/machine.ts";
 import type { MachineOptions } from "../machine/machine-options.ts";
 import { readManifest } from "../machine/snapshot-manifest.ts";
-import { checkMachineName, checkVlan, isMachineName } from "../network/addressing.ts";
+import { checkMachineName, checkVlan, isMachineName, vlanAddress } from "../network/addressing.ts";
 import { bootSnapshotDir, saveBootSnapshot } from "./boot-snapshots.ts";
 import { DriverLog } from "./driver-log.ts";
 import type { JUnitCase } from "./junit.ts";
@@ -447,7 +447,8 @@ export class Driver implements AsyncDisposable {
       ...(this.#options.keepVmState
         ? { keepState: true, stateDir: join(tmpdir(), `corral-vm-state-${name}`) }
         : {}),
-      env: { ...this.#kernelParams(name, spec), ...spec.env },
+      kernelParams: this.#kernelParams(name),
+      ...(spec.env ? { env: spec.env } : {}),
     };
   }
 
@@ -472,19 +473,17 @@ export class Driver implements AsyncDisposable {
   }
 
   /** corral-built guests take their host name and every machine's address from the kernel command line. */
-  #kernelParams(name: string, spec: MachineSpec): Record<string, string> {
+  #kernelParams(name: string): string[] {
     const hosts: string[] = [];
     for (const [other, node] of this.#nodes) {
       for (const vlan of this.#specs.get(other)?.vlans ?? []) {
-        hosts.push(`192.168.${vlan}.${node}:${other}`);
+        hosts.push(`${vlanAddress(vlan, node)}:${other}`);
       }
     }
-    const params = [
+    return [
       `systemd.hostname=${name}`,
       ...(hosts.length ? [`corral.hosts=${hosts.join(",")}`] : []),
     ];
-    const given = spec.env?.QEMU_KERNEL_PARAMS;
-    return { QEMU_KERNEL_PARAMS: [...params, ...(given ? [given] : [])].join(" ") };
   }
 
   #switch(vlan: number): VlanSwitch {

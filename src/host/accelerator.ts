@@ -44,7 +44,6 @@ export interface AcceleratorProbe {
   probeKvm(kernel: string): Promise<{ works: boolean; reason: string }>;
 }
 
-
 /** The accelerator to boot with, after the checks described at the top of this file. */
 export async function resolveAccelerator(
   options: ResolveAcceleratorOptions,

@@ -1,5 +1,6 @@
 // The options and result types of Machine's public API.
 
+import type { Ownership } from "../backends/backend.ts";
 import type { WaitOptions } from "../deadline.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 
@@ -50,6 +51,16 @@ export interface MachineOptions {
    * overlay of its own. `Machine.fromSnapshot` fills in the snapshot's machine config.
    */
   snapshot?: string;
+  /** The backend that runs the VM (default `qemu`). */
+  backend?: string;
+  /**
+   * `owned` (default): the VM ends with this process, even if it is killed. `persistent`: the VM
+   * runs on its own until stopped; it needs a `stateDir`, where `Machine.attach` finds it again.
+   * Disposing a persistent machine detaches from it; `stop()` ends it.
+   */
+  ownership?: Ownership;
+  /** Extra kernel command line parameters (for corral images and NixOS start scripts). */
+  kernelParams?: string[];
   /** Extra environment for the start script, e.g. `QEMU_OPTS` or `QEMU_KERNEL_PARAMS`. */
   env?: Record<string, string>;
 }

@@ -3,7 +3,7 @@
 // the host. The running side lives in VmSession; verb groups live in *-verbs.ts.
 
 import { resolve } from "node:path";
-import { Deadline, requireTimeout, type WaitOptions } from "../deadline.ts";
+import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
@@ -16,6 +16,7 @@ import {
   systemctlCommand,
   ttyTextCommand,
 } from "./guest-scripts.ts";
+import type { MachineState } from "./lifecycle.ts";
 import type {
   ExecResult,
   ExecuteOptions,
@@ -47,6 +48,9 @@ export type {
 };
 
 type CommandsAndOptions = string[] | [...string[], WaitOptions];
+
+/** The session Machine.attach hands to the constructor. */
+let adopting: VmSession | undefined;
 const MAX_PORT = 65_535;
 
 /**
@@ -63,6 +67,13 @@ export class Machine implements AsyncDisposable {
    * (unknown, of the wrong type or out of range), naming it.
    */
   constructor(options: MachineOptions = {}) {
+    const session = adopting;
+    adopting = undefined;
+    if (session) {
+      this.name = session.name;
+      this.#session = session;
+      return;
+    }
     validateMachineOptions(options);
     this.name =
       options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
@@ -91,16 +102,20 @@ export class Machine implements AsyncDisposable {
 
   /** True once the VM runs and its backdoor shell has answered. */
   isUp(): boolean {
-    const vm = this.#session.vm;
-    return vm !== undefined && !vm.hasExited && this.#session.isShellUp;
+    return this.#session.isShellUp;
+  }
+
+  /** Where the machine is in its lifecycle: created, starting, running, paused, stopping, stopped or exited. */
+  get state(): MachineState {
+    return this.#session.lifecycle.state;
   }
 
   // --- lifecycle ---------------------------------------------------------------------------
 
   /**
    * Starts the VM; the guest is still booting when this returns. Idempotent while it runs; once it
-   * has ended (shutdown, crash) it boots again from its disk, with what the guest had written (and
-   * synced, for a crash), its console log running on.
+   * has ended (shutdown, crash, stop) it boots again from its disk, with what the guest had
+   * written (and synced, for a crash), its console log running on.
    */
   async start(): Promise<void> {
     await this.#session.launch();
@@ -108,43 +123,63 @@ export class Machine implements AsyncDisposable {
 
   /** Starts the VM if needed and waits until the guest's backdoor shell answers. */
   async waitForShell(options: WaitOptions = {}): Promise<void> {
-    const deadline = new Deadline(`${this.name}: waitForShell`, options, SHELL_TIMEOUT_MS);
-    await this.#session.connect(deadline);
+    await this.#session.connect(this.#session.deadline("waitForShell", options, SHELL_TIMEOUT_MS));
   }
 
   /** Powers the guest off (`poweroff`) and waits for the VM to end; start() boots it again. */
   async shutdown(options: WaitOptions = {}): Promise<void> {
-    const vm = this.#session.vm;
-    if (!vm || vm.hasExited) return;
-    const deadline = new Deadline(`${this.name}: shutdown`, options, SHELL_TIMEOUT_MS);
-    await this.#session.fireAndForget("poweroff", deadline);
-    await this.waitForShutdown(options);
+    await this.#session.shutdown(this.#session.deadline("shutdown", options, SHELL_TIMEOUT_MS));
   }
 
   /** Ends the VM at once, as a power cut would; start() boots it again. */
   async crash(): Promise<void> {
-    const vm = this.#session.vm;
-    if (!vm || vm.hasExited) return;
-    this.#session.shellGone("the machine crashed");
-    await vm.stop({ force: true });
+    await this.#session.stop(true);
+  }
+
+  /**
+   * Ends the VM (a persistent one too) the way its VMM ends cleanly, without asking the guest; the
+   * disk stays, and start() boots it again. Disposing a persistent machine only detaches.
+   */
+  async stop(): Promise<void> {
+    await this.#session.stop(false);
+  }
+
+  /** Pauses the guest's CPUs (and so its clock); guest verbs are refused until resume(). */
+  pause(options: WaitOptions = {}): Promise<void> {
+    return this.#session.pause(options);
+  }
+
+  /** Resumes a paused machine. */
+  resume(options: WaitOptions = {}): Promise<void> {
+    return this.#session.resume(options);
   }
 
   /**
    * Reboots the guest (`reboot`) and waits until its shell answers again. The guest shuts down
-   * cleanly and the VM starts again from the same disk (a new QEMU process: warm resets are not
+   * cleanly and the VM starts again from the same disk (a new VMM process: warm resets are not
    * reliable with several vCPUs under TCG). Works whether or not `allowReboot` was set.
    */
   async reboot(options: WaitOptions = {}): Promise<void> {
-    await this.#session.reboot(new Deadline(`${this.name}: reboot`, options, SHELL_TIMEOUT_MS));
+    await this.#session.reboot(this.#session.deadline("reboot", options, SHELL_TIMEOUT_MS));
   }
 
   /** Waits until the VM has ended (the guest powered off or crashed). */
   async waitForShutdown(options: WaitOptions = {}): Promise<void> {
-    const vm = this.#session.vm;
-    if (!vm) return;
-    const deadline = new Deadline(`${this.name}: waitForShutdown`, options, SHELL_TIMEOUT_MS);
-    await this.#session.whileExiting(vm, deadline);
-    this.#session.shellGone("the machine shut down");
+    const deadline = this.#session.deadline("waitForShutdown", options, SHELL_TIMEOUT_MS);
+    await this.#session.whileExiting(deadline);
+  }
+
+  /**
+   * The persistent machine whose state folder is `stateDir`, started by this or another corral
+   * process (which may have exited since): reconnects to its VMM, its guest shell (waiting out a
+   * command that was in flight) and its console. Every verb works on it; disposing it detaches,
+   * stop() ends it. Throws CORRAL_NOT_FOUND when the folder holds no persistent VM, and
+   * CORRAL_MACHINE_EXITED (removing its stale sockets and record, not its disk) when its VMM has
+   * died.
+   */
+  static async attach(stateDir: string, options: { name?: string } = {}): Promise<Machine> {
+    adopting = await VmSession.attach(options.name, stateDir);
+    return new Machine();
   }
 
   /**
@@ -178,7 +213,10 @@ export class Machine implements AsyncDisposable {
     });
   }
 
-  /** Stops the VM if it runs and removes its state folder (unless `keepState`). */
+  /**
+   * Stops the VM if it runs and removes its state folder (unless `keepState`); a persistent
+   * machine is only detached from, and runs on.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#session.dispose();
   }
@@ -373,17 +411,22 @@ export class Machine implements AsyncDisposable {
 
   /** Runs a monitor command line (HMP for QEMU) and returns its output. */
   sendMonitorCommand(commandLine: string, options: WaitOptions = {}): Promise<string> {
-    const vm = this.#session.requireVm("sendMonitorCommand", "monitor");
-    const what = `${this.name}: sendMonitorCommand(${commandLine})`;
-    return vm.monitorCommand(new Deadline(what, options, MONITOR_TIMEOUT_MS), commandLine);
+    const monitor = this.#session.ability("sendMonitorCommand", "monitor");
+    const what = `sendMonitorCommand(${commandLine})`;
+    return monitor.monitorCommand(
+      this.#session.deadline(what, options, MONITOR_TIMEOUT_MS),
+      commandLine,
+    );
   }
 
   /** Writes the screen as a PNG file; `.png` is added when `path` has no extension. Returns the path. */
   async screenshot(path: string, options: WaitOptions = {}): Promise<string> {
-    const vm = this.#session.requireVm("screenshot", "screenshot");
+    const screen = this.#session.ability("screenshot", "screenshot");
     const file = resolve(/\.[^/]+$/.test(path) ? path : `${path}.png`);
-    const deadline = new Deadline(`${this.name}: screenshot(${file})`, options, MONITOR_TIMEOUT_MS);
-    await vm.screenshot(deadline, file);
+    await screen.screenshot(
+      this.#session.deadline(`screenshot(${file})`, options, MONITOR_TIMEOUT_MS),
+      file,
+    );
     return file;
   }
 
@@ -399,7 +442,7 @@ export class Machine implements AsyncDisposable {
     guestPort: number,
     options: WaitOptions = {},
   ): Promise<number> {
-    const what = `${this.name}: forwardPort(${hostPort}, ${guestPort})`;
+    const what = `forwardPort(${hostPort}, ${guestPort})`;
     for (const [which, port, min] of [
       ["hostPort", hostPort, 0],
       ["guestPort", guestPort, 1],
@@ -407,25 +450,26 @@ export class Machine implements AsyncDisposable {
       if (!Number.isInteger(port) || port < min || port > MAX_PORT) {
         throw new CorralError(
           ErrorCodes.INVALID_ARGUMENT,
-          `${what}: ${which} is ${describeValue(port)}; expected a whole number from ${min} to ${MAX_PORT}`,
+          `${this.name}: ${what}: ${which} is ${describeValue(port)}; expected a whole number from ${min} to ${MAX_PORT}`,
           { machine: this.name },
         );
       }
     }
-    const vm = this.#session.requireVm("forwardPort", "forward-port");
-    return vm.forwardPort(new Deadline(what, options, MONITOR_TIMEOUT_MS), hostPort, guestPort);
+    const forwarding = this.#session.ability("forwardPort", "forward-port");
+    const deadline = this.#session.deadline(what, options, MONITOR_TIMEOUT_MS);
+    return forwarding.forwardPort(deadline, hostPort, guestPort);
   }
 
   /** Takes every network link of the machine down, as if its cables were pulled. */
   async block(options: WaitOptions = {}): Promise<void> {
-    const vm = this.#session.requireVm("block", "block-links");
-    await vm.setLinksUp(new Deadline(`${this.name}: block`, options, MONITOR_TIMEOUT_MS), false);
+    const links = this.#session.ability("block", "block-links");
+    await links.setLinksUp(this.#session.deadline("block", options, MONITOR_TIMEOUT_MS), false);
   }
 
   /** Brings the links taken down by block() up again. */
   async unblock(options: WaitOptions = {}): Promise<void> {
-    const vm = this.#session.requireVm("unblock", "block-links");
-    await vm.setLinksUp(new Deadline(`${this.name}: unblock`, options, MONITOR_TIMEOUT_MS), true);
+    const links = this.#session.ability("unblock", "block-links");
+    await links.setLinksUp(this.#session.deadline("unblock", options, MONITOR_TIMEOUT_MS), true);
   }
 
   // --- files -------------------------------------------------------------------------------

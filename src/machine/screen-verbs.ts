@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
 import { CorralError, ErrorCodes, TimeoutError } from "../errors.ts";
 import { ttyChangeScript } from "./guest-scripts.ts";
-import { charToKeyCombo, keyComboToQcodes } from "./keys.ts";
+import { charToKeyCombo, keyCombo } from "./keys.ts";
 import { MONITOR_TIMEOUT_MS, type VmSession, WAIT_TIMEOUT_MS } from "./vm-session.ts";
 
 /** Where waitForConsoleText resumes: the first console line it has not looked at. */
@@ -39,7 +39,7 @@ export async function waitForConsoleText(
     if (regex.test(line)) found(line);
   });
   try {
-    const line = await session.whileAlive(promise, deadline);
+    const line = await vm.scope.race(promise, deadline, deadline.what);
     cursor.next = vm.console.lines.length;
     return line;
   } finally {
@@ -86,9 +86,9 @@ export async function sendKey(
   key: string,
   options: WaitOptions,
 ): Promise<void> {
-  const vm = session.requireVm("sendKey", "keys");
-  const deadline = new Deadline(`${session.name}: sendKey(${key})`, options, MONITOR_TIMEOUT_MS);
-  await vm.sendKeys(deadline, keyComboToQcodes(key));
+  const keyboard = session.ability("sendKey", "keys");
+  const deadline = session.deadline(`sendKey(${key})`, options, MONITOR_TIMEOUT_MS);
+  await keyboard.sendKeys(deadline, keyCombo(key));
 }
 
 /** Types `text`, one key press per character (US layout). */

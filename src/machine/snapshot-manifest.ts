@@ -1,5 +1,5 @@
 // A snapshot folder's manifest.json: what the snapshot was made from (image or start script,
-// QEMU version, machine config) and each file's checksum, so that a snapshot is only restored
+// backend and its version, machine config) and each file's checksum, so that a snapshot is only restored
 // where it fits and never from a damaged file.
 
 import { createHash } from "node:crypto";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { CorralError, ErrorCodes } from "../errors.ts";
 
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
 export const MANIFEST_FILE = "manifest.json";
 
 /** What the VM was started from: a corral image, or a start script (by its content). */
@@ -27,6 +27,14 @@ export interface SnapshotConfig {
   allowReboot: boolean;
 }
 
+/** What a snapshot must match of the machine that restores it. */
+export interface MachineIdentity {
+  source: SnapshotSource;
+  backend: string;
+  vmmVersion: string;
+  config: SnapshotConfig;
+}
+
 export interface SnapshotFile {
   sha256: string;
   sizeBytes: number;
@@ -39,7 +47,9 @@ export interface SnapshotManifest {
   createdAt: string;
   machine: string;
   source: SnapshotSource;
-  qemuVersion: string;
+  /** The backend that saved it, and its VMM's version: state restores only under the same. */
+  backend: string;
+  vmmVersion: string;
   config: SnapshotConfig;
   /** The migration stream and the frozen disk layer, by file name in the snapshot folder. */
   state: string;
@@ -107,7 +117,7 @@ export async function verifyFiles(dir: string, manifest: SnapshotManifest): Prom
 export function requireCompatible(
   dir: string,
   manifest: SnapshotManifest,
-  current: { source: SnapshotSource; qemuVersion: string; config: SnapshotConfig },
+  current: MachineIdentity,
 ): void {
   const differences: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -116,8 +126,10 @@ export function requireCompatible(
       `made from ${describeSource(manifest.source)}, not ${describeSource(current.source)}`,
     );
   }
-  if (manifest.qemuVersion !== current.qemuVersion) {
-    differences.push(`made with ${manifest.qemuVersion}, not ${current.qemuVersion}`);
+  if (manifest.backend !== current.backend || manifest.vmmVersion !== current.vmmVersion) {
+    differences.push(
+      `made with ${manifest.backend} (${manifest.vmmVersion}), not ${current.backend} (${current.vmmVersion})`,
+    );
   }
   for (const key of Object.keys(manifest.config) as (keyof SnapshotConfig)[]) {
     if (!same(manifest.config[key], current.config[key])) {

@@ -3,63 +3,22 @@
 // failure (a full disk, or corral killed, included) leaves nothing a reader could take for a
 // snapshot.
 
-import { createHash } from "node:crypto";
-import { access, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import type { RunningVm } from "../backends/backend.ts";
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import type { Backend, RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
-import { CorralError, ErrorCodes } from "../errors.ts";
+import { CorralError, ErrorCodes, UnsupportedError } from "../errors.ts";
 import { writeDirAtomically } from "../host/atomic-dir.ts";
-import { qemuVersion } from "../host/qemu-version.ts";
-import { runProgram } from "../host/run-program.ts";
-import { findImage } from "../images/image-cache.ts";
-import { DEFAULT_RECIPE } from "../images/recipe.ts";
-import type { MachineOptions } from "./machine-options.ts";
 import {
   describeFile,
+  type MachineIdentity,
   readManifest,
   requireCompatible,
   SNAPSHOT_FORMAT,
-  type SnapshotConfig,
   type SnapshotManifest,
-  type SnapshotSource,
   verifyFiles,
   writeManifest,
 } from "./snapshot-manifest.ts";
-
-/** What the machine runs: its image or start script, QEMU, and its device config. */
-export async function machineIdentity(
-  options: MachineOptions,
-  accelerator: string,
-): Promise<{ source: SnapshotSource; qemuVersion: string; config: SnapshotConfig }> {
-  let source: SnapshotSource;
-  if (options.startScript) {
-    const path = resolve(options.startScript);
-    const sha256 = createHash("sha256")
-      .update(await readFile(path))
-      .digest("hex");
-    source = { kind: "start-script", path, sha256 };
-  } else {
-    const image = await findImage(options.image ?? DEFAULT_RECIPE);
-    source = {
-      kind: "image",
-      imageId: image.manifest.id,
-      recipeHash: image.manifest.recipeHash,
-    };
-  }
-  return {
-    source,
-    qemuVersion: await qemuVersion(),
-    config: {
-      accelerator,
-      cpus: options.cpus ?? null,
-      memoryMiB: options.memoryMiB ?? null,
-      vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
-      node: options.node ?? 1,
-      allowReboot: options.allowReboot ?? false,
-    },
-  };
-}
 
 /**
  * Saves `vm` into the snapshot folder `target` (which must not exist yet). The VM is paused
@@ -72,23 +31,25 @@ export async function writeSnapshot(
   deadline: Deadline,
   target: string,
   nextOverlay: string,
-  about: { machine: string; options: MachineOptions; accelerator: string },
+  about: { machine: string; identity: MachineIdentity },
 ): Promise<SnapshotManifest> {
+  const snapshotting = vm.ability("snapshot");
+  if (!snapshotting)
+    throw new UnsupportedError(vm.backend, "snapshot", `${about.machine}: snapshot`);
   if (await exists(target)) {
     throw new CorralError(
       ErrorCodes.CONFLICT,
       `${about.machine}: snapshot folder ${target} already exists; remove it or pick another`,
     );
   }
-  const identity = await machineIdentity(about.options, about.accelerator);
   try {
     return await writeDirAtomically(target, async (partial) => {
-      const saved = await vm.saveState(deadline, partial, nextOverlay);
+      const saved = await snapshotting.saveState(deadline, partial, nextOverlay);
       const manifest: SnapshotManifest = {
         format: SNAPSHOT_FORMAT,
         createdAt: new Date().toISOString(),
         machine: about.machine,
-        ...identity,
+        ...about.identity,
         state: saved.state,
         disk: saved.disk,
         files: {
@@ -124,18 +85,15 @@ export async function writeSnapshot(
  */
 export async function prepareRestore(
   dir: string,
-  options: MachineOptions,
-  accelerator: string,
+  identity: MachineIdentity,
+  backend: Backend,
   stateDir: string,
 ): Promise<{ stateFile: string; overlay: string }> {
   const manifest = await readManifest(dir);
-  requireCompatible(dir, manifest, await machineIdentity(options, accelerator));
+  requireCompatible(dir, manifest, identity);
   await verifyFiles(dir, manifest);
   const overlay = join(stateDir, "disk.qcow2");
-  await runProgram("qemu-img", [
-    ...["create", "-q", "-f", "qcow2", "-F", "qcow2"],
-    ...["-b", join(dir, manifest.disk), overlay],
-  ]);
+  await backend.createOverlay(join(dir, manifest.disk), overlay);
   return { stateFile: join(dir, manifest.state), overlay };
 }
 

@@ -54,6 +54,13 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
       : `a list of { vlan: 0–${MAX_VLAN}, switchSocket: a vde_switch folder }`,
   node: wholeNumber(1, MAX_NODE),
   snapshot: nonEmptyString,
+  backend: nonEmptyString,
+  ownership: (value) =>
+    value === "owned" || value === "persistent" ? undefined : '"owned" or "persistent"',
+  kernelParams: (value) =>
+    Array.isArray(value) && value.every((item) => typeof item === "string")
+      ? undefined
+      : "a list of strings",
   env: (value) =>
     typeof value === "object" &&
     value !== null &&
@@ -101,7 +108,13 @@ export function validateFields(
       );
     }
   }
-  const { image, startScript } = fields as { image?: unknown; startScript?: unknown };
+  const { image, startScript, ownership, stateDir } = fields as Record<string, unknown>;
+  if (ownership === "persistent" && stateDir === undefined) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${subject}: a persistent machine needs a stateDir: the folder to find it again by`,
+    );
+  }
   if (image !== undefined && startScript !== undefined) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,

@@ -1,13 +1,15 @@
-// The running side of a Machine: its VM, state folder, backdoor shell and transfer port, and the
-// one way commands reach the guest. Machine's verbs are built on this.
+// The running side of a Machine: its lifecycle, its plan (backend, boot source, accelerator), its
+// state folder, the VM the backend runs, and the guest session on it; and the one way commands
+// reach the guest. Machine's verbs are built on this.
 
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Capability, RunningVm } from "../backends/backend.ts";
+import type { Abilities, OptionalCapability, RunningVm, VmSpec } from "../backends/backend.ts";
 import { ConsoleLog } from "../backends/console-log.ts";
-import { QemuVm } from "../backends/qemu/qemu-vm.ts";
+import { findBackend } from "../backends/registry.ts";
+import { readVmRecord, removeRunFiles } from "../backends/vm-record.ts";
 import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
 import {
   CorralError,
@@ -17,17 +19,18 @@ import {
   TimeoutError,
   UnsupportedError,
 } from "../errors.ts";
-import { BackdoorShell, type ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
+import type { BackdoorShell, ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
-import { TransferPort } from "../guest/transfer-port.ts";
-import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
-import { runtimeDir } from "../host/paths.ts";
-import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
-import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
-import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import type { TransferPort } from "../guest/transfer-port.ts";
+import type { AcceleratorVerdict } from "../host/accelerator.ts";
+import { StateFolder } from "../host/state-folder.ts";
 import { vlanMac } from "../network/addressing.ts";
 import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
+import { GuestSession, type ShellArrival } from "./guest-session.ts";
+import { Lifecycle, type MachineOperation } from "./lifecycle.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
+import { type MachinePlan, machineIdentity, planMachine } from "./machine-plan.ts";
+import { rebootToEnd } from "./reboot.ts";
 import { prepareRestore, writeSnapshot } from "./snapshots.ts";
 
 export type { RawExecResult };
@@ -37,31 +40,23 @@ export const EXECUTE_TIMEOUT_MS = 900_000;
 export const WAIT_TIMEOUT_MS = 900_000;
 export const MONITOR_TIMEOUT_MS = 30_000;
 const SNAPSHOT_TIMEOUT_MS = 300_000;
-/** How long a rebooting guest that said "reboot: Restarting system" gets before QEMU is ended. */
-const RESET_GRACE_MS = 3000;
-/** The same, from systemd's last message ("Shutting down.") before the kernel's reboot. */
-const SHUTDOWN_GRACE_MS = 10_000;
 /** How much longer the host waits than a limit the guest enforces itself. */
 const GUEST_LIMIT_MARGIN_MS = 10_000;
 
 export class VmSession {
   readonly name: string;
   readonly options: MachineOptions;
+  readonly lifecycle = new Lifecycle();
+  /** The serial console across every start of the VM (a reboot starts a new VMM). */
+  readonly #console = new ConsoleLog();
+  readonly #consoleListeners = new Set<(line: string) => void>();
+  #plan: MachinePlan | undefined;
+  #folder: StateFolder | undefined;
   #vm: RunningVm | undefined;
   #starting: Promise<RunningVm> | undefined;
-  #shell: Promise<BackdoorShell> | undefined;
-  #transfer: Promise<TransferPort> | undefined;
-  #isShellUp = false;
-  #stateDir: string | undefined;
-  #ownsStateDir = false;
-  #accelerator: AcceleratorVerdict | undefined;
-  readonly #consoleListeners = new Set<(line: string) => void>();
-  /** The serial console across every start of the VM (a reboot restarts QEMU). */
-  readonly #console = new ConsoleLog();
-  /** The disk overlay to boot from when not the start script's default (clones, after a snapshot). */
+  #guest: GuestSession | undefined;
+  /** The disk overlay to boot from when not the boot source's default (clones, after a snapshot). */
   #disk: string | undefined;
-  /** The next shell connection takes over a running shell (a restored snapshot). */
-  #attachOnConnect = false;
 
   constructor(name: string, options: MachineOptions) {
     this.name = name;
@@ -71,20 +66,66 @@ export class VmSession {
     });
   }
 
+  /**
+   * A session on the persistent VM whose state folder is `stateDir`, running in another corral
+   * process or none. Throws MachineExitedError (after removing its stale record and sockets)
+   * when its VMM has gone.
+   */
+  static async attach(name: string | undefined, stateDir: string): Promise<VmSession> {
+    const dir = resolve(stateDir);
+    const record = await readVmRecord(dir);
+    const session = new VmSession(name ?? record.name, {
+      name: name ?? record.name,
+      ownership: "persistent",
+      stateDir: dir,
+    });
+    session.#folder = await StateFolder.claim({
+      machine: session.name,
+      dir,
+      empty: false,
+      keep: true,
+    });
+    const vm = await findBackend(record.backend)
+      .attach(record, session.#console)
+      .catch(async (error: unknown) => {
+        await session.#folder?.release();
+        throw error;
+      });
+    if (!vm) {
+      await removeRunFiles(record);
+      await session.#folder.release();
+      throw new MachineExitedError(
+        `${session.name}: cannot attach to the VM in ${dir}: its ${record.backend} process (pid ${record.pid}) has exited`,
+        { machine: session.name },
+      );
+    }
+    session.#disk = record.spec.rootDisk;
+    session.#adopt(vm, "attached");
+    const deadline = session.deadline("attach", {}, MONITOR_TIMEOUT_MS);
+    session.lifecycle.apply("start", "attach");
+    session.lifecycle.apply("started", "attach");
+    if (await vm.isPaused(deadline)) session.lifecycle.apply("pause", "attach");
+    return session;
+  }
+
   get vm(): RunningVm | undefined {
     return this.#vm;
   }
 
   get accelerator(): AcceleratorVerdict | undefined {
-    return this.#accelerator;
+    return this.#plan?.accelerator;
   }
 
   get stateDir(): string | undefined {
-    return this.#stateDir;
+    return this.#folder?.dir;
   }
 
   get isShellUp(): boolean {
-    return this.#isShellUp;
+    return this.#guest?.isUp === true && this.#vm?.exitInfo === undefined;
+  }
+
+  get isPersistent(): boolean {
+    return this.options.ownership === "persistent";
   }
 
   get consoleLines(): readonly string[] {
@@ -97,100 +138,121 @@ export class VmSession {
     return () => this.#consoleListeners.delete(listener);
   }
 
-  /** Starts the VM, or again from the same disk once it has ended (shut down, crashed). */
-  launch(): Promise<RunningVm> {
-    if (this.#vm?.hasExited) this.#relaunch();
-    this.#starting ??= this.#launch();
-    return this.#starting;
+  /** A deadline for the verb `verb`, decorated with this machine's console tail on failure. */
+  deadline(verb: string, options: WaitOptions, defaultTimeoutMs: number): Deadline {
+    return new Deadline(`${this.name}: ${verb}`, options, defaultTimeoutMs).describeWith(
+      this.name,
+      () => this.describe(),
+    );
   }
 
-  /** Stops the VM if it runs and removes the state folder it created (unless `keepState`). */
+  /**
+   * Starts the VM: boots it, restores it from its snapshot, or boots it again from its disk once
+   * it has ended (shut down, crashed, stopped). Idempotent while it starts or runs.
+   */
+  launch(): Promise<RunningVm> {
+    if (this.lifecycle.allows("start")) {
+      this.lifecycle.apply("start", "start()", this.name);
+      this.#starting = this.#launch();
+      this.#starting.catch(() => {
+        if (this.lifecycle.state === "starting") this.lifecycle.apply("exited", "start failed");
+      });
+    }
+    return this.#starting ?? Promise.reject(this.#notRunning("start()"));
+  }
+
+  /** Lets go of the VM: stops an owned one; detaches from a persistent one. Releases the folder. */
   async dispose(): Promise<void> {
     // A VM still starting is waited for: its start script would recreate the removed folder.
     const vm = this.#vm ?? (await this.#starting?.catch(() => undefined));
-    this.shellGone("the machine was disposed");
-    if (vm) await vm[Symbol.asyncDispose]();
-    if (this.#stateDir) statesInUse.delete(this.#stateDir);
-    if (this.#stateDir && this.#ownsStateDir && !this.options.keepState) {
-      await rm(this.#stateDir, { recursive: true, force: true });
-      releaseDir(this.#stateDir);
-    }
+    this.#guest?.invalidate("the machine was disposed");
+    if (vm && this.isPersistent) await vm.detach();
+    else if (vm) await this.#end(vm, "stop");
+    await this.#folder?.release();
+  }
+
+  /** Ends the VM (persistent ones too): gracefully, or at once with `force`. */
+  async stop(force: boolean): Promise<void> {
+    const vm = this.#vm;
+    if (!vm || vm.exitInfo) return;
+    await this.#end(vm, force ? "crash" : "stop");
+  }
+
+  async #end(vm: RunningVm, how: "stop" | "crash"): Promise<void> {
+    this.#guest?.invalidate(how === "crash" ? "the machine crashed" : "the machine was stopped");
+    if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", `${how}()`);
+    await vm.stop({ force: how === "crash" });
   }
 
   /** The backdoor shell, once the guest has connected it; starts the VM if needed. */
-  connect(deadline: Deadline): Promise<BackdoorShell> {
+  async connect(deadline: Deadline): Promise<BackdoorShell> {
     const vm = this.#vm;
-    if (vm?.exitInfo) return Promise.reject(vm.exitError("connecting to the shell", vm.exitInfo));
-    this.#shell ??= (async () => {
-      const vm = await this.launch();
-      try {
-        const streams = await vm.shellStreams(deadline);
-        if (!this.#attachOnConnect) {
-          const shell = await BackdoorShell.connect(streams, deadline, () => this.describe());
-          this.#isShellUp = true;
-          return shell;
-        }
-        // Restored: the shell is already there, idle and framed; only the clock is behind. A
-        // simple command runs without a fork in the guest, whose code is cold in TCG's cache.
-        await vm.resume(deadline);
-        this.#attachOnConnect = false;
-        const shell = BackdoorShell.attach(streams);
-        const now = (Date.now() / 1000).toFixed(3);
-        await shell.exec(`date -s @${now}`, deadline, () => this.describe());
-        this.#isShellUp = true;
-        return shell;
-      } catch (error) {
-        throw await this.explain(error, "waiting for the backdoor shell");
-      }
-    })();
-    this.#shell.catch(() => {
-      this.#shell = undefined;
-    });
-    return this.#shell;
+    if (vm?.exitInfo) throw vm.exitError("connecting to the shell", vm.exitInfo);
+    if (this.lifecycle.state === "paused") this.lifecycle.require("guest", deadline.what);
+    const started = await this.launch();
+    const guest = this.#guest;
+    if (!guest) throw this.#notRunning(deadline.what);
+    try {
+      return await started.scope.race(guest.shell(deadline), deadline, "waiting for the shell");
+    } catch (error) {
+      throw await this.explain(error, "waiting for the backdoor shell");
+    }
+  }
+
+  /** Pauses the guest's CPUs; its clock stops with them. */
+  async pause(options: WaitOptions): Promise<void> {
+    const deadline = this.deadline("pause", options, MONITOR_TIMEOUT_MS);
+    this.lifecycle.require("pause", "pause()", this.name);
+    await this.#runningVm("pause()").pause(deadline);
+    this.lifecycle.apply("pause", "pause()", this.name);
+  }
+
+  /** Resumes a paused guest. */
+  async resume(options: WaitOptions): Promise<void> {
+    const deadline = this.deadline("resume", options, MONITOR_TIMEOUT_MS);
+    this.lifecycle.require("resume", "resume()", this.name);
+    await this.#runningVm("resume()").resume(deadline);
+    this.lifecycle.apply("resume", "resume()", this.name);
   }
 
   /** Saves the machine into the snapshot folder `dir`, then resumes it or stops it. */
   async snapshot(dir: string, options: SnapshotOptions): Promise<void> {
-    const vm = this.requireVm("snapshot", "snapshot");
     const target = resolve(dir);
-    const deadline = new Deadline(
-      `${this.name}: snapshot(${target})`,
-      options,
-      SNAPSHOT_TIMEOUT_MS,
+    const deadline = this.deadline(`snapshot(${target})`, options, SNAPSHOT_TIMEOUT_MS);
+    this.lifecycle.require("snapshot", "snapshot()", this.name);
+    const vm = this.#runningVm("snapshot()");
+    const plan = this.#plan;
+    if (!plan) throw this.#notRunning("snapshot()");
+    const identity = await machineIdentity(plan, this.options);
+    const wasPaused = this.lifecycle.state === "paused";
+    const shell = await vm.scope.race(
+      this.#guest?.shell(deadline) ?? Promise.reject(this.#notRunning("snapshot()")),
+      deadline,
+      "waiting for the shell",
     );
-    const shell = await this.connect(deadline);
-    const accelerator = this.#accelerator?.accelerator ?? "tcg";
     await shell.exclusive(async () => {
-      const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+      const overlay = join(this.stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
       try {
-        await this.whileAlive(
-          writeSnapshot(vm, deadline, target, overlay, {
-            machine: this.name,
-            options: this.options,
-            accelerator,
-          }),
+        await vm.scope.race(
+          writeSnapshot(vm, deadline, target, overlay, { machine: this.name, identity }),
           deadline,
+          "saving a snapshot",
         );
       } finally {
         // Once its disk is frozen the VM writes to the new overlay, even when the save then
         // failed (another run saved the same snapshot first): a reboot must boot from it.
         if (existsSync(overlay)) this.#disk = overlay;
-        if (!options.stop && !vm.hasExited) await vm.resume(deadline);
+        if (!options.stop && !wasPaused && !vm.exitInfo) await vm.resume(deadline);
       }
     });
-    if (options.stop) {
-      this.shellGone("the machine was stopped after its snapshot");
-      await vm.stop();
-    }
+    if (options.stop) await this.#end(vm, "stop");
   }
 
-  transferPort(deadline: Deadline): Promise<TransferPort> {
-    const vm = this.requireVm("file transfer");
-    this.#transfer ??= vm.transferStream(deadline).then((socket) => new TransferPort(socket));
-    this.#transfer.catch(() => {
-      this.#transfer = undefined;
-    });
-    return this.#transfer;
+  async transferPort(deadline: Deadline): Promise<TransferPort> {
+    const vm = this.#runningVm("file transfer");
+    const guest = this.#guest;
+    if (!guest) throw this.#notRunning("file transfer");
+    return vm.scope.race(guest.transferPort(deadline), deadline, "opening the transfer port");
   }
 
   /**
@@ -282,56 +344,49 @@ export class VmSession {
   /** Sends a command that ends the shell (poweroff, reboot) without waiting for its reply. */
   async fireAndForget(command: string, deadline: Deadline): Promise<void> {
     const shell = await this.connect(deadline);
-    this.#isShellUp = false;
+    this.#guest?.invalidate(`the guest is running ${command}`);
     await shell.sendFinal(command);
   }
 
-  shellGone(reason: string): void {
-    this.#isShellUp = false;
-    void this.#shell?.then(
-      (shell) => shell.invalidate(reason),
-      () => undefined,
-    );
+  /** Powers the guest off and waits for the VM to end. */
+  async shutdown(deadline: Deadline): Promise<void> {
+    const vm = this.#vm;
+    if (!vm || vm.exitInfo) return;
+    const shell = await this.connect(deadline);
+    if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", "shutdown()");
+    this.#guest?.invalidate("the guest is running poweroff");
+    await shell.sendFinal("poweroff");
+    await this.whileExiting(deadline);
   }
 
-  /** The running VM; throws a typed error when it is not started, has ended, or lacks `capability`. */
-  requireVm(operation: string, capability?: Capability): RunningVm {
+  /** Waits until the VM has ended. */
+  async whileExiting(deadline: Deadline): Promise<void> {
     const vm = this.#vm;
-    if (!vm) {
-      throw new CorralError(
-        ErrorCodes.MACHINE_NOT_RUNNING,
-        `${this.name}: ${operation}: the machine is not started`,
-        { machine: this.name },
-      );
-    }
-    if (vm.exitInfo) throw vm.exitError(operation, vm.exitInfo);
-    if (capability && !vm.capabilities.has(capability)) {
+    if (!vm) return;
+    await vm.scope.untilExit(deadline);
+    this.#guest?.invalidate("the machine shut down");
+  }
+
+  /** The running VM's `capability`; throws a typed error when it is not running or lacks it. */
+  ability<C extends OptionalCapability>(operation: string, capability: C): Abilities[C] {
+    const vm = this.#runningVm(operation);
+    const ability = vm.ability(capability);
+    if (!ability) {
       throw new UnsupportedError(vm.backend, capability, `${this.name}: ${operation}`, {
         machine: this.name,
       });
     }
-    return vm;
+    return ability;
+  }
+
+  /** The running VM; throws a typed error when it is not started or has ended. */
+  requireVm(operation: string): RunningVm {
+    return this.#runningVm(operation);
   }
 
   /** The last console lines, for error messages. */
   describe(): string[] {
     return consoleTail(this.consoleLines);
-  }
-
-  /** `promise`, unless the deadline fires or the VM ends first. */
-  async whileAlive<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
-    const vm = this.#vm;
-    const { promise: outcome, resolve: done, reject } = Promise.withResolvers<T>();
-    const onAbort = () => reject(deadline.error(this.describe(), this.name));
-    if (deadline.signal.aborted) onAbort();
-    deadline.signal.addEventListener("abort", onAbort, { once: true });
-    void vm?.exited.then((info) => reject(vm.exitError(deadline.what, info)));
-    promise.then(done, reject);
-    try {
-      return await outcome;
-    } finally {
-      deadline.signal.removeEventListener("abort", onAbort);
-    }
   }
 
   async explained<T>(promise: Promise<T>, during: string): Promise<T> {
@@ -352,176 +407,117 @@ export class VmSession {
     ) {
       return error;
     }
-    // The shell's socket can close a moment before QEMU's exit is reported.
+    // The shell's socket can close a moment before the VMM's exit is reported.
     const info = await Promise.race([vm.exited, sleep(500, undefined, { ref: false })]);
     return info ? vm.exitError(during, info) : error;
   }
 
   /**
-   * Reboots the guest: it shuts down, its QEMU ends (a warm reset is not reliable with several
-   * vCPUs under TCG: the guest kernel can hang in its last steps or after the reset), and the VM
-   * starts again from the same disk. Returns once the new shell answers.
+   * Reboots the guest: it shuts down cleanly, its VMM ends, and the VM starts again from the same
+   * disk (reboot.ts says why). Returns once the new shell answers.
    */
   async reboot(deadline: Deadline): Promise<void> {
-    const vm = this.requireVm("reboot", "reboot");
-    // This reboot ends QEMU even when the machine lets the guest reboot by itself.
-    await vm.setRebootAllowed(deadline, false);
-    let fallback: NodeJS.Timeout | undefined;
-    const stopWatching = this.#console.onLine((line) => {
-      const graceMs = /reboot: Restarting system/.test(line)
-        ? RESET_GRACE_MS
-        : /systemd\[1\]: Shutting down\.$/.test(line)
-          ? SHUTDOWN_GRACE_MS
-          : undefined;
-      if (graceMs === undefined) return;
-      clearTimeout(fallback);
-      // By then the disks are unmounted or read-only: ending QEMU loses nothing.
-      fallback = setTimeout(() => void vm.stop(), graceMs);
-    });
-    try {
-      await this.fireAndForget("reboot", deadline);
-      await this.whileExiting(vm, deadline);
-    } finally {
-      stopWatching();
-      clearTimeout(fallback);
-    }
-    this.#relaunch();
+    this.lifecycle.require("reboot", "reboot()", this.name);
+    const vm = this.#runningVm("reboot()");
+    this.lifecycle.apply("stop", "reboot()", this.name);
+    await rebootToEnd(vm, this.#console, deadline, () => this.fireAndForget("reboot", deadline));
+    await this.launch();
     await this.connect(deadline);
   }
 
-  /** Starts a new VM on the state folder and disk of the one that has ended. */
-  #relaunch(): void {
-    this.#vm = undefined;
-    this.#shell = undefined;
-    this.#transfer = undefined;
-    this.#attachOnConnect = false;
-    this.#starting = this.#launch(true);
-  }
-
-  /** Waits for `vm` to end, failing at the deadline. */
-  async whileExiting(vm: RunningVm, deadline: Deadline): Promise<void> {
-    const { promise, resolve: done, reject } = Promise.withResolvers<void>();
-    const onAbort = () => reject(deadline.error(this.describe(), this.name));
-    if (deadline.signal.aborted) onAbort();
-    deadline.signal.addEventListener("abort", onAbort, { once: true });
-    void vm.exited.then(() => done());
-    try {
-      await promise;
-    } finally {
-      deadline.signal.removeEventListener("abort", onAbort);
-    }
-  }
-
-  async #launch(again = false): Promise<RunningVm> {
-    QemuVm.requireHostTools();
-    const { startScript, probeKernel } = await this.#bootFiles();
-    this.#accelerator ??= await resolveAccelerator({ forced: this.options.accel, probeKernel });
-    if (!again) this.#stateDir = await this.#prepareStateDir();
-    const stateDir = this.#stateDir ?? "";
-    const restore =
-      this.options.snapshot && !again
-        ? await prepareRestore(
-            resolve(this.options.snapshot),
-            this.options,
-            this.#accelerator.accelerator,
-            stateDir,
-          )
-        : undefined;
-    if (restore) {
-      this.#disk = restore.overlay;
-      this.#attachOnConnect = true;
-    }
-    const { sharedDir, cpus, memoryMiB, vlans = [] } = this.options;
-    if (sharedDir) await mkdir(resolve(sharedDir), { recursive: true });
-    const ownNics = this.options.startScript !== undefined;
-    const vm = await QemuVm.start(startScript, {
-      name: this.name,
-      stateDir,
-      accelerator: this.#accelerator.accelerator,
-      allowReboot: this.options.allowReboot ?? false,
-      console: this.#console,
-      ...(cpus ? { cpus } : {}),
-      ...(memoryMiB ? { memoryMiB } : {}),
-      ...(restore ? { restoreState: restore.stateFile } : {}),
-      nics: ownNics
-        ? []
-        : vlans.map(({ vlan, switchSocket }) => ({
-            vlan,
-            switchSocket,
-            mac: vlanMac(vlan, this.options.node ?? 1),
-          })),
-      env: {
-        ...(sharedDir ? { SHARED_DIR: resolve(sharedDir) } : {}),
-        ...(this.#disk ? { NIX_DISK_IMAGE: this.#disk } : {}),
-        ...(ownNics
-          ? Object.fromEntries(
-              vlans.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
-            )
-          : {}),
-        ...this.options.env,
-      },
-    });
-    void vm.exited.then(() => this.shellGone("the machine exited"));
-    this.#vm = vm;
+  #runningVm(operation: string): RunningVm {
+    const vm = this.#vm;
+    if (!vm) throw this.#notRunning(operation);
+    if (vm.exitInfo) throw vm.exitError(operation, vm.exitInfo);
     return vm;
   }
 
-  async #prepareStateDir(): Promise<string> {
-    const given = this.options.stateDir;
-    let dir: string;
-    if (given) {
-      dir = resolve(given);
-      await this.#requireUnused(dir);
-      if (!this.options.keepState) await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-    } else {
-      this.#ownsStateDir = true;
-      const prefix = join(runtimeDir(), `corral-${this.name.replace(/[^\w.-]/g, "_")}-`);
-      dir = this.options.keepState ? await mkdtemp(prefix) : await createWatchedDir(prefix);
-    }
-    await writeFile(join(dir, LOCK_FILE), `${process.pid}\n`);
-    statesInUse.add(dir);
-    return dir;
-  }
-
-  /** Refuses a state folder that another live machine uses: they would share a writable disk. */
-  async #requireUnused(dir: string): Promise<void> {
-    const owner = Number.parseInt(await readFile(join(dir, LOCK_FILE), "utf8").catch(() => ""), 10);
-    const taken = statesInUse.has(dir) || (owner > 0 && owner !== process.pid && isAlive(owner));
-    if (!taken) return;
-    throw new CorralError(
-      ErrorCodes.CONFLICT,
-      `${this.name}: state folder ${dir} is in use by another machine (process ${owner}); two machines cannot share one writable disk: give each its own stateDir`,
+  #notRunning(operation: string): CorralError {
+    return new CorralError(
+      ErrorCodes.MACHINE_NOT_RUNNING,
+      `${this.name}: ${operation}: the machine is not started`,
       { machine: this.name },
     );
   }
 
-  async #bootFiles(): Promise<{ startScript: string; probeKernel: string | undefined }> {
-    if (this.options.startScript) {
-      return {
-        startScript: resolve(this.options.startScript),
-        probeKernel: await defaultProbeKernel(),
-      };
-    }
-    const image = await findImage(this.options.image ?? DEFAULT_RECIPE);
-    return {
-      startScript: join(image.dir, image.manifest.startScript),
-      probeKernel: join(image.dir, "vmlinuz"),
-    };
+  async #launch(): Promise<RunningVm> {
+    const isFirst = this.#plan === undefined;
+    this.#plan ??= await planMachine(this.options, `starting machine ${this.name}`);
+    this.#folder ??= await StateFolder.claim({
+      machine: this.name,
+      dir: this.options.stateDir,
+      empty: !this.options.keepState,
+      keep: (this.options.keepState ?? false) || this.isPersistent,
+    });
+    const { backend } = this.#plan;
+    const restore =
+      this.options.snapshot && isFirst
+        ? await prepareRestore(
+            resolve(this.options.snapshot),
+            await machineIdentity(this.#plan, this.options),
+            backend,
+            this.#folder.dir,
+          )
+        : undefined;
+    if (restore) this.#disk = restore.overlay;
+    if (this.options.sharedDir) await mkdir(resolve(this.options.sharedDir), { recursive: true });
+    const spec = this.#spec(this.#plan, this.#folder.dir);
+    const vm = restore
+      ? await backend.restore(spec, this.#console, restore.stateFile)
+      : await backend.start(spec, this.#console);
+    this.#adopt(vm, restore ? "restored" : "boot");
+    return vm;
   }
-}
 
-/** State folders of this process's machines that have not been disposed. */
-const statesInUse = new Set<string>();
-/** In a state folder: the pid of the corral process whose machine uses it. */
-const LOCK_FILE = "corral.pid";
+  /** Takes `vm` as the machine's VM, with a new guest session on it. */
+  #adopt(vm: RunningVm, arrival: ShellArrival): void {
+    this.#vm = vm;
+    this.#starting = Promise.resolve(vm);
+    const guest = new GuestSession(vm, arrival, () => this.describe());
+    this.#guest = guest;
+    // Connected at once, without a limit of its own: callers wait for it within theirs.
+    const deadline = new Deadline(
+      `${this.name}: waiting for the shell`,
+      {},
+      Number.POSITIVE_INFINITY,
+    );
+    // The machine runs once its shell answers; an exit nobody asked for is "exited".
+    guest.shell(deadline).then(
+      () => this.#transition("started"),
+      () => undefined,
+    );
+    void vm.exited.then(() => {
+      guest.invalidate("the machine exited");
+      if (this.#vm !== vm) return;
+      this.#transition(this.lifecycle.state === "stopping" ? "stopped" : "exited");
+    });
+  }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+  #transition(operation: MachineOperation): void {
+    if (this.lifecycle.allows(operation)) this.lifecycle.apply(operation, operation);
+  }
+
+  #spec(plan: MachinePlan, stateDir: string): VmSpec {
+    const { cpus, memoryMiB, sharedDir, vlans = [] } = this.options;
+    return {
+      name: this.name,
+      stateDir,
+      ownership: this.options.ownership ?? "owned",
+      boot: plan.boot,
+      accelerator: plan.accelerator.accelerator,
+      cpus,
+      memoryMiB,
+      rootDisk: this.#disk,
+      nics: vlans.map(({ vlan, switchSocket }) => ({
+        vlan,
+        switchSocket,
+        mac: vlanMac(vlan, this.options.node ?? 1),
+      })),
+      sharedDir: sharedDir ? resolve(sharedDir) : undefined,
+      kernelParams: this.options.kernelParams ?? [],
+      allowReboot: this.options.allowReboot ?? false,
+      env: this.options.env ?? {},
+    };
   }
 }
 

@@ -10,6 +10,11 @@ export function vlanMac(vlan: number, node: number): string {
   return `52:54:00:12:${hex(vlan)}:${hex(node)}`;
 }
 
+/** The address corral guests take as node `node` on VLAN `vlan`: 192.168.<vlan>.<node>. */
+export function vlanAddress(vlan: number, node: number): string {
+  return `192.168.${vlan}.${node}`;
+}
+
 export function checkVlan(vlan: number): void {
   if (!Number.isInteger(vlan) || vlan < 0 || vlan > MAX_VLAN) {
     throw new CorralError(

@@ -55,4 +55,3 @@ async function probeKvm(kernel: string): Promise<{ works: boolean; reason: strin
   const lastError = stderr.trim().split("\n").at(-1) ?? "";
   return { works: false, reason: `QEMU failed under KVM: ${lastError || "exited early"}` };
 }
-

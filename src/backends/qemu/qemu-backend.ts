@@ -1,8 +1,8 @@
 // The QEMU backend: VMs started from `run-<name>-vm` start scripts (corral's images have one, as
 // Nix-built VMs do), driven over QMP, with the guest's ports on virtio-serial unix sockets.
 
-import { runProgram } from "../../host/run-program.ts";
 import { requireHostTools } from "../../host/requirements.ts";
+import { runProgram } from "../../host/run-program.ts";
 import type { Backend } from "../backend.ts";
 import { qemuAcceleratorProbe } from "./kvm-probe.ts";
 import { attachQemu, launchQemu } from "./qemu-launch.ts";

@@ -9,9 +9,9 @@ import { join, resolve } from "node:path";
 import { CorralError, ErrorCodes } from "../../errors.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
 import { SupervisedProcess } from "../../host/supervised-process.ts";
-import { writeFileAtomic } from "../../host/write-file-atomic.ts";
 import type { VmRecord, VmSpec } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
+import { removeRunFiles, writeVmRecord } from "../vm-record.ts";
 import { DialingSockets, ListeningSockets } from "./qemu-sockets.ts";
 import { QemuVm } from "./qemu-vm.ts";
 import { runtimeArgs } from "./runtime-args.ts";
@@ -19,8 +19,6 @@ import { runtimeArgs } from "./runtime-args.ts";
 /** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
 const INCOMING_FD = 3;
 const STDERR_LINES_KEPT = 50;
-/** In a persistent VM's state folder. */
-export const RECORD_FILE = "vm.json";
 const CONSOLE_LOG = "console.log";
 const STDERR_FILE = "vmm.stderr";
 
@@ -125,23 +123,20 @@ async function launchPersistent(
     spec,
     startedAt: new Date().toISOString(),
   };
-  await writeFileAtomic(join(spec.stateDir, RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  await writeVmRecord(record);
   return persistentVm(record, process, sockets, console);
 }
 
 /** The persistent VM `record` describes, if its QEMU still runs. */
-export async function attachQemu(record: VmRecord, console: ConsoleLog): Promise<QemuVm | undefined> {
+export async function attachQemu(
+  record: VmRecord,
+  console: ConsoleLog,
+): Promise<QemuVm | undefined> {
   const process = DetachedProcess.find({ pid: record.pid, startTime: record.startTime });
   if (!process) return undefined;
   const log = await readFile(join(record.spec.stateDir, CONSOLE_LOG)).catch(() => undefined);
   if (log) console.write(log);
   return persistentVm(record, process, new DialingSockets(record.sockets), console);
-}
-
-/** Removes what a persistent VM that has ended leaves: its record and sockets. The disk stays. */
-export async function removeRunFiles(record: VmRecord): Promise<void> {
-  await rm(join(record.spec.stateDir, RECORD_FILE), { force: true });
-  await Promise.all(Object.values(record.sockets).map((path) => rm(path, { force: true })));
 }
 
 function persistentVm(

@@ -17,6 +17,7 @@ import type {
   SavedState,
 } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
+import { ExitScope } from "../exit-scope.ts";
 import { toQcode } from "./qcodes.ts";
 import type { QemuSockets } from "./qemu-sockets.ts";
 import { saveState } from "./qemu-state.ts";
@@ -63,7 +64,7 @@ export class QemuVm implements RunningVm {
   readonly ownership: Ownership;
   readonly console: ConsoleLog;
   readonly transport: GuestTransport;
-  readonly exited: Promise<ExitInfo>;
+  readonly scope: ExitScope;
   readonly #name: string;
   readonly #process: VmmProcess;
   readonly #sockets: QemuSockets;
@@ -80,20 +81,29 @@ export class QemuVm implements RunningVm {
     this.#sockets = parts.sockets;
     this.#stderr = parts.stderr;
     this.#consoleInput = parts.consoleInput;
-    this.exited = parts.process.exited.then((info) => {
+    const exited = parts.process.exited.then((info) => {
       this.console.end();
       this.#sockets.close();
       parts.onClose?.();
       return info;
     });
+    this.scope = new ExitScope(exited, (during, info) => this.exitError(during, info));
     this.transport = {
       open: (port: GuestPort, deadline: Deadline) =>
-        this.#whileRunning(this.#sockets.open(port, deadline), deadline, `opening ${port}`),
+        this.scope.race(
+          this.#sockets.open(port, deadline),
+          deadline,
+          `opening the guest's ${port} port`,
+        ),
     };
   }
 
+  get exited(): Promise<ExitInfo> {
+    return this.scope.exited;
+  }
+
   get exitInfo(): ExitInfo | undefined {
-    return this.#process.exitInfo;
+    return this.scope.exitInfo;
   }
 
   supports(capability: Capability): boolean {
@@ -141,7 +151,7 @@ export class QemuVm implements RunningVm {
     this.#qmp.catch(() => {
       this.#qmp = undefined;
     });
-    return this.#whileRunning(this.#qmp, deadline, "connecting to QMP");
+    return this.scope.race(this.#qmp, deadline, "connecting to QMP");
   }
 
   async command<T = unknown>(
@@ -150,11 +160,7 @@ export class QemuVm implements RunningVm {
     args: Record<string, unknown> = {},
   ): Promise<T> {
     const qmp = await this.qmp(deadline);
-    return this.#whileRunning(
-      qmp.execute<T>(name, args, { signal: deadline.signal }),
-      deadline,
-      `running QMP ${name}`,
-    );
+    return this.scope.race(qmp.execute<T>(name, args, deadline), deadline, `running QMP ${name}`);
   }
 
   async isPaused(deadline: Deadline): Promise<boolean> {
@@ -265,20 +271,5 @@ export class QemuVm implements RunningVm {
     return [...table.matchAll(/TCP\[HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)/g)].map((match) =>
       Number(match[1]),
     );
-  }
-
-  /** Settles with `promise`, or fails at once when QEMU exits or the deadline passes. */
-  async #whileRunning<T>(promise: Promise<T>, deadline: Deadline, during: string): Promise<T> {
-    const { promise: outcome, resolve, reject } = Promise.withResolvers<T>();
-    const onAbort = () => reject(deadline.error(consoleTail(this.console.lines), this.#name));
-    if (deadline.signal.aborted) onAbort();
-    deadline.signal.addEventListener("abort", onAbort, { once: true });
-    void this.exited.then((info) => reject(this.exitError(during, info)));
-    promise.then(resolve, reject);
-    try {
-      return await outcome;
-    } finally {
-      deadline.signal.removeEventListener("abort", onAbort);
-    }
   }
 }

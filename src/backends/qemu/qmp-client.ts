@@ -78,11 +78,12 @@ export class QmpClient {
   execute<T = unknown>(
     command: string,
     args: Record<string, unknown> = {},
-    options: WaitOptions = {},
+    options: WaitOptions | Deadline = {},
   ): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#nextId++;
-    const deadline = new Deadline(`QMP ${command}`, options, COMMAND_TIMEOUT_MS);
+    const deadline = Deadline.of(options, `QMP ${command}`, COMMAND_TIMEOUT_MS);
+    deadline.step(`QMP ${command}`);
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         this.#pending.delete(id);
@@ -107,11 +108,6 @@ export class QmpClient {
           : { execute: command, id };
       this.#socket.write(`${JSON.stringify(message)}\n`);
     });
-  }
-
-  /** Runs a human monitor (HMP) command line and returns its text output. */
-  hmp(commandLine: string, options: WaitOptions = {}): Promise<string> {
-    return this.execute<string>("human-monitor-command", { "command-line": commandLine }, options);
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe function. */

@@ -33,7 +33,10 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
   ];
   const serial = isServer
     ? [
-        ...["-chardev", chardev("corral-console", "console", `,logfile=${options.consoleLog},logappend=on`)],
+        ...[
+          "-chardev",
+          chardev("corral-console", "console", `,logfile=${options.consoleLog},logappend=on`),
+        ],
         ...["-serial", "chardev:corral-console"],
       ]
     : ["-serial", "stdio"];
@@ -46,9 +49,21 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     ...["-chardev", chardev("corral-qmp", "qmp"), "-mon", "chardev=corral-qmp,mode=control"],
     ...["-device", "virtio-serial,id=corral-serial"],
     ...port("shell", "shell", "virtconsole,chardev=@,bus=corral-serial.0"),
-    ...port("corral-stdout", "stdout", `virtserialport,chardev=@,bus=corral-serial.0,name=${STDOUT_PORT}`),
-    ...port("corral-stderr", "stderr", `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`),
-    ...port("corral-xfer", "xfer", `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`),
+    ...port(
+      "corral-stdout",
+      "stdout",
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDOUT_PORT}`,
+    ),
+    ...port(
+      "corral-stderr",
+      "stderr",
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${STDERR_PORT}`,
+    ),
+    ...port(
+      "corral-xfer",
+      "xfer",
+      `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
+    ),
     ...(options.cpus ? ["-smp", String(options.cpus)] : []),
     ...(options.memoryMiB ? ["-m", String(options.memoryMiB)] : []),
     ...(options.nics ?? []).flatMap((nic) => [

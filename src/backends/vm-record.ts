@@ -1,0 +1,45 @@
+// A persistent VM's record in its state folder (`vm.json`): what another corral process needs to
+// find the VM again and reconnect to it. Written whole or not at all.
+
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { writeFileAtomic } from "../host/write-file-atomic.ts";
+import type { VmRecord } from "./backend.ts";
+
+export const RECORD_FILE = "vm.json";
+
+export async function writeVmRecord(record: VmRecord): Promise<void> {
+  await writeFileAtomic(
+    join(record.spec.stateDir, RECORD_FILE),
+    `${JSON.stringify(record, null, 2)}\n`,
+  );
+}
+
+/** The record in `stateDir`; throws CORRAL_NOT_FOUND when there is none. */
+export async function readVmRecord(stateDir: string): Promise<VmRecord> {
+  let text: string;
+  try {
+    text = await readFile(join(stateDir, RECORD_FILE), "utf8");
+  } catch (error) {
+    throw new CorralError(
+      ErrorCodes.NOT_FOUND,
+      `${stateDir} holds no persistent VM: it has no ${RECORD_FILE} (start one with ownership "persistent" and this stateDir)`,
+      { cause: error },
+    );
+  }
+  const record = JSON.parse(text) as VmRecord;
+  if (record.format !== 1) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${join(stateDir, RECORD_FILE)} has format ${record.format}; this corral reads format 1`,
+    );
+  }
+  return record;
+}
+
+/** Removes what a VM that has ended leaves of its run: its record and sockets. The disk stays. */
+export async function removeRunFiles(record: VmRecord): Promise<void> {
+  await rm(join(record.spec.stateDir, RECORD_FILE), { force: true });
+  await Promise.all(Object.values(record.sockets).map((path) => rm(path, { force: true })));
+}

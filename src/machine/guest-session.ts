@@ -1,0 +1,91 @@
+// The guest side of one running VM: its backdoor shell and transfer port, opened over the VM's
+// transport. A VM that booted prints the backdoor banner first; one restored from a snapshot has
+// its shell idle and framed already (only its clock is behind); one attached to by another corral
+// process may have a command in flight, whose output is drained first.
+
+import type { RunningVm } from "../backends/backend.ts";
+import type { Deadline } from "../deadline.ts";
+import { BackdoorShell, type ShellStreams } from "../guest/backdoor-shell.ts";
+import { TransferPort } from "../guest/transfer-port.ts";
+
+/** How the shell is found: after a boot, in a restored VM, or in a VM another process started. */
+export type ShellArrival = "boot" | "restored" | "attached";
+
+export class GuestSession {
+  readonly #vm: RunningVm;
+  readonly #arrival: ShellArrival;
+  readonly #describe: () => string[];
+  #shell: Promise<BackdoorShell> | undefined;
+  #transfer: Promise<TransferPort> | undefined;
+  #isUp = false;
+  #gone: string | undefined;
+
+  constructor(vm: RunningVm, arrival: ShellArrival, describe: () => string[]) {
+    this.#vm = vm;
+    this.#arrival = arrival;
+    this.#describe = describe;
+  }
+
+  /** True once the shell has answered, until it is gone. */
+  get isUp(): boolean {
+    return this.#isUp && this.#gone === undefined;
+  }
+
+  /** The backdoor shell, once the guest has it up. */
+  shell(deadline: Deadline): Promise<BackdoorShell> {
+    this.#shell ??= this.#connect(deadline);
+    this.#shell.catch(() => {
+      this.#shell = undefined;
+    });
+    return this.#shell;
+  }
+
+  /** The transfer port, connected once. */
+  transferPort(deadline: Deadline): Promise<TransferPort> {
+    this.#transfer ??= this.#vm.transport
+      .open("xfer", deadline)
+      .then((stream) => new TransferPort(stream as never));
+    this.#transfer.catch(() => {
+      this.#transfer = undefined;
+    });
+    return this.#transfer;
+  }
+
+  /** The shell is going away (poweroff, reboot, the VM ended): every later call fails. */
+  invalidate(reason: string): void {
+    this.#gone ??= reason;
+    this.#isUp = false;
+    void this.#shell?.then(
+      (shell) => shell.invalidate(reason),
+      () => undefined,
+    );
+  }
+
+  async #connect(deadline: Deadline): Promise<BackdoorShell> {
+    const [console, stdout, stderr] = await Promise.all(
+      (["shell", "stdout", "stderr"] as const).map((port) =>
+        this.#vm.transport.open(port, deadline),
+      ),
+    );
+    const streams = { console, stdout, stderr } as ShellStreams;
+    const shell = await this.#arrive(streams, deadline);
+    if (this.#gone) shell.invalidate(this.#gone);
+    this.#isUp = true;
+    return shell;
+  }
+
+  async #arrive(streams: ShellStreams, deadline: Deadline): Promise<BackdoorShell> {
+    if (this.#arrival === "boot") return BackdoorShell.connect(streams, deadline, this.#describe);
+    const shell = BackdoorShell.attach(streams);
+    if (this.#arrival === "restored") {
+      await this.#vm.resume(deadline);
+      // A simple command runs without a fork in the guest, whose code is cold in TCG's cache.
+      await shell.exec(`date -s @${(Date.now() / 1000).toFixed(3)}`, deadline, this.#describe);
+    } else {
+      // Output of a command that was in flight when the last process let go comes first: this
+      // call waits for that command to end and drops everything before its own reply.
+      await shell.exec("true", deadline, this.#describe);
+    }
+    return shell;
+  }
+}
