@@ -33,15 +33,12 @@ export {
   TimeoutError,
   UnsupportedError,
 } from "./errors.ts";
-export {
-  type Accelerator,
-  type AcceleratorVerdict,
-  resolveAccelerator,
-} from "./host/accelerator.ts";
+export type { Accelerator, AcceleratorVerdict } from "./host/accelerator.ts";
 export { VlanSwitch } from "./host/vlan-switch.ts";
 export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
 export { type CachedImage, findImage, listImages } from "./images/image-cache.ts";
 export type { ImageManifest } from "./images/manifest.ts";
+export type { MachineState } from "./machine/lifecycle.ts";
 export {
   type ExecResult,
   type ExecuteOptions,
@@ -49,3 +46,4 @@ export {
   type MachineOptions,
 } from "./machine/machine.ts";
 export type { VlanAttachment } from "./machine/machine-options.ts";
+export { resolveMachineAccelerator as resolveAccelerator } from "./machine/machine-plan.ts";

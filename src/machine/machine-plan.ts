@@ -6,7 +6,11 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Backend, BootSource } from "../backends/backend.ts";
 import { findBackend } from "../backends/registry.ts";
-import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
+import {
+  type AcceleratorVerdict,
+  type ResolveAcceleratorOptions,
+  resolveAccelerator,
+} from "../host/accelerator.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { MachineOptions } from "./machine-options.ts";
@@ -48,6 +52,17 @@ export async function planMachine(
     probe: backend.acceleratorProbe,
   });
   return { backend, boot, accelerator };
+}
+
+/**
+ * The accelerator machines of `backend` (default: qemu) will use, and why: forced, probed by
+ * booting a kernel under KVM, or the cached verdict.
+ */
+export function resolveMachineAccelerator(
+  options: Omit<ResolveAcceleratorOptions, "probe"> & { backend?: string } = {},
+): Promise<AcceleratorVerdict> {
+  const { backend, ...rest } = options;
+  return resolveAccelerator({ ...rest, probe: findBackend(backend).acceleratorProbe });
 }
 
 /** What a snapshot of the machine records, and what a restore must match. */

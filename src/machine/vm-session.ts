@@ -344,8 +344,8 @@ export class VmSession {
   /** Sends a command that ends the shell (poweroff, reboot) without waiting for its reply. */
   async fireAndForget(command: string, deadline: Deadline): Promise<void> {
     const shell = await this.connect(deadline);
-    this.#guest?.invalidate(`the guest is running ${command}`);
     await shell.sendFinal(command);
+    this.#guest?.invalidate(`the guest is running ${command}`);
   }
 
   /** Powers the guest off and waits for the VM to end. */
@@ -354,8 +354,8 @@ export class VmSession {
     if (!vm || vm.exitInfo) return;
     const shell = await this.connect(deadline);
     if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", "shutdown()");
-    this.#guest?.invalidate("the guest is running poweroff");
     await shell.sendFinal("poweroff");
+    this.#guest?.invalidate("the guest is running poweroff");
     await this.whileExiting(deadline);
   }
 

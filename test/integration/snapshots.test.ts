@@ -47,11 +47,12 @@ describe("snapshots", () => {
     expect(readdirSync(snapshot).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
     const manifest = JSON.parse(readFileSync(join(snapshot, "manifest.json"), "utf8"));
     expect(manifest).toMatchObject({
-      format: 1,
+      format: 2,
       source: { kind: "image" },
+      backend: "qemu",
       config: { memoryMiB: 512 },
     });
-    expect(manifest.qemuVersion).toMatch(/^QEMU emulator version /);
+    expect(manifest.vmmVersion).toMatch(/^QEMU emulator version /);
     expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "state"]);
     await original.succeed("echo written-after-the-snapshot > /root/after");
     expect(await original.succeed("cat /root/marker")).toBe("from-the-original\n");
@@ -94,8 +95,8 @@ describe("snapshots", () => {
     for (const [change, expected] of [
       [
         (m: Record<string, unknown>) =>
-          Object.assign(m, { qemuVersion: "QEMU emulator version 1.0" }),
-        "made with QEMU emulator version 1.0",
+          Object.assign(m, { vmmVersion: "QEMU emulator version 1.0" }),
+        "made with qemu (QEMU emulator version 1.0)",
       ],
       [
         (m: Record<string, unknown>) =>

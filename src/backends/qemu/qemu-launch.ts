@@ -4,8 +4,8 @@
 
 import { closeSync, openSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { join, resolve } from "node:path";
+import { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes } from "../../errors.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
 import { SupervisedProcess } from "../../host/supervised-process.ts";
@@ -145,10 +145,20 @@ function persistentVm(
   sockets: DialingSockets,
   console: ConsoleLog,
 ): QemuVm {
-  // The serial console: its output live, its input. Its history is in console.log.
-  const consoleSocket = sockets.paths.console ? connect(sockets.paths.console) : undefined;
-  consoleSocket?.on("error", () => {});
-  consoleSocket?.on("data", (chunk: Buffer) => console.write(chunk));
+  // The serial console: its output live, its input. Its history is in console.log. QEMU may not
+  // have created the socket yet: it is dialled until it has, or until QEMU has gone.
+  const gone = new AbortController();
+  void process.exited.then(() => gone.abort());
+  const consoleSocket = sockets
+    .open(
+      "console",
+      new Deadline("connecting the serial console", { signal: gone.signal }, Infinity),
+    )
+    .then((socket) => {
+      socket.on("data", (chunk: Buffer) => console.write(chunk));
+      return socket;
+    });
+  consoleSocket.catch(() => undefined);
   return new QemuVm({
     name: record.name,
     ownership: "persistent",
@@ -156,9 +166,13 @@ function persistentVm(
     sockets,
     console,
     stderr: { file: join(record.spec.stateDir, STDERR_FILE) },
-    consoleInput: (text) => consoleSocket?.write(text),
+    consoleInput: (text) =>
+      void consoleSocket.then(
+        (socket) => socket.write(text),
+        () => undefined,
+      ),
     onClose: () => {
-      consoleSocket?.destroy();
+      gone.abort();
       if (process.hasExited) void removeRunFiles(record);
     },
   });

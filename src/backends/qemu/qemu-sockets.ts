@@ -59,6 +59,7 @@ export class ListeningSockets implements QemuSockets {
 export class DialingSockets implements QemuSockets {
   readonly paths: Partial<Record<QemuSocketName, string>>;
   readonly #open = new Set<Socket>();
+  #isClosed = false;
 
   constructor(paths: Partial<Record<QemuSocketName, string>>) {
     this.paths = paths;
@@ -77,19 +78,26 @@ export class DialingSockets implements QemuSockets {
     for (;;) {
       try {
         const socket = await dial(path);
+        if (this.#isClosed) {
+          socket.destroy();
+          throw new Error(`${path}: closed`);
+        }
         socket.on("error", () => {});
         this.#open.add(socket);
         socket.once("close", () => this.#open.delete(socket));
         return socket;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== "ENOENT" && code !== "ECONNREFUSED") || deadline.signal.aborted) throw error;
+        const isRetryable = code === "ENOENT" || code === "ECONNREFUSED";
+        if (!isRetryable || deadline.signal.aborted || this.#isClosed) throw error;
         await sleep(DIAL_RETRY_MS, undefined, { signal: deadline.signal }).catch(() => undefined);
       }
     }
   }
 
+  /** Closes every connection and stops dialling. */
   close(): void {
+    this.#isClosed = true;
     for (const socket of this.#open) socket.destroy();
     this.#open.clear();
   }
