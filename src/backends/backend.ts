@@ -7,6 +7,7 @@ import type { Deadline } from "../deadline.ts";
 import type { MachineExitedError } from "../errors.ts";
 import type { GuestTransport } from "../guest/transport.ts";
 import type { Accelerator, AcceleratorProbe } from "../host/accelerator.ts";
+import type { RequirementId } from "../host/requirements.ts";
 import type { ExitInfo } from "../host/supervised-process.ts";
 import type { ConsoleLog } from "./console-log.ts";
 import type { ExitScope } from "./exit-scope.ts";
@@ -71,6 +72,8 @@ export interface VmSpec {
   allowReboot: boolean;
   /** Extra environment for the VMM or its start script. */
   env: Readonly<Record<string, string>>;
+  /** What the machine layer keeps with a persistent VM (its options); backends store it as is. */
+  owner?: Readonly<Record<string, unknown>>;
 }
 
 /** What a persistent VM's state folder records (`vm.json`), so another process can attach. */
@@ -164,8 +167,8 @@ export interface RunningVm {
 export interface Backend {
   readonly name: string;
   readonly capabilities: ReadonlySet<Capability>;
-  /** Throws HostToolMissingError, with the fix, unless the host has what this backend runs. */
-  requireHostTools(forWhat: string): void;
+  /** The host programs it runs (`corral doctor` checks them; the first one runs the VMs). */
+  readonly hostTools: readonly [RequirementId, ...RequirementId[]];
   /** The VMM's version; a snapshot restores only under the version that took it. */
   version(): Promise<string>;
   /** How this backend finds out whether KVM works here. */

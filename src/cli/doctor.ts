@@ -19,11 +19,12 @@ export function registerDoctor(program: Command): void {
         if (installed.length > 0)
           process.stderr.write(`corral: installed ${installed.join(" ")}\n`);
       }
+      const backend = findBackend();
       const report = await diagnoseHost({
         reprobe: options.reprobe ?? false,
         probeKernel: await defaultProbeKernel(),
-        probe: findBackend().acceleratorProbe,
-        probeNeeds: "qemu-system-x86_64",
+        probe: backend.acceleratorProbe,
+        probeNeeds: backend.hostTools,
       });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -39,7 +40,7 @@ export function registerDoctor(program: Command): void {
           accel ? accel.accelerator : "unknown",
           accel
             ? accelSentence(accel.accelerator, accel.isKvmUsable, accel.reason)
-            : "not probed: qemu-system-x86_64 is missing",
+            : `not probed: ${backend.hostTools.join(" or ")} is missing`,
         ]);
         process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
         if (report.fix)

@@ -22,7 +22,7 @@ export interface AcceleratorVerdict {
   /** Why, in words. */
   reason: string;
   /** Where the verdict came from. */
-  source: "forced" | "probe" | "cache" | "no-kvm-device" | "not-probed";
+  source: "forced" | "probe" | "cache" | "no-kvm-device" | "not-probed" | "record";
 }
 
 export interface ResolveAcceleratorOptions {

@@ -30,16 +30,16 @@ export interface DiagnoseOptions {
   reprobe?: boolean;
   /** A guest kernel to probe KVM with (the default image's). */
   probeKernel?: string | undefined;
-  /** The default backend's KVM probe, and the program it needs to run. */
+  /** The default backend's KVM probe, and the programs it needs to run. */
   probe: AcceleratorProbe;
-  probeNeeds: RequirementId;
+  probeNeeds: readonly RequirementId[];
 }
 
 export async function diagnoseHost(options: DiagnoseOptions): Promise<DoctorReport> {
   const requirements = checkRequirements();
   const missing = requirements.filter((status) => !status.isPresent);
-  const canProbe = requirements.some(
-    (status) => status.id === options.probeNeeds && status.isPresent,
+  const canProbe = options.probeNeeds.every((id) =>
+    requirements.some((status) => status.id === id && status.isPresent),
   );
   let accelerator: AcceleratorVerdict | undefined;
   if (canProbe) {

@@ -11,6 +11,7 @@ import {
   type ResolveAcceleratorOptions,
   resolveAccelerator,
 } from "../host/accelerator.ts";
+import { requireHostTools } from "../host/requirements.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { MachineOptions } from "./machine-options.ts";
@@ -28,7 +29,7 @@ export async function planMachine(
   operation: string,
 ): Promise<MachinePlan> {
   const backend = findBackend(options.backend);
-  backend.requireHostTools(operation);
+  requireHostTools(backend.hostTools, operation);
   let boot: BootSource;
   let probeKernel: string | undefined;
   if (options.startScript) {

@@ -55,7 +55,7 @@ const MAX_PORT = 65_535;
 
 /**
  * One virtual machine. Dispose it (`await using`) to stop the VM and remove its state: until it is
- * disposed or its VM ends, its QEMU process and sockets keep the Node.js process alive.
+ * disposed or its VM ends, its VMM process and sockets keep the Node.js process alive.
  */
 export class Machine implements AsyncDisposable {
   readonly name: string;
@@ -196,7 +196,7 @@ export class Machine implements AsyncDisposable {
    * A machine that starts from the snapshot at `dir` instead of booting, with its own writable
    * overlay; the snapshot is never modified, so many clones can run from it at once. It gets
    * the snapshot's machine config unless `options` say otherwise, and a snapshot from another
-   * image, QEMU version or config is refused.
+   * image, backend version or config is refused.
    */
   static async fromSnapshot(dir: string, options: MachineOptions = {}): Promise<Machine> {
     const manifest = await readManifest(resolve(dir));
@@ -409,7 +409,7 @@ export class Machine implements AsyncDisposable {
     return sendChars(this.#session, text, options);
   }
 
-  /** Runs a monitor command line (HMP for QEMU) and returns its output. */
+  /** Runs a monitor command line of the VMM (HMP for QEMU) and returns its output. */
   sendMonitorCommand(commandLine: string, options: WaitOptions = {}): Promise<string> {
     const monitor = this.#session.ability("sendMonitorCommand", "monitor");
     const what = `sendMonitorCommand(${commandLine})`;

@@ -74,23 +74,34 @@ export class VmSession {
   static async attach(name: string | undefined, stateDir: string): Promise<VmSession> {
     const dir = resolve(stateDir);
     const record = await readVmRecord(dir);
+    const recorded = (record.spec.owner ?? {}) as MachineOptions;
     const session = new VmSession(name ?? record.name, {
+      ...recorded,
       name: name ?? record.name,
       ownership: "persistent",
       stateDir: dir,
     });
+    const backend = findBackend(record.backend);
+    session.#plan = {
+      backend,
+      boot: record.spec.boot,
+      accelerator: {
+        accelerator: record.accelerator,
+        isKvmUsable: undefined,
+        reason: `as recorded when the VM started (${record.startedAt})`,
+        source: "record",
+      },
+    };
     session.#folder = await StateFolder.claim({
       machine: session.name,
       dir,
       empty: false,
       keep: true,
     });
-    const vm = await findBackend(record.backend)
-      .attach(record, session.#console)
-      .catch(async (error: unknown) => {
-        await session.#folder?.release();
-        throw error;
-      });
+    const vm = await backend.attach(record, session.#console).catch(async (error: unknown) => {
+      await session.#folder?.release();
+      throw error;
+    });
     if (!vm) {
       await removeRunFiles(record);
       await session.#folder.release();
@@ -182,6 +193,7 @@ export class VmSession {
     this.#guest?.invalidate(how === "crash" ? "the machine crashed" : "the machine was stopped");
     if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", `${how}()`);
     await vm.stop({ force: how === "crash" });
+    await vm.exited;
   }
 
   /** The backdoor shell, once the guest has connected it; starts the VM if needed. */
@@ -517,7 +529,14 @@ export class VmSession {
       kernelParams: this.options.kernelParams ?? [],
       allowReboot: this.options.allowReboot ?? false,
       env: this.options.env ?? {},
+      owner: this.#ownerRecord(),
     };
+  }
+
+  /** The options a later Machine.attach needs to act as this machine (snapshots check them). */
+  #ownerRecord(): Record<string, unknown> {
+    const { snapshot: _, stateDir: __, keepState: ___, ...options } = this.options;
+    return options;
   }
 }
 

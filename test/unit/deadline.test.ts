@@ -97,3 +97,40 @@ describe("setLongTimeout and timeoutSignal", () => {
     expect(order).toEqual(["after", "timer"]);
   });
 });
+
+describe("a deadline that travels", () => {
+  it("is passed on as the object, not wrapped in a new one", () => {
+    const deadline = new Deadline("vm: copyFromHost(/a, /b)", { timeout: 1000 }, 5000);
+    expect(Deadline.of(deadline, "vm: execute(cp …)", 900_000)).toBe(deadline);
+    expect(Deadline.of({ timeout: 20 }, "QMP stop", 30_000).what).toBe("QMP stop");
+  });
+
+  it("fails deep down as a timeout of the verb the user called, with its call log and description", async () => {
+    const deadline = new Deadline("vm: copyFromHost(/a, /b)", { timeout: 50 }, 5000).describeWith(
+      "vm",
+      () => ["Last 1 console lines:", "  | booted"],
+    );
+    deadline.step("guest: mkdir -p /b's folder");
+    // A layer below races its own work against the deadline it was given.
+    const deep = (given: Deadline) => Deadline.of(given, "vm: execute(head -c …)", 900_000);
+    const failure = deep(deadline).race(new Promise(() => {}));
+    await expect(failure).rejects.toMatchObject({
+      code: ErrorCodes.TIMEOUT,
+      machine: "vm",
+      message: expect.stringMatching(
+        /^vm: copyFromHost\(\/a, \/b\): timed out after 50 ms\nCall log:\n +\d+ ms {2}guest: mkdir -p \/b's folder\nLast 1 console lines:\n {2}\| booted$/,
+      ),
+    });
+  });
+
+  it("says the caller aborted when its signal fired, naming the same verb", async () => {
+    const caller = new AbortController();
+    const deadline = new Deadline("vm: waitForUnit(nginx)", { signal: caller.signal }, 5000);
+    const waiting = deadline.race(new Promise(() => {}));
+    caller.abort(new Error("test over"));
+    await expect(waiting).rejects.toMatchObject({
+      code: ErrorCodes.ABORTED,
+      message: expect.stringMatching(/^vm: waitForUnit\(nginx\): aborted after \d+ ms$/),
+    });
+  });
+});

@@ -1,7 +1,6 @@
 // The QEMU backend: VMs started from `run-<name>-vm` start scripts (corral's images have one, as
 // Nix-built VMs do), driven over QMP, with the guest's ports on virtio-serial unix sockets.
 
-import { requireHostTools } from "../../host/requirements.ts";
 import { runProgram } from "../../host/run-program.ts";
 import type { Backend } from "../backend.ts";
 import { qemuAcceleratorProbe } from "./kvm-probe.ts";
@@ -12,9 +11,7 @@ import { QEMU_CAPABILITIES } from "./qemu-vm.ts";
 export const qemuBackend: Backend = {
   name: "qemu",
   capabilities: QEMU_CAPABILITIES,
-  requireHostTools(forWhat) {
-    requireHostTools(["qemu-system-x86_64", "qemu-img"], forWhat);
-  },
+  hostTools: ["qemu-system-x86_64", "qemu-img"],
   version: qemuVersion,
   acceleratorProbe: qemuAcceleratorProbe,
   async createOverlay(base, path) {

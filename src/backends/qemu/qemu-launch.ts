@@ -171,9 +171,9 @@ function persistentVm(
         (socket) => socket.write(text),
         () => undefined,
       ),
-    onClose: () => {
+    onExit: async () => {
       gone.abort();
-      if (process.hasExited) void removeRunFiles(record);
+      await removeRunFiles(record);
     },
   });
 }

@@ -55,8 +55,8 @@ export interface QemuVmParts {
   stderr: { lines: string[] } | { file: string };
   /** Writes to the serial console's input. */
   consoleInput: (text: string) => void;
-  /** Run when the VMM ends, or when a persistent VM is detached from. */
-  onClose?: () => void;
+  /** Run when the VMM has ended, before its exit is reported. */
+  onExit?: () => Promise<void>;
 }
 
 export class QemuVm implements RunningVm {
@@ -81,10 +81,10 @@ export class QemuVm implements RunningVm {
     this.#sockets = parts.sockets;
     this.#stderr = parts.stderr;
     this.#consoleInput = parts.consoleInput;
-    const exited = parts.process.exited.then((info) => {
+    const exited = parts.process.exited.then(async (info) => {
       this.console.end();
       this.#sockets.close();
-      parts.onClose?.();
+      await parts.onExit?.().catch(() => undefined);
       return info;
     });
     this.scope = new ExitScope(exited, (during, info) => this.exitError(during, info));
