@@ -228,7 +228,7 @@ describe("corral test", () => {
     expect(result.stderr.trimEnd().split("\n").at(-1)).toMatch(/^test failed in 2\.\d s/);
     expect(result.stderr).not.toContain("the body ran on");
     expect(result.stderr).not.toContain("late");
-    expect(readdirSync(out)).toEqual(["events.jsonl"]);
+    expect(readdirSync(out).sort()).toEqual([".corral-output", "events.jsonl"]);
     const events = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
     expect(JSON.parse(events.at(-1) ?? "{}")).toMatchObject({ type: "log" });
     expect(JSON.parse(events.at(-1) ?? "{}").message).toMatch(/^test failed in /);
