@@ -18,7 +18,6 @@ import {
   UnsupportedError,
 } from "../errors.ts";
 import { BackdoorShell, type ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
-import { shellQuote } from "../guest/shell-quote.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
 import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
 import { runtimeDir } from "../host/paths.ts";
@@ -26,7 +25,7 @@ import { createWatchedDir, releaseDir } from "../host/watchdog.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { vlanMac } from "../network/addressing.ts";
-import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
+import { untilScript } from "./guest-scripts.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
 import { prepareRestore, writeSnapshot } from "./snapshots.ts";
 
@@ -41,8 +40,6 @@ const SNAPSHOT_TIMEOUT_MS = 300_000;
 const RESET_GRACE_MS = 3000;
 /** The same, from systemd's last message ("Shutting down.") before the kernel's reboot. */
 const SHUTDOWN_GRACE_MS = 10_000;
-/** How much longer the host waits than a limit the guest enforces itself. */
-const GUEST_LIMIT_MARGIN_MS = 10_000;
 
 export class VmSession {
   readonly name: string;
@@ -160,24 +157,28 @@ export class VmSession {
     );
     const shell = await this.connect(deadline);
     const accelerator = this.#accelerator?.accelerator ?? "tcg";
-    await shell.exclusive(async () => {
-      const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
-      try {
-        await this.whileAlive(
-          writeSnapshot(vm, deadline, target, overlay, {
-            machine: this.name,
-            options: this.options,
-            accelerator,
-          }),
-          deadline,
-        );
-      } finally {
-        // Once its disk is frozen the VM writes to the new overlay, even when the save then
-        // failed (another run saved the same snapshot first): a reboot must boot from it.
-        if (existsSync(overlay)) this.#disk = overlay;
-        if (!options.stop && !vm.hasExited) await vm.resume(deadline);
-      }
-    });
+    await shell.exclusive(
+      deadline,
+      () => this.describe(),
+      async () => {
+        const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+        try {
+          await this.whileAlive(
+            writeSnapshot(vm, deadline, target, overlay, {
+              machine: this.name,
+              options: this.options,
+              accelerator,
+            }),
+            deadline,
+          );
+        } finally {
+          // Once its disk is frozen the VM writes to the new overlay, even when the save then
+          // failed (another run saved the same snapshot first): a reboot must boot from it.
+          if (existsSync(overlay)) this.#disk = overlay;
+          if (!options.stop && !vm.hasExited) await vm.resume(deadline);
+        }
+      },
+    );
     if (options.stop) {
       this.shellGone("the machine was stopped after its snapshot");
       await vm.stop();
@@ -194,9 +195,10 @@ export class VmSession {
   }
 
   /**
-   * Runs `command`. A `timeout` is enforced by the guest's `timeout` program, unless
-   * `isWaitScript` says the command is a corral wait script (guest-scripts.ts): it ends by itself
-   * at its limit and runs in the backdoor shell itself, which saves a subshell's fork and exit.
+   * Runs `command`. A `timeout` (counted from the call, the wait for the shell included) is
+   * enforced in the guest: the command and its process group are killed then, and the call
+   * fails with TimeoutError. A corral wait script (`isWaitScript`, guest-scripts.ts) ends by
+   * itself at its limit and runs in the backdoor shell itself, which saves a subshell's fork.
    */
   async execute(
     command: string,
@@ -204,43 +206,37 @@ export class VmSession {
     isWaitScript = false,
   ): Promise<RawExecResult> {
     const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)})`;
-    const hostLimit =
-      options.timeout === undefined ? undefined : options.timeout + GUEST_LIMIT_MARGIN_MS;
-    const deadline = new Deadline(
-      what,
-      { ...options, ...(hostLimit ? { timeout: hostLimit } : {}) },
-      EXECUTE_TIMEOUT_MS,
-    );
+    const deadline = new Deadline(what, options, EXECUTE_TIMEOUT_MS);
     const shell = await this.connect(deadline);
-    const inGuestLimit = options.timeout !== undefined && !isWaitScript;
-    const guestCommand = inGuestLimit
-      ? `timeout -k 2 ${((options.timeout ?? 0) / 1000).toFixed(3)} bash -c ${shellQuote(command)}`
-      : command;
-    const result = await this.explained(
-      shell.exec(guestCommand, deadline, () => this.describe(), {
-        ...options,
-        inShell: isWaitScript,
+    const { onStdout, onStderr, maxBuffer, signal } = options;
+    const reply = await this.explained(
+      shell.exec(command, deadline, () => this.describe(), {
+        ...(onStdout ? { onStdout } : {}),
+        ...(onStderr ? { onStderr } : {}),
+        ...(maxBuffer !== undefined ? { maxBuffer } : {}),
+        ...(signal ? { signal } : {}),
+        ...(isWaitScript ? { inShell: true } : {}),
+        ...(options.timeout !== undefined
+          ? { guestDeadline: isWaitScript ? ("self" as const) : ("kill" as const) }
+          : {}),
       }),
       `running ${JSON.stringify(command)}`,
     );
-    if (inGuestLimit && result.exitCode === EXIT_WAIT_TIMEOUT) {
+    const { exitCode, stdout, stderr } = reply;
+    if (reply.isKilled) {
       throw new TimeoutError(
-        `${what}: timed out after ${formatMs(options.timeout ?? 0)} (killed in the guest)`,
+        `${what}: timed out after ${formatMs(deadline.timeoutMs)} (killed in the guest)`,
         {
           machine: this.name,
           details: [
-            ...(result.stdout.length > 0
-              ? ["stdout so far:", ...tail(result.stdout.toString())]
-              : []),
-            ...(result.stderr.length > 0
-              ? ["stderr so far:", ...tail(result.stderr.toString())]
-              : []),
+            ...(stdout.length > 0 ? ["stdout so far:", ...tail(stdout.toString())] : []),
+            ...(stderr.length > 0 ? ["stderr so far:", ...tail(stderr.toString())] : []),
             ...this.describe(),
           ],
         },
       );
     }
-    return result;
+    return { exitCode, stdout, stderr };
   }
 
   /** Runs a corral wait script that ends by itself when `deadline` is up. */
@@ -283,7 +279,7 @@ export class VmSession {
   async fireAndForget(command: string, deadline: Deadline): Promise<void> {
     const shell = await this.connect(deadline);
     this.#isShellUp = false;
-    await shell.sendFinal(command);
+    await shell.sendFinal(command, deadline, () => this.describe());
   }
 
   shellGone(reason: string): void {
