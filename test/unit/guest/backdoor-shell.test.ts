@@ -273,7 +273,7 @@ describe("a shell that dies", () => {
     const shell = await connect({ restarts: true });
     const error = await shell
       .exec(
-        `pkill -KILL -s "$(ps -o sid= $$)" -f 'bash --norc'; sleep 30`,
+        `pkill -KILL -s "$(ps -o sid= $$ | tr -d ' ')" -f 'bash --norc'; sleep 30`,
         deadline(30_000),
         describeNothing,
         { guestDeadline: "kill" },
