@@ -77,16 +77,19 @@ export class Deadline {
 
   /** The call log and the description, for the end of an error message. */
   details(): string[] {
-    return [
-      ...(this.#callLog.length > 0 ? ["Call log:", ...this.#callLog.map((l) => `  ${l}`)] : []),
-      ...(this.#describe?.() ?? []),
-    ];
+    return [...this.#callLogLines(), ...(this.#describe?.() ?? [])];
   }
 
-  /** The error to throw now that `signal` has fired; `details` come before the call log. */
+  /**
+   * The error to throw now that `signal` has fired. `details` (what the failing layer saw) come
+   * first, then the call log and the description, unless `details` ends with that already.
+   */
   error(details: readonly string[] = []): TimeoutError | AbortedError {
     const machine = this.#machine ? { machine: this.#machine } : {};
-    const all = [...details, ...this.details()];
+    const described = this.#describe?.() ?? [];
+    const hasDescription =
+      described.length > 0 && details.slice(-described.length).join("\n") === described.join("\n");
+    const all = [...details, ...this.#callLogLines(), ...(hasDescription ? [] : described)];
     if (this.isCallerAbort) {
       return new AbortedError(`${this.what}: aborted after ${formatMs(this.elapsedMs)}`, {
         cause: this.#callerSignal?.reason,
@@ -98,6 +101,12 @@ export class Deadline {
       details: all,
       ...machine,
     });
+  }
+
+  #callLogLines(): string[] {
+    return this.#callLog.length > 0
+      ? ["Call log:", ...this.#callLog.map((line) => `  ${line}`)]
+      : [];
   }
 
   /** Throws error() if the deadline has fired. */

@@ -2,10 +2,15 @@
 // returns a value; bytes it did not consume stay for the next read.
 
 import type { Readable } from "node:stream";
-import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 
 export type Step<T> = (chunk: Buffer) => { value: T; rest: Buffer } | undefined;
+
+/** When a read gives up: `signal` fires, and `error()` is what the read rejects with then. */
+export interface ReadLimit {
+  signal: AbortSignal;
+  error: () => unknown;
+}
 
 export class ChunkReader {
   readonly #name: string;
@@ -39,16 +44,16 @@ export class ChunkReader {
     return this.#closed;
   }
 
-  /** Feeds chunks to `step` until it returns a value, the deadline passes or the stream ends. */
-  read<T>(deadline: Deadline, describe: () => string[], step: Step<T>): Promise<T> {
+  /** Feeds chunks to `step` until it returns a value, `limit` fires or the stream ends. */
+  read<T>(limit: ReadLimit, step: Step<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const finish = (outcome: () => void) => {
         this.#step = undefined;
-        deadline.signal.removeEventListener("abort", onAbort);
+        limit.signal.removeEventListener("abort", onAbort);
         this.#closeListeners.delete(onClose);
         outcome();
       };
-      const onAbort = () => finish(() => reject(deadline.error(describe())));
+      const onAbort = () => finish(() => reject(limit.error()));
       const onClose = (error: Error) => finish(() => reject(error));
       const handle = (chunk: Buffer) => {
         let done: { value: T; rest: Buffer } | undefined;
@@ -65,9 +70,9 @@ export class ChunkReader {
           resolve(value);
         });
       };
-      if (deadline.signal.aborted) return onAbort();
+      if (limit.signal.aborted) return onAbort();
       if (this.#closed) return reject(this.#closed);
-      deadline.signal.addEventListener("abort", onAbort, { once: true });
+      limit.signal.addEventListener("abort", onAbort, { once: true });
       this.#closeListeners.add(onClose);
       this.#step = handle;
       const backlog = this.#buffered;

@@ -1,14 +1,14 @@
-// Encoding of commands for the backdoor shell and decoding of its framed replies.
+// Encoding of commands for the backdoor shell and the pieces that decode its framed replies.
 //
-// One command is one line on hvc0: `__corral_exec NONCE $'<command, C-escaped>'`. The guest-side
-// function (see SHELL_PRELUDE) runs it in a subshell with stdin from /dev/null and its stdout and
-// stderr going straight to two virtio serial ports (`corral.stdout`, `corral.stderr`), so both
-// stream live and unchanged. Afterwards it writes NONCE to each port and `NONCE X <exit code>\n`
-// to hvc0. The nonce is 128 random bits chosen per command, so output cannot fake a frame end.
-// Output does not travel over hvc0 itself: QEMU drops console data when the host reads slower
-// than the guest writes (virtio-console.c, flush_buf), while serial ports apply back-pressure.
-// A command costs one round trip and one fork in the guest, or none for a simple command
-// (`__corral_fast`).
+// One command is one line on hvc0: `__corral_exec NONCE $'<command, C-escaped>'` (or
+// `__corral_fast`, `__corral_limit`: see shell-prelude.ts). The guest runs it with stdin from
+// /dev/null and its stdout and stderr going straight to two virtio serial ports
+// (`corral.stdout`, `corral.stderr`), so both stream live and unchanged. Afterwards it writes
+// NONCE to each port and `NONCE X <exit code>\n` to hvc0 (console-events.ts). The nonce is 128
+// random bits chosen per command, so output cannot fake a frame end. Output does not travel over
+// hvc0 itself: QEMU drops console data when the host reads slower than the guest writes
+// (virtio-console.c, flush_buf), while serial ports apply back-pressure. A command costs one
+// round trip and one fork in the guest, or none for a simple command (`__corral_fast`).
 
 import { randomBytes } from "node:crypto";
 import { CorralError, ErrorCodes } from "../errors.ts";
@@ -20,33 +20,6 @@ export const STDOUT_PORT = "corral.stdout";
 export const STDERR_PORT = "corral.stderr";
 /** The virtio serial port file contents travel through (transfer-port.ts). */
 export const XFER_PORT = "corral.xfer";
-
-/**
- * Sent once after the banner: opens the stdout and stderr ports as fds 8 and 9 of the shell and
- * notes the transfer port's device (all found by name in sysfs, which needs no udev), and
- * defines the functions every command line calls.
- */
-export const SHELL_PRELUDE = [
-  "for __p in /sys/class/virtio-ports/*; do",
-  '  read -r __name 2>/dev/null < "$__p/name" || continue;',
-  `  if [ "$__name" = ${STDOUT_PORT} ]; then exec 8>"/dev/\${__p##*/}"; fi;`,
-  `  if [ "$__name" = ${STDERR_PORT} ]; then exec 9>"/dev/\${__p##*/}"; fi;`,
-  `  if [ "$__name" = ${XFER_PORT} ]; then __corral_xfer="/dev/\${__p##*/}"; fi;`,
-  "done; unset __p __name;",
-  "__corral_exec() {",
-  "  local __n=$1 __c=$2;",
-  '  ( unset __n; set --; eval "$__c" ) </dev/null >&8 2>&9 8>&- 9>&-;',
-  '  __corral_end "$__n" $?;',
-  "};",
-  "__corral_fast() {",
-  '  eval "$2" </dev/null >&8 2>&9 8>&- 9>&-;',
-  '  __corral_end "$1" $?;',
-  "};",
-  "__corral_end() {",
-  '  printf "%s" "$1" >&8; printf "%s" "$1" >&9;',
-  '  printf "%sX%d\\n" "$1" "$2";',
-  "}",
-].join(" ");
 
 /** Builtins that change the shell they run in; a command starting with one needs a subshell. */
 const STATEFUL_BUILTINS = new Set([
@@ -132,6 +105,11 @@ export function newNonce(): string {
   return `__corral_${randomBytes(16).toString("hex")}_`;
 }
 
+/** The token of one shell session (one prelude): 32 hex digits. */
+export function newToken(): string {
+  return randomBytes(16).toString("hex");
+}
+
 /** Bash ANSI-C quoting (`$'…'`) of arbitrary bytes; NUL cannot be in a shell string. */
 export function quoteAnsiC(command: string): string {
   const bytes = Buffer.from(command, "utf8");
@@ -149,13 +127,28 @@ export function quoteAnsiC(command: string): string {
   return `${out}'`;
 }
 
-/**
- * The line that runs `command`. `inShell` runs it in the backdoor shell itself even when it is
- * not a simple command: only for corral's own scripts, which leave the shell as they found it.
- */
-export function commandLine(nonce: string, command: string, inShell = false): string {
-  const runner = inShell || isSimpleCommand(command) ? "__corral_fast" : "__corral_exec";
-  return `${runner} ${nonce} ${quoteAnsiC(command)}\n`;
+export interface CommandLineOptions {
+  /**
+   * Run in the backdoor shell itself even when it is not a simple command: only for corral's
+   * own scripts, which leave the shell as they found it.
+   */
+  inShell?: boolean;
+  /** Kill the command (and its process group) in the guest after this many milliseconds. */
+  limitMs?: number;
+}
+
+/** The line that runs `command`. */
+export function commandLine(
+  nonce: string,
+  command: string,
+  options: CommandLineOptions = {},
+): string {
+  const quoted = quoteAnsiC(command);
+  if (options.limitMs !== undefined) {
+    return `__corral_limit ${nonce} ${Math.max(0, Math.round(options.limitMs * 1000))} ${quoted}\n`;
+  }
+  const runner = options.inShell || isSimpleCommand(command) ? "__corral_fast" : "__corral_exec";
+  return `${runner} ${nonce} ${quoted}\n`;
 }
 
 /**
@@ -202,21 +195,44 @@ export class MarkerSplitter {
   }
 }
 
-/** Collects chunks of one output stream and passes them on as they come. */
+/**
+ * Collects chunks of one output stream and passes them on as they come. It keeps at most
+ * `maxBytes`: what comes after is passed on but not kept.
+ */
 export class OutputCollector {
   #chunks: Buffer[] = [];
+  #keptBytes = 0;
+  #totalBytes = 0;
   #listener: ((chunk: Buffer) => void) | undefined;
   #isDropping = false;
+  readonly #maxBytes: number;
 
-  constructor(listener?: (chunk: Buffer) => void) {
+  constructor(listener?: (chunk: Buffer) => void, maxBytes = Number.POSITIVE_INFINITY) {
     this.#listener = listener;
+    this.#maxBytes = maxBytes;
   }
 
   readonly add = (chunk: Buffer): void => {
     if (this.#isDropping) return;
-    this.#chunks.push(chunk);
+    this.#totalBytes += chunk.length;
+    const room = this.#maxBytes - this.#keptBytes;
+    if (room > 0) {
+      const kept = chunk.length <= room ? chunk : chunk.subarray(0, room);
+      this.#chunks.push(kept);
+      this.#keptBytes += kept.length;
+    }
     this.#listener?.(chunk);
   };
+
+  /** Bytes seen, kept or not. */
+  get totalBytes(): number {
+    return this.#totalBytes;
+  }
+
+  /** True when more came than `maxBytes`. */
+  get isOverflowed(): boolean {
+    return this.#totalBytes > this.#maxBytes;
+  }
 
   /** Forgets what was collected and ignores what comes next. */
   drop(): void {
@@ -227,37 +243,5 @@ export class OutputCollector {
 
   result(): Buffer {
     return Buffer.concat(this.#chunks);
-  }
-}
-
-/** Decodes hvc0's side of a reply: `NONCE X <code>\n`, after anything else the shell printed. */
-export class StatusDecoder {
-  readonly #splitter: MarkerSplitter;
-  #status: Buffer | undefined;
-
-  /** `onOther` gets bytes on hvc0 that are not the status line (output of the shell itself). */
-  constructor(nonce: string, onOther: (chunk: Buffer) => void = () => {}) {
-    this.#splitter = new MarkerSplitter(`${nonce}X`, onOther);
-  }
-
-  /** Returns the exit code and the bytes after the reply once complete, else undefined. */
-  push(chunk: Buffer): { exitCode: number; rest: Buffer } | undefined {
-    if (this.#status === undefined) {
-      const after = this.#splitter.push(chunk);
-      if (after === undefined) return undefined;
-      this.#status = after;
-    } else {
-      this.#status = Buffer.concat([this.#status, chunk]);
-    }
-    const newline = this.#status.indexOf(0x0a);
-    if (newline < 0) return undefined;
-    const text = this.#status.subarray(0, newline).toString("latin1");
-    if (!/^\d+$/.test(text)) {
-      throw new CorralError(
-        ErrorCodes.GUEST_CHANNEL_BROKEN,
-        `malformed exit status from the backdoor shell: ${JSON.stringify(text)}`,
-      );
-    }
-    return { exitCode: Number(text), rest: this.#status.subarray(newline + 1) };
   }
 }

@@ -1,21 +1,28 @@
-// Machine's file copies between host and guest: through the guest's `corral.xfer` port, or
-// through the 9p shared folder when the machine has one (`sharedDir`, mounted by the guest at
-// /tmp/shared as NixOS test VMs do).
+// Machine's file copies between host and guest, of files and of folders (as trees): through the
+// guest's `corral.xfer` port, or through the 9p shared folder when the machine has one
+// (`sharedDir`, mounted by the guest at /tmp/shared as NixOS test VMs do).
 
 import { randomUUID } from "node:crypto";
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, cp, mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { Deadline, type WaitOptions } from "../deadline.ts";
-import { GuestCommandError } from "../errors.ts";
+import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { BackdoorShell } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
-import type { TransferPort } from "../guest/transfer-port.ts";
+import { hostSourceInfo } from "../guest/transfer-files.ts";
+import type { TransferCall, TransferPort } from "../guest/transfer-port.ts";
 import { EXECUTE_TIMEOUT_MS, type VmSession } from "./vm-session.ts";
 
 /** Where the guest mounts the 9p shared folder. */
 export const GUEST_SHARED_DIR = "/tmp/shared";
 
-/** Copies the host file `source` to `target` in the guest (parent folders are created). */
+/** Exit status of the shared folder's copy out when the source is neither a file nor a folder. */
+const EXIT_NOT_COPYABLE = 3;
+
+/**
+ * Copies the host file or folder `source` to `target` in the guest (parent folders are created;
+ * a folder is merged into an existing one).
+ */
 export async function copyFromHost(
   session: VmSession,
   source: string,
@@ -24,28 +31,47 @@ export async function copyFromHost(
 ): Promise<void> {
   const what = `${session.name}: copyFromHost(${source}, ${target})`;
   const deadline = new Deadline(what, options, EXECUTE_TIMEOUT_MS);
+  const info = await hostSourceInfo(resolve(source)).catch((error: unknown) => {
+    throw prefixed(what, error);
+  });
   const shared = await sharedFolder(session, deadline);
   if (shared) {
     const name = `.corral-copy-${randomUUID()}`;
-    await copyFile(resolve(source), join(shared, name));
+    const inGuest = shellQuote(`${GUEST_SHARED_DIR}/${name}`);
+    const quotedTarget = shellQuote(target);
     try {
-      const inGuest = shellQuote(`${GUEST_SHARED_DIR}/${name}`);
-      await run(
-        session,
-        deadline,
-        `mkdir -p -- "$(dirname -- ${shellQuote(target)})" && cp -- ${inGuest} ${shellQuote(target)}`,
-      );
+      if (info.isDirectory()) {
+        await cp(resolve(source), join(shared, name), { recursive: true, verbatimSymlinks: true });
+        await run(
+          session,
+          deadline,
+          `mkdir -p -- ${quotedTarget} && cp -R -- ${inGuest}/. ${quotedTarget}/`,
+        );
+      } else {
+        await copyFile(resolve(source), join(shared, name));
+        await run(
+          session,
+          deadline,
+          `mkdir -p -- "$(dirname -- ${quotedTarget})" && cp -- ${inGuest} ${quotedTarget}`,
+        );
+      }
     } finally {
-      await rm(join(shared, name), { force: true });
+      await rm(join(shared, name), { recursive: true, force: true });
     }
     return;
   }
-  await throughPort(session, deadline, `copying ${source} in`, (port, shell) =>
-    port.toGuest(shell, resolve(source), target, deadline, () => session.describe()),
+  await throughPort(
+    session,
+    { deadline, signal: options.signal },
+    `copying ${source} in`,
+    (port, shell, call) => port.toGuest(shell, resolve(source), target, call),
   );
 }
 
-/** Copies the guest file `source` to `target` on the host (parent folders are created). */
+/**
+ * Copies the guest file or folder `source` to `target` on the host (parent folders are created;
+ * a folder is merged into an existing one).
+ */
 export async function copyFromVm(
   session: VmSession,
   source: string,
@@ -58,59 +84,102 @@ export async function copyFromVm(
   const shared = await sharedFolder(session, deadline);
   if (shared) {
     const name = `.corral-copy-${randomUUID()}`;
+    const quoted = shellQuote(source);
     try {
       await run(
         session,
         deadline,
-        `cp -- ${shellQuote(source)} ${shellQuote(`${GUEST_SHARED_DIR}/${name}`)}`,
+        `if [ -f ${quoted} ] || [ -d ${quoted} ]; then cp -R -- ${quoted} ${shellQuote(`${GUEST_SHARED_DIR}/${name}`)}; ` +
+          `elif [ -e ${quoted} ]; then echo "$(stat -L -c %F -- ${quoted})" >&2; exit ${EXIT_NOT_COPYABLE}; ` +
+          `else echo "No such file or directory" >&2; exit ${EXIT_NOT_COPYABLE + 1}; fi`,
       );
-      await rename(join(shared, name), resolve(target)).catch(async () => {
-        await copyFile(join(shared, name), resolve(target));
-      });
+      await placeOnHost(join(shared, name), resolve(target));
     } finally {
-      await rm(join(shared, name), { force: true });
+      await rm(join(shared, name), { recursive: true, force: true });
     }
     return;
   }
-  await throughPort(session, deadline, `copying ${source} out`, (port, shell) =>
-    port.toHost(shell, source, resolve(target), deadline, () => session.describe()),
+  await throughPort(
+    session,
+    { deadline, signal: options.signal },
+    `copying ${source} out`,
+    (port, shell, call) => port.toHost(shell, source, resolve(target), call),
   );
 }
 
 /** Runs a copy over the `corral.xfer` port, once the shell and the port are connected. */
 async function throughPort(
   session: VmSession,
-  deadline: Deadline,
+  call: Omit<TransferCall, "describe">,
   during: string,
-  copy: (port: TransferPort, shell: BackdoorShell) => Promise<unknown>,
+  copy: (port: TransferPort, shell: BackdoorShell, call: TransferCall) => Promise<unknown>,
 ): Promise<void> {
-  const shell = await session.connect(deadline);
-  const port = await session.transferPort(deadline);
-  await session.explained(copy(port, shell), during);
+  const shell = await session.connect(call.deadline);
+  const port = await session.transferPort(call.deadline);
+  await session.explained(
+    copy(port, shell, { ...call, describe: () => session.describe() }),
+    during,
+  );
+}
+
+/** Moves a file or folder from the shared folder to `target`, merging into an existing folder. */
+async function placeOnHost(from: string, target: string): Promise<void> {
+  const existing = await stat(target).catch(() => undefined);
+  if ((await stat(from)).isDirectory() && existing?.isDirectory()) {
+    await cp(from, target, { recursive: true, force: true, verbatimSymlinks: true });
+    return;
+  }
+  await rename(from, target).catch(async () => {
+    await cp(from, target, { recursive: true, force: true, verbatimSymlinks: true });
+  });
 }
 
 /** The host side of the shared folder, when the machine has one and the guest has mounted it. */
 async function sharedFolder(session: VmSession, deadline: Deadline): Promise<string | undefined> {
   const host = session.options.sharedDir;
   if (!host) return undefined;
-  const mounted = await session.execute(`mountpoint -q ${GUEST_SHARED_DIR}`, {
-    signal: deadline.signal,
-  });
+  const mounted = await session.run(`mountpoint -q ${GUEST_SHARED_DIR}`, deadline);
   return mounted.exitCode === 0 ? resolve(host) : undefined;
 }
 
 async function run(session: VmSession, deadline: Deadline, command: string): Promise<void> {
-  const result = await session.execute(command, { signal: deadline.signal });
-  if (result.exitCode !== 0) {
-    throw new GuestCommandError(
-      `${session.name}: copy through the shared folder failed: ${command}`,
-      {
-        command,
-        exitCode: result.exitCode,
-        stdout: result.stdout.toString(),
-        stderr: result.stderr.toString(),
-      },
+  const result = await session.run(command, deadline, { guestDeadline: "kill" });
+  if (result.exitCode === 0) return;
+  const stderr = result.stderr.toString().trim();
+  if (result.exitCode === EXIT_NOT_COPYABLE) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${deadline.what}: the source in the guest is a ${stderr}; only regular files and folders can be copied`,
       { machine: session.name },
     );
   }
+  if (result.exitCode === EXIT_NOT_COPYABLE + 1) {
+    throw new CorralError(
+      ErrorCodes.NOT_FOUND,
+      `${deadline.what}: the source does not exist in the guest`,
+      {
+        machine: session.name,
+      },
+    );
+  }
+  throw new GuestCommandError(
+    `${session.name}: copy through the shared folder failed: ${command}`,
+    {
+      command,
+      exitCode: result.exitCode,
+      stdout: result.stdout.toString(),
+      stderr: result.stderr.toString(),
+    },
+    { machine: session.name },
+  );
+}
+
+/** `error` as one of corral's, with the verb's description in front. */
+function prefixed(what: string, error: unknown): CorralError {
+  if (error instanceof CorralError) {
+    return new CorralError(error.code, `${what}: ${error.message}`, { cause: error });
+  }
+  return new CorralError(ErrorCodes.HOST_COMMAND_FAILED, `${what}: ${String(error)}`, {
+    cause: error,
+  });
 }

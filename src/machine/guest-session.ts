@@ -44,7 +44,7 @@ export class GuestSession {
   transferPort(deadline: Deadline): Promise<TransferPort> {
     this.#transfer ??= this.#vm.transport
       .open("xfer", deadline)
-      .then((stream) => new TransferPort(stream as never));
+      .then((stream) => new TransferPort(stream));
     this.#transfer.catch(() => {
       this.#transfer = undefined;
     });

@@ -66,10 +66,15 @@ export interface MachineOptions {
 }
 
 export interface ExecuteOptions extends WaitOptions {
-  /** Called with stdout bytes as they arrive. */
+  /** Called with stdout bytes as they arrive (all of them, `maxBuffer` or not). */
   onStdout?: (chunk: Buffer) => void;
-  /** Called with stderr bytes as they arrive. */
+  /** Called with stderr bytes as they arrive (all of them, `maxBuffer` or not). */
   onStderr?: (chunk: Buffer) => void;
+  /**
+   * Bytes of each of stdout and stderr kept for the result; default 64 MiB. A command that
+   * writes more runs to its end, then the call fails with CORRAL_OUTPUT_TOO_LARGE.
+   */
+  maxBuffer?: number;
 }
 
 /** What a guest command did. Output is text unless `encoding: "buffer"` was asked for. */

@@ -226,9 +226,12 @@ export class Machine implements AsyncDisposable {
   /**
    * Runs `command` with bash in the guest and returns its exit code, stdout and stderr (text, or
    * Buffers with `encoding: "buffer"`). Starts the VM and waits for the shell first. A `timeout`
-   * (ms, any size, Infinity for none) is enforced in the guest (the command is killed, status 124)
-   * and on the host; it throws TimeoutError either way. Throws MachineExitedError at once if the VM
-   * ends meanwhile, CORRAL_INVALID_ARGUMENT for a negative timeout.
+   * (ms, any size, Infinity for none) counts from the call and is enforced in the guest too: the
+   * command's process group gets SIGTERM, then SIGKILL 2 s later, and the call throws
+   * TimeoutError. Each of stdout and stderr keeps at most `maxBuffer` bytes (64 MiB): more throws
+   * CORRAL_OUTPUT_TOO_LARGE once the command has ended. Throws MachineExitedError at once if the
+   * VM ends meanwhile, CORRAL_GUEST_CHANNEL_BROKEN at once if the guest's shell dies, and
+   * CORRAL_INVALID_ARGUMENT for a negative timeout.
    */
   execute(
     command: string,
@@ -474,12 +477,17 @@ export class Machine implements AsyncDisposable {
 
   // --- files -------------------------------------------------------------------------------
 
-  /** Copies the host file `source` to `target` in the guest (parent folders are created). */
+  /**
+   * Copies the host file or folder `source` to `target` in the guest: parent folders are
+   * created, a folder is copied as a tree (its files, folders and symlinks) and merged into an
+   * existing one. Anything else (a socket, a device) is refused at once with
+   * CORRAL_INVALID_ARGUMENT; a missing source throws CORRAL_NOT_FOUND.
+   */
   copyFromHost(source: string, target: string, options: WaitOptions = {}): Promise<void> {
     return copyFromHost(this.#session, source, target, options);
   }
 
-  /** Copies the guest file `source` to `target` on the host (parent folders are created). */
+  /** Copies the guest file or folder `source` to `target` on the host, as copyFromHost does. */
   copyFromVm(source: string, target: string, options: WaitOptions = {}): Promise<void> {
     return copyFromVm(this.#session, source, target, options);
   }

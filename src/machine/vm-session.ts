@@ -19,13 +19,16 @@ import {
   TimeoutError,
   UnsupportedError,
 } from "../errors.ts";
-import type { BackdoorShell, ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
-import { shellQuote } from "../guest/shell-quote.ts";
+import type {
+  BackdoorShell,
+  ExecOptions,
+  ExecResult as RawExecResult,
+} from "../guest/backdoor-shell.ts";
 import type { TransferPort } from "../guest/transfer-port.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { StateFolder } from "../host/state-folder.ts";
 import { vlanMac } from "../network/addressing.ts";
-import { EXIT_WAIT_TIMEOUT, untilScript } from "./guest-scripts.ts";
+import { untilScript } from "./guest-scripts.ts";
 import { GuestSession, type ShellArrival } from "./guest-session.ts";
 import { Lifecycle, type MachineOperation } from "./lifecycle.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
@@ -40,8 +43,6 @@ export const EXECUTE_TIMEOUT_MS = 900_000;
 export const WAIT_TIMEOUT_MS = 900_000;
 export const MONITOR_TIMEOUT_MS = 30_000;
 const SNAPSHOT_TIMEOUT_MS = 300_000;
-/** How much longer the host waits than a limit the guest enforces itself. */
-const GUEST_LIMIT_MARGIN_MS = 10_000;
 
 export class VmSession {
   readonly name: string;
@@ -242,21 +243,25 @@ export class VmSession {
       deadline,
       "waiting for the shell",
     );
-    await shell.exclusive(async () => {
-      const overlay = join(this.stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
-      try {
-        await vm.scope.race(
-          writeSnapshot(vm, deadline, target, overlay, { machine: this.name, identity }),
-          deadline,
-          "saving a snapshot",
-        );
-      } finally {
-        // Once its disk is frozen the VM writes to the new overlay, even when the save then
-        // failed (another run saved the same snapshot first): a reboot must boot from it.
-        if (existsSync(overlay)) this.#disk = overlay;
-        if (!options.stop && !wasPaused && !vm.exitInfo) await vm.resume(deadline);
-      }
-    });
+    await shell.exclusive(
+      deadline,
+      () => this.describe(),
+      async () => {
+        const overlay = join(this.stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+        try {
+          await vm.scope.race(
+            writeSnapshot(vm, deadline, target, overlay, { machine: this.name, identity }),
+            deadline,
+            "saving a snapshot",
+          );
+        } finally {
+          // Once its disk is frozen the VM writes to the new overlay, even when the save then
+          // failed (another run saved the same snapshot first): a reboot must boot from it.
+          if (existsSync(overlay)) this.#disk = overlay;
+          if (!options.stop && !wasPaused && !vm.exitInfo) await vm.resume(deadline);
+        }
+      },
+    );
     if (options.stop) await this.#end(vm, "stop");
   }
 
@@ -268,9 +273,10 @@ export class VmSession {
   }
 
   /**
-   * Runs `command`. A `timeout` is enforced by the guest's `timeout` program, unless
-   * `isWaitScript` says the command is a corral wait script (guest-scripts.ts): it ends by itself
-   * at its limit and runs in the backdoor shell itself, which saves a subshell's fork and exit.
+   * Runs `command`. A `timeout` (counted from the call, the wait for the shell included) is
+   * enforced in the guest: the command and its process group are killed then, and the call
+   * fails with TimeoutError. A corral wait script (`isWaitScript`, guest-scripts.ts) ends by
+   * itself at its limit and runs in the backdoor shell itself, which saves a subshell's fork.
    */
   async execute(
     command: string,
@@ -278,52 +284,63 @@ export class VmSession {
     isWaitScript = false,
   ): Promise<RawExecResult> {
     const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)})`;
-    const hostLimit =
-      options.timeout === undefined ? undefined : options.timeout + GUEST_LIMIT_MARGIN_MS;
-    const deadline = new Deadline(
-      what,
-      { ...options, ...(hostLimit ? { timeout: hostLimit } : {}) },
-      EXECUTE_TIMEOUT_MS,
-    );
+    const deadline = new Deadline(what, options, EXECUTE_TIMEOUT_MS);
+    const guestDeadline =
+      options.timeout === undefined ? undefined : isWaitScript ? "self" : "kill";
+    return this.run(command, deadline, {
+      ...options,
+      ...(isWaitScript ? { inShell: true } : {}),
+      ...(guestDeadline ? { guestDeadline } : {}),
+    });
+  }
+
+  /**
+   * Runs `command` under `deadline`, made by the verb the user called: it travels down as it is,
+   * so a timeout names that verb. With `guestDeadline: "kill"` the guest kills the command at the
+   * deadline and this throws TimeoutError.
+   */
+  async run(
+    command: string,
+    deadline: Deadline,
+    options: Omit<ExecOptions, "signal"> & Pick<ExecuteOptions, "signal"> = {},
+  ): Promise<RawExecResult> {
     const shell = await this.connect(deadline);
-    const inGuestLimit = options.timeout !== undefined && !isWaitScript;
-    const guestCommand = inGuestLimit
-      ? `timeout -k 2 ${((options.timeout ?? 0) / 1000).toFixed(3)} bash -c ${shellQuote(command)}`
-      : command;
-    const result = await this.explained(
-      shell.exec(guestCommand, deadline, () => this.describe(), {
-        ...options,
-        inShell: isWaitScript,
+    const { onStdout, onStderr, maxBuffer, signal, inShell, guestDeadline } = options;
+    const reply = await this.explained(
+      shell.exec(command, deadline, () => this.describe(), {
+        ...(onStdout ? { onStdout } : {}),
+        ...(onStderr ? { onStderr } : {}),
+        ...(maxBuffer !== undefined ? { maxBuffer } : {}),
+        ...(signal ? { signal } : {}),
+        ...(inShell ? { inShell } : {}),
+        ...(guestDeadline ? { guestDeadline } : {}),
       }),
       `running ${JSON.stringify(command)}`,
     );
-    if (inGuestLimit && result.exitCode === EXIT_WAIT_TIMEOUT) {
+    const { exitCode, stdout, stderr } = reply;
+    if (reply.isKilled) {
       throw new TimeoutError(
-        `${what}: timed out after ${formatMs(options.timeout ?? 0)} (killed in the guest)`,
+        `${deadline.what}: timed out after ${formatMs(deadline.timeoutMs)} (killed in the guest)`,
         {
           machine: this.name,
           details: [
-            ...(result.stdout.length > 0
-              ? ["stdout so far:", ...tail(result.stdout.toString())]
-              : []),
-            ...(result.stderr.length > 0
-              ? ["stderr so far:", ...tail(result.stderr.toString())]
-              : []),
+            ...(stdout.length > 0 ? ["stdout so far:", ...tail(stdout.toString())] : []),
+            ...(stderr.length > 0 ? ["stderr so far:", ...tail(stderr.toString())] : []),
             ...this.describe(),
           ],
         },
       );
     }
-    return result;
+    return { exitCode, stdout, stderr };
   }
 
   /** Runs a corral wait script that ends by itself when `deadline` is up. */
   runWaitScript(script: string, deadline: Deadline, signal?: AbortSignal): Promise<RawExecResult> {
-    return this.execute(
-      script,
-      { timeout: deadline.remainingMs, ...(signal ? { signal } : {}) },
-      true,
-    );
+    return this.run(script, deadline, {
+      inShell: true,
+      guestDeadline: "self",
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /** Repeats `command` in the guest until it succeeds (or fails); returns that run's stdout. */
@@ -356,7 +373,7 @@ export class VmSession {
   /** Sends a command that ends the shell (poweroff, reboot) without waiting for its reply. */
   async fireAndForget(command: string, deadline: Deadline): Promise<void> {
     const shell = await this.connect(deadline);
-    await shell.sendFinal(command);
+    await shell.sendFinal(command, deadline, () => this.describe());
     this.#guest?.invalidate(`the guest is running ${command}`);
   }
 
@@ -366,7 +383,7 @@ export class VmSession {
     if (!vm || vm.exitInfo) return;
     const shell = await this.connect(deadline);
     if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", "shutdown()");
-    await shell.sendFinal("poweroff");
+    await shell.sendFinal("poweroff", deadline, () => this.describe());
     this.#guest?.invalidate("the guest is running poweroff");
     await this.whileExiting(deadline);
   }

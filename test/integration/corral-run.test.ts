@@ -74,9 +74,9 @@ describe("corral run", () => {
     expect(result.code).toBe(0);
   });
 
-  it("rejects an unknown image before booting anything, naming the known ones", async () => {
+  it("rejects an unknown image as bad usage before booting anything, naming the known ones", async () => {
     const result = await runCli(["run", "--image", "nope", "--", "true"]);
-    expect(result.code).toBe(125);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown image "nope"; known recipes: debian-12');
   });
 

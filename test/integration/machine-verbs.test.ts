@@ -1,8 +1,19 @@
 // Every Machine verb against one real guest (booted once for the file, under TCG here).
 
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,6 +73,7 @@ describe("commands", () => {
   it("carries 100 MB of output", async () => {
     const result = await machine.execute("head -c 100M /dev/zero | tr '\\0' x", {
       encoding: "buffer",
+      maxBuffer: 128 * 1024 * 1024,
     });
     expect(result.stdout.length).toBe(100 * 1024 * 1024);
     expect(result.stdout.subarray(-3).toString()).toBe("xxx");
@@ -109,6 +121,38 @@ describe("commands", () => {
     await expect(machine.waitForFile("/", { timeout: Number.NaN })).rejects.toMatchObject({
       code: ErrorCodes.INVALID_ARGUMENT,
     });
+  });
+
+  it("kills a command that ignores SIGTERM at its limit, and its output shows nothing of corral's", async () => {
+    const started = performance.now();
+    const error = await machine
+      .execute("trap '' TERM; echo begun; sleep 1000", { timeout: 3000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(
+      /timed out after 3\.0 s \(killed in the guest\)\nstdout so far:\n {2}\| begun\n(?!stderr)/,
+    );
+    expect(performance.now() - started).toBeLessThan(3000 + 2000 + 3000);
+    const result = await machine.execute("echo out; echo err >&2; exit 124", { timeout: 10_000 });
+    expect(result).toEqual({ exitCode: 124, stdout: "out\n", stderr: "err\n" });
+    expect((await machine.execute("pgrep -x sleep -a | grep -c 'sleep 1000' || true")).stdout).toBe(
+      "0\n",
+    );
+  });
+
+  it("fails with CORRAL_OUTPUT_TOO_LARGE past maxBuffer, after streaming everything", async () => {
+    let streamed = 0;
+    const error = await machine
+      .execute("head -c 5M /dev/zero", {
+        maxBuffer: 1024 * 1024,
+        onStdout: (chunk) => {
+          streamed += chunk.length;
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: ErrorCodes.OUTPUT_TOO_LARGE });
+    expect(streamed).toBe(5 * 1024 * 1024);
+    expect(await machine.succeed("echo in step")).toBe("in step\n");
   });
 
   it("sleeps in the guest", async () => {
@@ -344,8 +388,72 @@ describe("files", () => {
     expect(sha256(readFileSync(join(hostDir, "back/out.bin")))).toBe(guestSum);
     await machine.copyFromVm("/root/empty", join(hostDir, "empty"));
     expect(readFileSync(join(hostDir, "empty")).length).toBe(0);
-    await expect(machine.copyFromVm("/no/such/file", join(hostDir, "x"))).rejects.toBeInstanceOf(
-      GuestCommandError,
+    await expect(machine.copyFromVm("/no/such/file", join(hostDir, "x"))).rejects.toMatchObject({
+      code: ErrorCodes.NOT_FOUND,
+    });
+  });
+
+  it("copies folders both ways as trees", async () => {
+    const tree = join(hostDir, "tree");
+    mkdirSync(join(tree, "a/b"), { recursive: true });
+    mkdirSync(join(tree, "empty"));
+    const deep = randomBytes(300_000);
+    writeFileSync(join(tree, "a/b/deep.bin"), deep);
+    writeFileSync(join(tree, "run.sh"), "#!/bin/sh\necho ran\n", { mode: 0o755 });
+    symlinkSync("a/b/deep.bin", join(tree, "link"));
+    await machine.copyFromHost(tree, "/root/tree");
+    expect(await machine.succeed("/root/tree/run.sh; sha256sum < /root/tree/link")).toBe(
+      `ran\n${sha256(deep)}  -\n`,
+    );
+    expect(await machine.succeed("cd /root/tree && find . | sort")).toBe(
+      ".\n./a\n./a/b\n./a/b/deep.bin\n./empty\n./link\n./run.sh\n",
+    );
+    await machine.succeed(
+      "mkdir -p /root/tree/made/in/guest && echo guest > /root/tree/made/in/guest/f",
+    );
+    await machine.copyFromVm("/root/tree", join(hostDir, "tree-back"));
+    const back = join(hostDir, "tree-back");
+    expect(readdirSync(back).sort()).toEqual(["a", "empty", "link", "made", "run.sh"]);
+    expect(readFileSync(join(back, "a/b/deep.bin"))).toEqual(deep);
+    expect(readlinkSync(join(back, "link"))).toBe("a/b/deep.bin");
+    expect(statSync(join(back, "run.sh")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(back, "made/in/guest/f"), "utf8")).toBe("guest\n");
+  });
+
+  it("refuses sockets, devices and FIFOs at once on both sides", async () => {
+    const fifo = join(hostDir, "fifo");
+    spawnSync("mkfifo", [fifo]);
+    const started = performance.now();
+    await expect(machine.copyFromHost(fifo, "/root/fifo")).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+      message: /is a FIFO; only regular files and folders can be copied/,
+    });
+    await expect(machine.copyFromVm("/dev/null", join(hostDir, "null"))).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+      message: /\/dev\/null in the guest is a character special file/,
+    });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(await machine.succeed("echo alive", { timeout: 30_000 })).toBe("alive\n");
+  });
+
+  it("stays usable after a copy the guest cannot write: a full disk, a missing folder", async () => {
+    await machine.succeed("mkdir -p /mnt/tiny && mount -t tmpfs -o size=1m tmpfs /mnt/tiny");
+    const source = join(hostDir, "four-mib.bin");
+    writeFileSync(source, randomBytes(4 * 1024 * 1024));
+    const full = await machine.copyFromHost(source, "/mnt/tiny/x.bin").catch((e: unknown) => e);
+    expect(full).toBeInstanceOf(GuestCommandError);
+    expect((full as GuestCommandError).stderr).toMatch(/No space left on device/);
+    const started = performance.now();
+    expect(await machine.succeed("echo alive", { timeout: 30_000 })).toBe("alive\n");
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(await machine.succeed("ls -A /mnt/tiny; umount /mnt/tiny")).toBe("");
+    await machine.succeed("touch /root/plain-file");
+    await expect(
+      machine.copyFromHost(source, "/root/plain-file/below/x.bin"),
+    ).rejects.toBeInstanceOf(GuestCommandError);
+    await machine.copyFromHost(source, "/root/ok.bin");
+    expect(await machine.succeed("sha256sum < /root/ok.bin")).toBe(
+      `${sha256(readFileSync(source))}  -\n`,
     );
   });
 });
@@ -392,6 +500,15 @@ describe("lifecycle", () => {
     );
     const argv = readFileSync(`/proc/${qemu?.split(" ")[0]}/cmdline`, "utf8").split("\0");
     expect(argv[argv.lastIndexOf("-name") + 1]).toBe("guest=cycled");
+  });
+
+  it("a first command's timeout counts the wait for the shell and its error names that limit", async () => {
+    await using fresh = new Machine();
+    const started = performance.now();
+    const error = await fresh.execute("true", { timeout: 5000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(/execute\("true"\): timed out after 5\.0 s/);
+    expect(performance.now() - started).toBeLessThan(5000 + 3000);
   });
 
   it("crash ends it at once and pending verbs fail; start boots it again with what was synced", async () => {

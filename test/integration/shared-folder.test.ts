@@ -44,4 +44,22 @@ describe("a 9p shared folder", () => {
     // The copies' files in the shared folder are gone once they are done.
     expect(readdirSync(shared)).toEqual(["from-host"]);
   });
+
+  it("reports a copy stuck in the guest as a timeout of the copy, not of an inner command", async () => {
+    const work = temporaryDir("corral-shared-work-");
+    writeFileSync(join(work, "small"), "small\n");
+    // Nothing reads the FIFO, so the guest's cp waits on it until the copy's limit.
+    await machine.succeed("mkfifo /root/stuck");
+    const error = await machine
+      .copyFromHost(join(work, "small"), "/root/stuck", { timeout: 3000 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "CORRAL_TIMEOUT",
+      message: expect.stringMatching(
+        /^debian-12-full: copyFromHost\(.*small, \/root\/stuck\): timed out after 3\.0 s/,
+      ),
+    });
+    await machine.succeed("rm /root/stuck");
+    expect(await machine.succeed("echo alive")).toBe("alive\n");
+  });
 });

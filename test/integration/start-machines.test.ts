@@ -38,7 +38,12 @@ describe("startMachines({ signal })", () => {
     });
     expect((error as Error).cause).toEqual(new Error("the test timed out"));
     await expectGone(stateDir);
-    await expect(vms.solo.succeed("true")).rejects.toBe(error);
+    await expect(vms.solo.succeed("true")).rejects.toMatchObject({
+      code: ErrorCodes.ABORTED,
+      message:
+        "solo: succeed: not run: the test has stopped: startMachines: the signal was aborted",
+      cause: error,
+    });
   });
 
   it("starts nothing when the signal has fired already", async () => {

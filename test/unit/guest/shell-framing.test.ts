@@ -1,13 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
+import { ConsoleEvents } from "../../../src/guest/console-events.ts";
 import {
+  commandLine,
   isSimpleCommand,
   MarkerSplitter,
   newNonce,
+  newToken,
+  OutputCollector,
   quoteAnsiC,
-  StatusDecoder,
 } from "../../../src/guest/shell-framing.ts";
 
 /** What bash makes of a quoted word: printf it back byte for byte. */
@@ -59,69 +61,86 @@ describe("isSimpleCommand", () => {
   ])("runs %j in a subshell", (command) => expect(isSimpleCommand(command)).toBe(false));
 });
 
-function marker(nonce: string, stdout: Buffer, exitCode: number): Buffer {
-  return Buffer.concat([stdout, Buffer.from(`${nonce}X${exitCode}\n`)]);
-}
-
-describe("StatusDecoder", () => {
-  it("decodes a reply split at every possible byte boundary", () => {
+describe("commandLine", () => {
+  it("runs simple commands in the shell, the rest in a subshell, and limited ones as a job", () => {
     const nonce = newNonce();
-    const stdout = Buffer.from("out\0put\n");
-    const reply = Buffer.concat([marker(nonce, stdout, 3), Buffer.from("next")]);
-    for (let cut = 1; cut < reply.length; cut++) {
-      const seen: Buffer[] = [];
-      const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
-      const first = decoder.push(reply.subarray(0, cut));
-      const done = first ?? decoder.push(reply.subarray(cut));
-      expect(done?.exitCode).toBe(3);
-      expect(Buffer.concat(seen)).toEqual(stdout);
-      if (!first) expect(done?.rest.toString()).toBe("next");
+    expect(commandLine(nonce, "true")).toBe(`__corral_fast ${nonce} $'true'\n`);
+    expect(commandLine(nonce, "a; b")).toBe(`__corral_exec ${nonce} $'a; b'\n`);
+    expect(commandLine(nonce, "a; b", { inShell: true })).toBe(`__corral_fast ${nonce} $'a; b'\n`);
+    expect(commandLine(nonce, "true", { limitMs: 1500.4 })).toBe(
+      `__corral_limit ${nonce} 1500400 $'true'\n`,
+    );
+  });
+});
+
+describe("ConsoleEvents", () => {
+  const nonce = newNonce();
+  const token = newToken();
+  const lines = [
+    "Spawning backdoor root shell...",
+    `__corral_ready_${token} `,
+    `junk without a newline${nonce}X3`,
+    `${nonce}T`,
+    `${nonce}F`,
+    `__corral_ready_${token} cannot open /dev/vport0p1 (corral.stdout): another process holds it;`,
+    `__corral_died_${token}\r`,
+    "anything else",
+  ];
+  const expected = [
+    { kind: "banner" },
+    { kind: "ready", token, problem: "" },
+    { kind: "exited", nonce, exitCode: 3 },
+    { kind: "killed", nonce },
+    { kind: "not-started", nonce },
+    {
+      kind: "ready",
+      token,
+      problem: "cannot open /dev/vport0p1 (corral.stdout): another process holds it;",
+    },
+    { kind: "died", token },
+  ];
+
+  it("decodes every line, however the bytes are split", () => {
+    const bytes = Buffer.from(`${lines.join("\n")}\n`);
+    for (let cut = 1; cut < bytes.length; cut += 7) {
+      const events = new ConsoleEvents();
+      const seen = [...events.push(bytes.subarray(0, cut)), ...events.push(bytes.subarray(cut))];
+      expect(seen).toEqual(expected);
     }
   });
 
-  it("streams output before the reply is complete, holding back only a possible marker", () => {
-    const nonce = newNonce();
+  it("waits for the end of a line", () => {
+    const events = new ConsoleEvents();
+    expect(events.push(Buffer.from(`${nonce}X0`))).toEqual([]);
+    expect(events.push(Buffer.from("\n"))).toEqual([{ kind: "exited", nonce, exitCode: 0 }]);
+  });
+});
+
+describe("OutputCollector", () => {
+  it("keeps at most maxBytes and passes everything on", () => {
     const seen: Buffer[] = [];
-    const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
-    decoder.push(Buffer.from("x".repeat(1000)));
-    expect(Buffer.concat(seen).length).toBe(1000);
-    decoder.push(Buffer.from(`y${nonce.slice(0, 5)}`));
-    expect(Buffer.concat(seen).toString()).toBe(`${"x".repeat(1000)}y`);
-    decoder.push(Buffer.from("z"));
-    expect(Buffer.concat(seen).toString()).toBe(`${"x".repeat(1000)}y${nonce.slice(0, 5)}z`);
+    const collector = new OutputCollector((chunk) => seen.push(chunk), 5);
+    collector.add(Buffer.from("abc"));
+    collector.add(Buffer.from("defg"));
+    collector.add(Buffer.from("h"));
+    expect(collector.result().toString()).toBe("abcde");
+    expect(Buffer.concat(seen).toString()).toBe("abcdefgh");
+    expect(collector.totalBytes).toBe(8);
+    expect(collector.isOverflowed).toBe(true);
   });
 
-  it("keeps random binary output intact", () => {
-    const nonce = newNonce();
-    const stdout = randomBytes(1 << 20);
-    const reply = marker(nonce, stdout, 0);
-    const seen: Buffer[] = [];
-    const decoder = new StatusDecoder(nonce, (chunk) => seen.push(chunk));
-    let done: ReturnType<StatusDecoder["push"]>;
-    for (let at = 0; at < reply.length; at += 4093)
-      done = decoder.push(reply.subarray(at, at + 4093));
-    expect(done?.exitCode).toBe(0);
-    expect(Buffer.concat(seen).equals(stdout)).toBe(true);
-  });
-
-  it("handles 100 MB in 64 KiB chunks in linear time", () => {
-    const nonce = newNonce();
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
+  it("handles 100 MB in 64 KiB chunks in linear time through a MarkerSplitter", () => {
+    const marker = newNonce();
     let bytes = 0;
-    const decoder = new StatusDecoder(nonce, (part) => {
+    const splitter = new MarkerSplitter(marker, (part) => {
       bytes += part.length;
     });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
     const started = performance.now();
-    for (let i = 0; i < 1600; i++) decoder.push(chunk);
-    expect(decoder.push(Buffer.from(`${nonce}X0\n`))?.exitCode).toBe(0);
+    for (let i = 0; i < 1600; i++) splitter.push(chunk);
+    expect(splitter.push(Buffer.from(marker))?.length).toBe(0);
     expect(bytes).toBe(1600 * 64 * 1024);
     expect(performance.now() - started).toBeLessThan(5000);
-  });
-
-  it("rejects a malformed exit status", () => {
-    const nonce = newNonce();
-    const decoder = new StatusDecoder(nonce, () => {});
-    expect(() => decoder.push(Buffer.from(`${nonce}Xoops\n`))).toThrow(/malformed exit status/);
   });
 });
 
