@@ -36,13 +36,14 @@ export async function missingDirs(dir: string, what: string): Promise<string[]> 
 }
 
 /**
- * Creates `dir` and its missing parents; returns the folders it created, outermost first.
- * Throws CORRAL_INVALID_ARGUMENT naming `what` when one cannot be created.
+ * Creates `dir` and its missing parents, each with `mode` (less the umask; folders that exist keep
+ * theirs); returns the folders it created, outermost first. Throws CORRAL_INVALID_ARGUMENT naming
+ * `what` when one cannot be created.
  */
-export async function makeDirs(dir: string, what: string): Promise<string[]> {
+export async function makeDirs(dir: string, what: string, mode = 0o777): Promise<string[]> {
   const missing = await missingDirs(dir, what);
   for (const path of missing) {
-    await mkdir(path).catch((error: NodeJS.ErrnoException) => {
+    await mkdir(path, { mode }).catch((error: NodeJS.ErrnoException) => {
       // Created meanwhile by someone else: fine, as long as it is a folder.
       if (error.code === "EEXIST") {
         return stat(path).then((info) => {

@@ -1,4 +1,5 @@
-// Where corral keeps its files on the host: the cache (images, verdicts) and per-run state.
+// Where corral keeps its files on the host: the cache (images, verdicts), per-run state, and the
+// manager's lasting state.
 
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,12 @@ export function cacheDir(): string {
 /** The image cache: one folder per built recipe. */
 export function imagesDir(): string {
   return join(cacheDir(), "images");
+}
+
+/** `$XDG_STATE_HOME/corral`, or `~/.local/state/corral`: the manager's database and VM folders. */
+export function stateDir(): string {
+  const base = process.env.XDG_STATE_HOME || join(homedir(), ".local", "state");
+  return join(base, "corral");
 }
 
 /** Short-lived state (sockets, overlays) of running machines. Unix socket paths must stay short. */

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
@@ -14,6 +14,17 @@ describe("makeDirs", () => {
       join(base, "a/b/c"),
     ]);
     expect(await makeDirs(join(base, "a/b"), "output folder")).toEqual([]);
+  });
+
+  it("gives the folders it creates the mode asked for, and leaves the others as they are", async () => {
+    const base = temporaryDir("corral-dirs-");
+    mkdirSync(join(base, "open"));
+    chmodSync(join(base, "open"), 0o755);
+    await makeDirs(join(base, "open/private/inner"), "state folder", 0o700);
+    const mode = (path: string) => statSync(join(base, path)).mode & 0o777;
+    expect([mode("open"), mode("open/private"), mode("open/private/inner")]).toEqual([
+      0o755, 0o700, 0o700,
+    ]);
   });
 
   it("fails at once where the kernel refuses a folder that recursive mkdir spins on", async () => {
