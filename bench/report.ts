@@ -6,6 +6,7 @@ type Row = [label: string, key: string, format: (value: number) => string];
 
 const seconds = (digits: number) => (value: number) => `${value.toFixed(digits)} s`;
 const ratio = (digits: number) => (value: number) => `${value.toFixed(digits)}x`;
+const perSecond = (value: number) => `${Math.round(value)} req/s`;
 
 const ROWS: Row[] = [
   ["image build, cold", "imageBuildColdS", seconds(1)],
@@ -33,10 +34,13 @@ const ROWS: Row[] = [
   ["two VMs to shells, driver (median of 3)", "twoVmsDriverBootMedianS", seconds(2)],
   ["driver / bare QEMU", "twoVmsDriverVsBare", ratio(2)],
   ["corral test examples/two-machines.ts (median of 3)", "twoMachineExampleMedianS", seconds(1)],
+  ["GET /v1/health, unix socket (autocannon, 10 conns, 5 s)", "healthSocketRps", perSecond],
+  ["GET /v1/health, TCP with the token (autocannon, 10 conns, 5 s)", "healthTcpRps", perSecond],
 ];
 
 export function reportTable(): string {
-  const rows: [string, string][] = [["accelerator", String(results.accelerator)]];
+  const rows: [string, string][] =
+    results.accelerator === undefined ? [] : [["accelerator", String(results.accelerator)]];
   for (const [label, key, format] of ROWS) {
     const value = results[key];
     if (typeof value === "number") rows.push([label, format(value)]);

@@ -1,8 +1,8 @@
 // `npm run bench [-- --json] [-- --only <areas>]`: measures image builds, boots, guest verbs
-// (round trip, waitForUnit's delay, copy speed), snapshots and the test driver, each area in its
-// own module. Medians of repeated runs; baselines (a kernel-only boot, bare QEMU) are measured in
-// the same run. `--only boot,snapshots` runs some areas: images, boot (with guest verbs),
-// snapshots, driver.
+// (round trip, waitForUnit's delay, copy speed), snapshots, the test driver and the daemon's
+// HTTP throughput, each area in its own module. Medians of repeated runs; baselines (a
+// kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
+// areas: images, boot (with guest verbs), snapshots, driver, server.
 
 import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
@@ -14,9 +14,12 @@ import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
 import { log, results } from "./measure.ts";
 import { reportTable } from "./report.ts";
+import { benchServer } from "./server.ts";
 import { benchSnapshots } from "./snapshots.ts";
 
-const AREAS = ["images", "boot", "snapshots", "driver"] as const;
+const AREAS = ["images", "boot", "snapshots", "driver", "server"] as const;
+/** The areas that boot VMs: they need the accelerator's verdict and the built image. */
+const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver"];
 type Area = (typeof AREAS)[number];
 
 function chosenAreas(argv: readonly string[]): Set<Area> {
@@ -32,16 +35,19 @@ function chosenAreas(argv: readonly string[]): Set<Area> {
 }
 
 const areas = chosenAreas(process.argv);
-const verdict = await resolveAccelerator({ probe: findBackend().acceleratorProbe });
-results.accelerator = verdict.accelerator;
-log(`accelerator: ${verdict.accelerator} (${verdict.reason})`);
+if (VM_AREAS.some((area) => areas.has(area))) {
+  const verdict = await resolveAccelerator({ probe: findBackend().acceleratorProbe });
+  results.accelerator = verdict.accelerator;
+  log(`accelerator: ${verdict.accelerator} (${verdict.reason})`);
 
-if (areas.has("images")) await benchImages();
-await buildImage("debian-12");
-const image = await findImage("debian-12");
-if (areas.has("boot")) await benchBoot(image.dir, verdict.accelerator, benchGuestVerbs);
-if (areas.has("snapshots")) await benchSnapshots();
-if (areas.has("driver")) await benchDriver(image.dir, verdict.accelerator);
+  if (areas.has("images")) await benchImages();
+  await buildImage("debian-12");
+  const image = await findImage("debian-12");
+  if (areas.has("boot")) await benchBoot(image.dir, verdict.accelerator, benchGuestVerbs);
+  if (areas.has("snapshots")) await benchSnapshots();
+  if (areas.has("driver")) await benchDriver(image.dir, verdict.accelerator);
+}
+if (areas.has("server")) await benchServer();
 
 const table = reportTable();
 if (process.argv.includes("--json")) {

@@ -40,6 +40,9 @@ export const ErrorTable = {
   TEST_LOAD_FAILED: [400, "a test file cannot be loaded"],
   SNAPSHOT_FAILED: [500, "saving a snapshot failed"],
   SNAPSHOT_INVALID: [409, "a snapshot cannot be used with this machine"],
+  UNAUTHORIZED: [401, "a request over TCP lacks the daemon's bearer token, or has a wrong one"],
+  DAEMON_UNREACHABLE: [503, "no corral daemon answers at the socket or TCP address"],
+  INTERNAL: [500, "an unexpected error inside corral; the daemon's log has the details"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 type ErrorName = keyof typeof ErrorTable;

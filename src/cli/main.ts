@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The `corral` command: parses arguments and hands each subcommand to the layer below.
 
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
+import { packageVersion } from "../package-version.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
 import { registerRun } from "./run.ts";
+import { registerServe } from "./serve.ts";
 import { registerSnapshot } from "./snapshot.ts";
 import { registerTest } from "./test.ts";
 
@@ -41,6 +42,7 @@ const program = new Command()
 registerDoctor(program);
 registerImage(program);
 registerRun(program);
+registerServe(program);
 registerSnapshot(program);
 registerTest(program);
 
@@ -48,13 +50,6 @@ try {
   await program.parseAsync();
 } catch (error) {
   process.exitCode = report(error);
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 function report(error: unknown): number {

@@ -30,3 +30,17 @@ export function runtimeDir(): string {
 export function snapshotsDir(): string {
   return join(cacheDir(), "snapshots");
 }
+
+/** The daemon's persistent state (database, API token): `$XDG_STATE_HOME/corral`, or `~/.local/state/corral`. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME || join(homedir(), ".local", "state");
+  return join(base, "corral");
+}
+
+/** The daemon's default unix socket: under `$XDG_RUNTIME_DIR`, else under `/run` (as root). */
+export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_RUNTIME_DIR || "/run", "corral", "corral.sock");
+}
+
+/** The longest path a unix socket can be bound at on Linux (`sun_path` holds 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;

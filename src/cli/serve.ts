@@ -1,0 +1,93 @@
+// `corral serve`: the VM manager daemon in the foreground (SIGTERM or Ctrl-C stops it cleanly),
+// and `corral serve token`: the bearer token TCP clients need.
+
+import { once } from "node:events";
+import type { Command } from "commander";
+import { loadOrCreateToken, tokenPath } from "../server/auth.ts";
+import { LOG_LEVELS, loadDaemonConfig, SETTING_VARIABLES } from "../server/config.ts";
+import { startDaemon } from "../server/daemon.ts";
+import { interruptSignal } from "./interrupt.ts";
+
+interface ServeOptions {
+  config?: string;
+  socket?: string;
+  listen?: string;
+  stateDir?: string;
+  logLevel?: string;
+  maxVms?: string;
+}
+
+export function registerServe(program: Command): void {
+  const serve = program
+    .command("serve")
+    .summary("run the VM manager daemon: a REST API on a unix socket, and TCP with a token")
+    .description(
+      "Run the VM manager daemon in the foreground: a REST API under /v1 on a unix socket " +
+        "(mode 0600, no token) and, with --listen, on TCP, where every request needs " +
+        "`Authorization: Bearer <token>` (`corral serve token`). GET /openapi.json describes " +
+        "the API, /docs shows it. SIGTERM or Ctrl-C stops it: requests in flight finish, the " +
+        "socket is removed. Settings come from --config, then CORRAL_* variables, then flags.",
+    )
+    .option(
+      "--config <file>",
+      "YAML file of settings: stateDir, socket, listen, logLevel, limits.maxVms",
+    )
+    .option(
+      "--socket <path>",
+      `unix socket to listen on (default $XDG_RUNTIME_DIR/corral/corral.sock, else /run/corral/corral.sock; ${SETTING_VARIABLES.socket})`,
+    )
+    .option(
+      "--listen <host:port>",
+      `also listen on TCP, e.g. 127.0.0.1:7777; every request there needs the token (${SETTING_VARIABLES.listen})`,
+    )
+    .option(
+      "--state-dir <dir>",
+      `the daemon's state folder, where the token lives (default $XDG_STATE_HOME/corral, else ~/.local/state/corral; ${SETTING_VARIABLES.stateDir})`,
+    )
+    .option(
+      "--log-level <level>",
+      `${LOG_LEVELS.join(", ")} (default info; ${SETTING_VARIABLES.logLevel})`,
+    )
+    .option(
+      "--max-vms <n>",
+      `the most VMs the daemon keeps (default 64; ${SETTING_VARIABLES["limits.maxVms"]})`,
+    )
+    .addHelpText(
+      "after",
+      "\nErrors are JSON { code, message, details }; each code has one HTTP status (docs/errors.md).",
+    )
+    .action(async (options: ServeOptions) => {
+      const config = await loadConfig(options);
+      const stopped = interruptSignal();
+      const daemon = await startDaemon(config);
+      if (!stopped.aborted) await once(stopped, "abort");
+      await daemon.close();
+    });
+
+  serve
+    .command("token")
+    .configureHelp({ showGlobalOptions: true })
+    .description(
+      "print the bearer token that TCP clients of corral serve send, creating it (mode 0600, " +
+        "in the state folder) if there is none yet; takes serve's --config and --state-dir",
+    )
+    .action(async (_options: unknown, command: Command) => {
+      const config = await loadConfig(command.optsWithGlobals<ServeOptions>());
+      const token = await loadOrCreateToken(config.stateDir);
+      process.stdout.write(`${token}\n`);
+      if (process.stderr.isTTY) process.stderr.write(`(from ${tokenPath(config.stateDir)})\n`);
+    });
+}
+
+function loadConfig(options: ServeOptions) {
+  return loadDaemonConfig({
+    configFile: options.config,
+    flags: {
+      stateDir: options.stateDir,
+      socket: options.socket,
+      listen: options.listen,
+      logLevel: options.logLevel,
+      "limits.maxVms": options.maxVms,
+    },
+  });
+}

@@ -1,0 +1,94 @@
+// The daemon's Fastify app: TypeBox schemas on every route, OpenAPI generated from them
+// (/openapi.json, and a docs page at /docs), the API under /v1, one error shape, pino logs.
+
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from "fastify";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { packageVersion } from "../package-version.ts";
+import { requireToken } from "./auth.ts";
+import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
+import { registerErrorHandling, validationError } from "./error-handling.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { ErrorBody } from "./schemas.ts";
+
+/** The API's base path. */
+export const API_PREFIX = "/v1";
+
+export type CorralApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface BuildAppOptions {
+  /** pino's level; default "info". Tests use "silent". */
+  logLevel?: LogLevel;
+  /** The bearer token required on every request that does not come through the unix socket. */
+  token?: string | undefined;
+  limits?: DaemonConfig["limits"];
+}
+
+/**
+ * A Fastify app with corral's routes, not yet listening (see listen.ts). Routes added to it
+ * before it listens get the same error handling and appear in the OpenAPI document.
+ */
+export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp> {
+  const app = Fastify({
+    logger: { level: options.logLevel ?? "info" },
+    // An unknown field in a body is a mistake to report, not to drop silently.
+    ajv: { customOptions: { removeAdditional: false } },
+    schemaErrorFormatter: validationError,
+    // Requests that arrive while closing get our error shape (below), not Fastify's own 503 body.
+    return503OnClosing: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  let isClosing = false;
+  app.addHook("preClose", async () => {
+    isClosing = true;
+  });
+  app.addHook("onRequest", async () => {
+    if (isClosing) {
+      throw new CorralError(ErrorCodes.DAEMON_UNREACHABLE, "corral serve is stopping");
+    }
+  });
+  requireToken(app, options.token);
+
+  app.addSchema(ErrorBody);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: "corral",
+        description:
+          "corral's VM manager. Errors are ErrorBody objects whose code maps to the HTTP status (docs/errors.md). Over the unix socket no token is needed; over TCP every request needs `Authorization: Bearer <token>` (`corral serve token`).",
+        version: packageVersion(),
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } },
+      },
+      // The empty alternative: the unix socket needs no token.
+      security: [{}, { bearerAuth: [] }],
+    },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await app.register(healthRoutes, {
+    prefix: API_PREFIX,
+    version: packageVersion(),
+    limits: options.limits ?? DEFAULT_LIMITS,
+  });
+  return app;
+}
