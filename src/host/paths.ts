@@ -15,12 +15,6 @@ export function imagesDir(): string {
   return join(cacheDir(), "images");
 }
 
-/** `$XDG_STATE_HOME/corral`, or `~/.local/state/corral`: the manager's database and VM folders. */
-export function stateDir(): string {
-  const base = process.env.XDG_STATE_HOME || join(homedir(), ".local", "state");
-  return join(base, "corral");
-}
-
 /** Short-lived state (sockets, overlays) of running machines. Unix socket paths must stay short. */
 export function runtimeDir(): string {
   return process.env.XDG_RUNTIME_DIR || tmpdir();
@@ -31,7 +25,7 @@ export function snapshotsDir(): string {
   return join(cacheDir(), "snapshots");
 }
 
-/** The daemon's persistent state (database, API token): `$XDG_STATE_HOME/corral`, or `~/.local/state/corral`. */
+/** The manager's persistent state (database, API token, VM folders): `$XDG_STATE_HOME/corral`, or `~/.local/state/corral`. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_STATE_HOME || join(homedir(), ".local", "state");
   return join(base, "corral");

@@ -2,7 +2,8 @@
 // (debian-12-full) mounts it at /tmp/shared, and file copies go through it.
 
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureImage } from "../../src/images/build-image.ts";
@@ -14,15 +15,17 @@ let shared: string;
 
 beforeAll(async () => {
   await ensureImage("debian-12-full");
+  // Shared by the tests, as the machine is: removed after the last one.
+  shared = mkdtempSync(join(tmpdir(), "corral-shared-"));
 }, 600_000);
 
 afterAll(async () => {
   await machine?.[Symbol.asyncDispose]();
+  rmSync(shared, { recursive: true, force: true });
 });
 
 describe("a 9p shared folder", () => {
   it("is mounted at /tmp/shared and carries copies both ways, byte for byte", async () => {
-    shared = temporaryDir("corral-shared-");
     const work = temporaryDir("corral-shared-work-");
     machine = new Machine({ image: "debian-12-full", sharedDir: shared });
     await machine.waitUntilSucceeds("mountpoint -q /tmp/shared", { timeout: 120_000 });
