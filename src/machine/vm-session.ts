@@ -153,27 +153,24 @@ export class VmSession {
     );
     const shell = await this.connect(deadline);
     const accelerator = this.#accelerator?.accelerator ?? "tcg";
-    await shell.exclusive(
-      deadline,
-      () => this.describe(),
-      async () => {
-        const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
-        try {
-          await this.whileAlive(
-            writeSnapshot(vm, deadline, target, overlay, {
-              machine: this.name,
-              options: this.options,
-              accelerator,
-            }),
-            deadline,
-          );
-          // The VM now writes to the new overlay; a reboot must boot from it.
-          this.#disk = overlay;
-        } finally {
-          if (!options.stop && !vm.hasExited) await vm.resume(deadline);
-        }
-      },
-    );
+    const describe = () => this.describe();
+    await shell.exclusive(deadline, describe, async () => {
+      const overlay = join(this.#stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+      try {
+        await this.whileAlive(
+          writeSnapshot(vm, deadline, target, overlay, {
+            machine: this.name,
+            options: this.options,
+            accelerator,
+          }),
+          deadline,
+        );
+        // The VM now writes to the new overlay; a reboot must boot from it.
+        this.#disk = overlay;
+      } finally {
+        if (!options.stop && !vm.hasExited) await vm.resume(deadline);
+      }
+    });
     if (options.stop) {
       this.shellGone("the machine was stopped after its snapshot");
       await vm.stop();
