@@ -1,11 +1,22 @@
 // The 9p shared folder: a machine with `sharedDir` on an image whose kernel has 9p
 // (debian-12-full) mounts it at /tmp/shared, and file copies go through it.
 
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCodes } from "../../src/errors.ts";
 import { ensureImage } from "../../src/images/build-image.ts";
 import { Machine } from "../../src/machine/machine.ts";
 import { temporaryDir } from "../helpers/cli.ts";
@@ -45,6 +56,33 @@ describe("a 9p shared folder", () => {
     const hostSum = createHash("sha256").update(readFileSync(target)).digest("hex");
     expect(hostSum).toBe((await machine.succeed("sha256sum /root/out.bin")).split(" ")[0]);
     // The copies' files in the shared folder are gone once they are done.
+    expect(readdirSync(shared)).toEqual(["from-host"]);
+  });
+
+  it("carries folders both ways as trees, and refuses what is neither file nor folder", async () => {
+    const work = temporaryDir("corral-shared-tree-");
+    const tree = join(work, "tree");
+    mkdirSync(join(tree, "a/b"), { recursive: true });
+    writeFileSync(join(tree, "a/b/deep"), "deep\n");
+    symlinkSync("a/b/deep", join(tree, "link"));
+    await machine.copyFromHost(tree, "/root/tree");
+    expect(await machine.succeed("cat /root/tree/link; cd /root/tree && find . | sort")).toBe(
+      "deep\n.\n./a\n./a/b\n./a/b/deep\n./link\n",
+    );
+    await machine.succeed("echo guest > /root/tree/a/new");
+    await machine.copyFromVm("/root/tree", join(work, "back"));
+    expect(readFileSync(join(work, "back/a/new"), "utf8")).toBe("guest\n");
+    expect(readlinkSync(join(work, "back/link"))).toBe("a/b/deep");
+    spawnSync("mkfifo", [join(work, "fifo")]);
+    await expect(machine.copyFromHost(join(work, "fifo"), "/root/fifo")).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+    await expect(machine.copyFromVm("/dev/null", join(work, "null"))).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+    await expect(machine.copyFromVm("/no/such", join(work, "none"))).rejects.toMatchObject({
+      code: ErrorCodes.NOT_FOUND,
+    });
     expect(readdirSync(shared)).toEqual(["from-host"]);
   });
 
