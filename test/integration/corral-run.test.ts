@@ -83,7 +83,9 @@ describe("corral run", () => {
   it("names the missing host tool and the apt-get line that installs it", async () => {
     const result = await runCli(["run", "--", "true"], { PATH: "/nonexistent" });
     expect(result.code).toBe(125);
-    expect(result.stderr).toContain("starting a QEMU VM needs qemu-system-x86_64 (not found)");
+    expect(result.stderr).toContain(
+      "starting machine debian-12 needs qemu-system-x86_64 (not found)",
+    );
     expect(result.stderr).toContain(
       "Fix: apt-get install -y --no-install-recommends qemu-system-x86",
     );
