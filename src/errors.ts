@@ -59,10 +59,6 @@ export function httpStatus(code: ErrorCode): number {
   return ErrorTable[code.slice("CORRAL_".length) as ErrorName][0];
 }
 
-/** The one-line meaning of `code`. */
-export function errorMeaning(code: ErrorCode): string {
-  return ErrorTable[code.slice("CORRAL_".length) as ErrorName][1];
-}
 
 export interface CorralErrorOptions {
   cause?: unknown;

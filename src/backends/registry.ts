@@ -18,7 +18,3 @@ export function findBackend(name: string = DEFAULT_BACKEND): Backend {
     `unknown backend ${JSON.stringify(name)}; known backends: ${[...BACKENDS.keys()].join(", ")}`,
   );
 }
-
-export function backendNames(): string[] {
-  return [...BACKENDS.keys()];
-}
