@@ -59,7 +59,6 @@ export function httpStatus(code: ErrorCode): number {
   return ErrorTable[code.slice("CORRAL_".length) as ErrorName][0];
 }
 
-
 export interface CorralErrorOptions {
   cause?: unknown;
   /** The machine the operation concerned, when there is one. */
