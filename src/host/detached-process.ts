@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExitInfo } from "./supervised-process.ts";
+import { type ExitInfo, stopWithGrace } from "./supervised-process.ts";
 
 /** Who a detached process is: its pid and its start time in clock ticks since boot. */
 export interface ProcessIdentity {
@@ -96,13 +96,7 @@ export class DetachedProcess {
 
   /** SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. Idempotent. */
   stop(graceMs = 3000): Promise<ExitInfo> {
-    this.#stopping ??= (async () => {
-      this.kill("SIGTERM");
-      const force = setTimeout(() => this.kill("SIGKILL"), graceMs);
-      const info = await this.exited;
-      clearTimeout(force);
-      return info;
-    })();
+    this.#stopping ??= stopWithGrace(this, graceMs);
     return this.#stopping;
   }
 }

@@ -73,20 +73,25 @@ export class SupervisedProcess implements AsyncDisposable {
 
   /** SIGTERM to the group, SIGKILL after `graceMs`; resolves once the leader is gone. Idempotent. */
   stop(graceMs = 3000): Promise<ExitInfo> {
-    this.#stopping ??= (async () => {
-      if (this.hasExited) return this.exited;
-      this.kill("SIGTERM");
-      const force = setTimeout(() => this.kill("SIGKILL"), graceMs);
-      const info = await this.exited;
-      clearTimeout(force);
-      return info;
-    })();
+    this.#stopping ??= stopWithGrace(this, graceMs);
     return this.#stopping;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** SIGTERM to `target`, SIGKILL after `graceMs` if it has not exited; resolves once it has. */
+export async function stopWithGrace(
+  target: { readonly exited: Promise<ExitInfo>; kill(signal: NodeJS.Signals): void },
+  graceMs: number,
+): Promise<ExitInfo> {
+  target.kill("SIGTERM");
+  const force = setTimeout(() => target.kill("SIGKILL"), graceMs);
+  const info = await target.exited;
+  clearTimeout(force);
+  return info;
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -6,6 +6,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { imagesDir } from "../host/paths.ts";
+import { isAlive } from "../host/pid-lock.ts";
 import { runProgram } from "../host/run-program.ts";
 import { type ImageManifest, readManifest } from "./manifest.ts";
 import { DEFAULT_RECIPE, knownRecipes, loadRecipe, type Recipe } from "./recipe.ts";
@@ -155,13 +156,4 @@ function mountsUnder(dir: string): string[] {
     .map((line) => line.split(" ")[1]?.replace(/\\040/g, " ") ?? "")
     .filter((mountPoint) => mountPoint.startsWith(prefix))
     .sort((a, b) => b.length - a.length);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
