@@ -84,6 +84,7 @@ export class QemuVm implements RunningVm {
   readonly #qmpCommand: QmpCommand = (deadline, name, args) => this.command(deadline, name, args);
   #qmp: Promise<QmpClient> | undefined;
   #forwarding: Promise<unknown> = Promise.resolve();
+  #resizing: Promise<unknown> = Promise.resolve();
 
   constructor(parts: QemuVmParts) {
     this.#name = parts.name;
@@ -259,7 +260,14 @@ export class QemuVm implements RunningVm {
     return querySize(this.#qmpCommand, deadline);
   }
 
-  async resize(deadline: Deadline, target: ResizeTarget): Promise<void> {
+  /** One at a time: each plugs in what its target lacks as QEMU reports it then. */
+  resize(deadline: Deadline, target: ResizeTarget): Promise<void> {
+    const resized = this.#resizing.then(() => this.#resize(deadline, target));
+    this.#resizing = resized.catch(() => undefined);
+    return resized;
+  }
+
+  async #resize(deadline: Deadline, target: ResizeTarget): Promise<void> {
     try {
       await hotplug(this.#qmpCommand, deadline, target);
     } finally {
