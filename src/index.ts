@@ -44,6 +44,8 @@ export {
   type ExecuteOptions,
   Machine,
   type MachineOptions,
+  type MachineSize,
+  type ResizeOptions,
 } from "./machine/machine.ts";
 export type { VlanAttachment } from "./machine/machine-options.ts";
 export { resolveMachineAccelerator as resolveAccelerator } from "./machine/machine-plan.ts";

@@ -60,6 +60,9 @@ export interface VmSpec {
   /** Virtual CPUs and memory, overriding the boot source's. */
   cpus?: number | undefined;
   memoryMiB?: number | undefined;
+  /** Headroom for hot-adding vCPUs and memory (resize): the most the VM may grow to. */
+  maxCpus?: number | undefined;
+  maxMemoryMiB?: number | undefined;
   /** The root disk overlay the VM writes to; default: the boot source's own, in `stateDir`. */
   rootDisk?: string | undefined;
   /** NICs on VLAN switches. A start script brings its own NICs and is told the switches. */
@@ -89,6 +92,28 @@ export interface VmRecord {
   sockets: Record<string, string>;
   spec: VmSpec;
   startedAt: string;
+}
+
+/** What a running VM has, and the most it can grow to. */
+export interface VmSize {
+  /** vCPUs present, and the most the VM can have (`maxCpus` at start; else its vCPUs then). */
+  cpus: number;
+  maxCpus: number;
+  /** Memory in MiB, and the most the VM can have (`maxMemoryMiB` at start; else its memory). */
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  /** Memory is added in whole multiples of this (the guest's memory block size). */
+  memoryStepMiB: number;
+  /** The root disk's size in bytes. */
+  diskBytes: number;
+}
+
+/** What to grow a running VM to; what is left out stays as it is. */
+export interface ResizeTarget {
+  cpus?: number | undefined;
+  memoryMiB?: number | undefined;
+  /** The root disk's new size in GiB (2^30 bytes). */
+  diskGiB?: number | undefined;
 }
 
 /** Saved device and memory state: the file a restore reads. */
@@ -122,9 +147,16 @@ export interface Abilities {
   snapshot: {
     saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState>;
   };
-  /** Changes the number of vCPUs or the memory of a running VM. */
+  /** Hot-adds vCPUs and memory and grows the root disk of a running VM. */
   resize: {
-    resize(deadline: Deadline, size: { cpus?: number; memoryMiB?: number }): Promise<void>;
+    /** The VM's size and its limits, as the VMM reports them. */
+    size(deadline: Deadline): Promise<VmSize>;
+    /**
+     * Grows the VM to `target` (checked by the caller against size()): vCPUs and memory are
+     * plugged in, the root disk grows. Returns when the VMM has done it; the guest may still be
+     * onlining what was added.
+     */
+    resize(deadline: Deadline, target: ResizeTarget): Promise<void>;
   };
 }
 

@@ -28,6 +28,7 @@ export type MachineOperation =
   | "exited"
   | "reboot"
   | "snapshot"
+  | "resize"
   | "guest";
 
 interface Transition {
@@ -51,6 +52,7 @@ export const TRANSITIONS: Readonly<Record<MachineOperation, Transition>> = {
   exited: { from: [...LIVE, "stopping"], to: "exited" },
   reboot: { from: ["running"] },
   snapshot: { from: ["running", "paused"] },
+  resize: { from: ["starting", "running"] },
   guest: { from: ["starting", "running"] },
 };
 

@@ -1,6 +1,6 @@
 // The options and result types of Machine's public API.
 
-import type { Ownership } from "../backends/backend.ts";
+import type { Ownership, ResizeTarget, VmSize } from "../backends/backend.ts";
 import type { WaitOptions } from "../deadline.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 
@@ -38,6 +38,12 @@ export interface MachineOptions {
   cpus?: number;
   /** Memory in MiB, at least 64 (default: the image's, 1024 for corral-built images). */
   memoryMiB?: number;
+  /**
+   * Headroom for `resize`: the most vCPUs (up to 255) and memory in MiB (up to 512 GiB) the
+   * running machine may grow to; at least `cpus` and `memoryMiB`. Without them it cannot grow.
+   */
+  maxCpus?: number;
+  maxMemoryMiB?: number;
   /**
    * Virtual LANs to join. A machine started from an image gets one NIC per VLAN with MAC
    * 52:54:00:12:<vlan>:<node> (corral-built guests take 192.168.<vlan>.<node> on it). A start
@@ -98,3 +104,12 @@ export interface SnapshotOptions extends WaitOptions {
   /** Stop the VM once the snapshot is written, instead of resuming it. */
   stop?: boolean;
 }
+
+/**
+ * What `resize` grows a running machine to: vCPUs, memory in MiB (grown in whole multiples of
+ * `MachineSize.memoryStepMiB`, 128), the root disk in GiB. What is left out stays as it is.
+ */
+export type ResizeOptions = ResizeTarget;
+
+/** What a running machine has and the most it can grow to, as its VMM reports them. */
+export type MachineSize = VmSize;

@@ -88,6 +88,8 @@ export async function machineIdentity(
       accelerator: plan.accelerator.accelerator,
       cpus: options.cpus ?? null,
       memoryMiB: options.memoryMiB ?? null,
+      ...(options.maxCpus ? { maxCpus: options.maxCpus } : {}),
+      ...(options.maxMemoryMiB ? { maxMemoryMiB: options.maxMemoryMiB } : {}),
       vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,

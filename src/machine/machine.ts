@@ -21,10 +21,13 @@ import type {
   ExecResult,
   ExecuteOptions,
   MachineOptions,
+  MachineSize,
   PortOptions,
+  ResizeOptions,
   SnapshotOptions,
   UserOptions,
 } from "./machine-options.ts";
+import { resizeMachine } from "./resize.ts";
 import {
   type ConsoleCursor,
   sendChars,
@@ -42,7 +45,9 @@ export type {
   ExecResult,
   ExecuteOptions,
   MachineOptions,
+  MachineSize,
   PortOptions,
+  ResizeOptions,
   SnapshotOptions,
   UserOptions,
 };
@@ -163,6 +168,30 @@ export class Machine implements AsyncDisposable {
     await this.#session.reboot(this.#session.deadline("reboot", options, SHELL_TIMEOUT_MS));
   }
 
+  /**
+   * Grows the running machine: hot-adds vCPUs and memory (up to the `maxCpus` and `maxMemoryMiB`
+   * it was started with; memory in whole steps of 128 MiB) and grows its root disk to `diskGiB`
+   * (the filesystem on it is the guest's to grow). Returns once the guest sees it all (`nproc`,
+   * MemTotal, the disk's size), with the new size. A later start keeps the new size, in this
+   * process or, for a persistent machine, in one that attaches to it. A snapshot needs a stop
+   * and start first. Throws CORRAL_CONFLICT when asked to shrink or go past a limit (naming it
+   * and the current value) or when the machine is not running, CORRAL_INVALID_ARGUMENT for a bad
+   * number, CORRAL_UNSUPPORTED when its backend cannot resize it, TimeoutError saying what the
+   * guest shows when it does not see the new size in time (default 120 s).
+   */
+  resize(target: ResizeOptions, options: WaitOptions = {}): Promise<MachineSize> {
+    return resizeMachine(this.#session, target, options);
+  }
+
+  /**
+   * The running machine's vCPUs, memory and root disk size, and the most it can grow to, as its
+   * VMM reports them. Throws CORRAL_UNSUPPORTED when its backend cannot resize it.
+   */
+  getSize(options: WaitOptions = {}): Promise<MachineSize> {
+    const resizing = this.#session.ability("getSize()", "resize");
+    return resizing.size(this.#session.deadline("getSize", options, MONITOR_TIMEOUT_MS));
+  }
+
   /** Waits until the VM has ended (the guest powered off or crashed). */
   async waitForShutdown(options: WaitOptions = {}): Promise<void> {
     const deadline = this.#session.deadline("waitForShutdown", options, SHELL_TIMEOUT_MS);
@@ -205,6 +234,8 @@ export class Machine implements AsyncDisposable {
       ...(source.kind === "image" ? { image: source.imageId } : { startScript: source.path }),
       ...(config.cpus ? { cpus: config.cpus } : {}),
       ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
+      ...(config.maxCpus ? { maxCpus: config.maxCpus } : {}),
+      ...(config.maxMemoryMiB ? { maxMemoryMiB: config.maxMemoryMiB } : {}),
       node: config.node,
       allowReboot: config.allowReboot,
       accel: config.accelerator as Accelerator,

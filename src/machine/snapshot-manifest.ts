@@ -22,6 +22,9 @@ export interface SnapshotConfig {
   accelerator: string;
   cpus: number | null;
   memoryMiB: number | null;
+  /** Resize headroom; present only when the machine had it. */
+  maxCpus?: number;
+  maxMemoryMiB?: number;
   vlans: number[];
   node: number;
   allowReboot: boolean;
@@ -131,10 +134,11 @@ export function requireCompatible(
       `made with ${manifest.backend} (${manifest.vmmVersion}), not ${current.backend} (${current.vmmVersion})`,
     );
   }
-  for (const key of Object.keys(manifest.config) as (keyof SnapshotConfig)[]) {
+  const keys = new Set([...Object.keys(manifest.config), ...Object.keys(current.config)]);
+  for (const key of keys as Set<keyof SnapshotConfig>) {
     if (!same(manifest.config[key], current.config[key])) {
       differences.push(
-        `machine config ${key} is ${JSON.stringify(manifest.config[key])}, not ${JSON.stringify(current.config[key])}`,
+        `machine config ${key} is ${JSON.stringify(manifest.config[key] ?? null)}, not ${JSON.stringify(current.config[key] ?? null)}`,
       );
     }
   }

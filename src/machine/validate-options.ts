@@ -9,10 +9,12 @@ import type { MachineOptions } from "./machine-options.ts";
 export type FieldRule = (value: unknown) => string | undefined;
 
 export const MIN_MEMORY_MIB = 64;
-const MAX_CPUS = 255;
+export const MAX_CPUS = 255;
+/** 512 GiB: QEMU's memory slots and TCG's 40 physical address bits leave room for it. */
+export const MAX_MEMORY_MIB = 524_288;
 const MAX_NODE = 254;
 
-const wholeNumber =
+export const wholeNumber =
   (min: number, max: number, unit = ""): FieldRule =>
   (value) =>
     Number.isInteger(value) && (value as number) >= min && (value as number) <= max
@@ -41,6 +43,8 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
   sharedDir: nonEmptyString,
   cpus: wholeNumber(1, MAX_CPUS),
   memoryMiB: wholeNumber(MIN_MEMORY_MIB, Number.POSITIVE_INFINITY, " of MiB"),
+  maxCpus: wholeNumber(1, MAX_CPUS),
+  maxMemoryMiB: wholeNumber(MIN_MEMORY_MIB, MAX_MEMORY_MIB, " of MiB"),
   vlans: (value) =>
     Array.isArray(value) &&
     value.every(
@@ -128,4 +132,17 @@ export function validateMachineOptions(options: MachineOptions): void {
   const name = (options as { name?: unknown } | null)?.name;
   const subject = isMachineName(name) ? `machine ${JSON.stringify(name)}` : "new Machine";
   validateFields(subject, options, MACHINE_OPTION_RULES);
+  for (const [max, size] of [
+    ["maxCpus", "cpus"],
+    ["maxMemoryMiB", "memoryMiB"],
+  ] as const) {
+    const limit = options[max];
+    const value = options[size];
+    if (limit !== undefined && value !== undefined && limit < value) {
+      throw new CorralError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `${subject}: ${max} is ${limit}, less than ${size} (${value}); it is the most the machine may grow to`,
+      );
+    }
+  }
 }

@@ -46,7 +46,6 @@ const SNAPSHOT_TIMEOUT_MS = 300_000;
 
 export class VmSession {
   readonly name: string;
-  readonly options: MachineOptions;
   readonly lifecycle = new Lifecycle();
   /** The serial console across every start of the VM (a reboot starts a new VMM). */
   readonly #console = new ConsoleLog();
@@ -56,12 +55,13 @@ export class VmSession {
   #vm: RunningVm | undefined;
   #starting: Promise<RunningVm> | undefined;
   #guest: GuestSession | undefined;
+  #options: MachineOptions;
   /** The disk overlay to boot from when not the boot source's default (clones, after a snapshot). */
   #disk: string | undefined;
 
   constructor(name: string, options: MachineOptions) {
     this.name = name;
-    this.options = options;
+    this.#options = options;
     this.#console.onLine((line) => {
       for (const listener of this.#consoleListeners) listener(line);
     });
@@ -76,8 +76,12 @@ export class VmSession {
     const dir = resolve(stateDir);
     const record = await readVmRecord(dir);
     const recorded = (record.spec.owner ?? {}) as MachineOptions;
+    const { cpus, memoryMiB } = record.spec;
     const session = new VmSession(name ?? record.name, {
       ...recorded,
+      // A resize records the VM's new size in its spec.
+      ...(cpus ? { cpus } : {}),
+      ...(memoryMiB ? { memoryMiB } : {}),
       name: name ?? record.name,
       ownership: "persistent",
       stateDir: dir,
@@ -118,6 +122,16 @@ export class VmSession {
     session.lifecycle.apply("started", "attach");
     if (await vm.isPaused(deadline)) session.lifecycle.apply("pause", "attach");
     return session;
+  }
+
+  /** The machine's options; a resize changes its vCPUs and memory. */
+  get options(): MachineOptions {
+    return this.#options;
+  }
+
+  /** Keeps the vCPUs and memory a resize gave the VM, for its next start and its snapshots. */
+  recordSize(size: { cpus: number; memoryMiB: number }): void {
+    this.#options = { ...this.#options, cpus: size.cpus, memoryMiB: size.memoryMiB };
   }
 
   get vm(): RunningVm | undefined {
@@ -527,7 +541,7 @@ export class VmSession {
   }
 
   #spec(plan: MachinePlan, stateDir: string): VmSpec {
-    const { cpus, memoryMiB, sharedDir, vlans = [] } = this.options;
+    const { cpus, memoryMiB, maxCpus, maxMemoryMiB, sharedDir, vlans = [] } = this.options;
     return {
       name: this.name,
       stateDir,
@@ -536,6 +550,8 @@ export class VmSession {
       accelerator: plan.accelerator.accelerator,
       cpus,
       memoryMiB,
+      maxCpus,
+      maxMemoryMiB,
       rootDisk: this.#disk,
       nics: vlans.map(({ vlan, switchSocket }) => ({
         vlan,

@@ -175,6 +175,11 @@ function persistentVm(
       gone.abort();
       await removeRunFiles(record);
     },
+    onResized: async ({ cpus, memoryMiB }) => {
+      // A later start of the VM (by whichever process attaches to it) keeps its new size.
+      record.spec = { ...record.spec, cpus, memoryMiB };
+      await writeVmRecord(record);
+    },
   });
 }
 

@@ -1,5 +1,6 @@
 // One running QEMU VM, owned or persistent: its process, its sockets, its QMP connection, and
-// the optional abilities QEMU has (screenshots, keys, links, port forwards, HMP, snapshots).
+// the optional abilities QEMU has (screenshots, keys, links, port forwards, HMP, snapshots,
+// resizing).
 
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,18 +14,22 @@ import type {
   Capability,
   OptionalCapability,
   Ownership,
+  ResizeTarget,
   RunningVm,
   SavedState,
+  VmSize,
 } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
 import { ExitScope } from "../exit-scope.ts";
+import { hasHotplugged, hotplug, querySize } from "./hotplug.ts";
 import { toQcode } from "./qcodes.ts";
 import type { QemuSockets } from "./qemu-sockets.ts";
-import { saveState } from "./qemu-state.ts";
+import { type QmpCommand, saveState } from "./qemu-state.ts";
 import { QmpClient } from "./qmp-client.ts";
 
 export const QEMU_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
   "pause",
+  "resize",
   "snapshot",
   "persistent",
   "screenshot",
@@ -57,6 +62,10 @@ export interface QemuVmParts {
   consoleInput: (text: string) => void;
   /** Run when the VMM has ended, before its exit is reported. */
   onExit?: () => Promise<void>;
+  /** What this VM can do; default: all of QEMU_CAPABILITIES. */
+  capabilities?: ReadonlySet<Capability>;
+  /** Run after a resize with the VM's new size (a persistent VM records it). */
+  onResized?: (size: VmSize) => Promise<void>;
 }
 
 export class QemuVm implements RunningVm {
@@ -70,8 +79,12 @@ export class QemuVm implements RunningVm {
   readonly #sockets: QemuSockets;
   readonly #stderr: QemuVmParts["stderr"];
   readonly #consoleInput: (text: string) => void;
+  readonly #capabilities: ReadonlySet<Capability>;
+  readonly #onResized: QemuVmParts["onResized"];
+  readonly #qmpCommand: QmpCommand = (deadline, name, args) => this.command(deadline, name, args);
   #qmp: Promise<QmpClient> | undefined;
   #forwarding: Promise<unknown> = Promise.resolve();
+  #resizing: Promise<unknown> = Promise.resolve();
 
   constructor(parts: QemuVmParts) {
     this.#name = parts.name;
@@ -81,6 +94,8 @@ export class QemuVm implements RunningVm {
     this.#sockets = parts.sockets;
     this.#stderr = parts.stderr;
     this.#consoleInput = parts.consoleInput;
+    this.#capabilities = parts.capabilities ?? QEMU_CAPABILITIES;
+    this.#onResized = parts.onResized;
     const exited = parts.process.exited.then(async (info) => {
       this.console.end();
       this.#sockets.close();
@@ -107,11 +122,11 @@ export class QemuVm implements RunningVm {
   }
 
   supports(capability: Capability): boolean {
-    return QEMU_CAPABILITIES.has(capability);
+    return this.#capabilities.has(capability);
   }
 
   ability<C extends OptionalCapability>(capability: C): Abilities[C] | undefined {
-    return QEMU_CAPABILITIES.has(capability) ? (this as unknown as Abilities[C]) : undefined;
+    return this.#capabilities.has(capability) ? (this as unknown as Abilities[C]) : undefined;
   }
 
   vmmStderr(): string[] {
@@ -229,8 +244,37 @@ export class QemuVm implements RunningVm {
     await this.command(deadline, "set-action", { reboot: allowed ? "reset" : "shutdown" });
   }
 
-  saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
-    return saveState((d, name, args) => this.command(d, name, args), deadline, dir, nextOverlay);
+  async saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState> {
+    // A restore starts QEMU with the VM's devices on its command line: plugged-in ones are not.
+    if (await hasHotplugged(this.#qmpCommand, deadline)) {
+      throw new CorralError(
+        ErrorCodes.CONFLICT,
+        `${deadline.what}: the VM was resized while running, and its plugged-in vCPUs and memory would not be restored; stop and start it (it keeps its new size), then take the snapshot`,
+        { machine: this.#name },
+      );
+    }
+    return saveState(this.#qmpCommand, deadline, dir, nextOverlay);
+  }
+
+  size(deadline: Deadline): Promise<VmSize> {
+    return querySize(this.#qmpCommand, deadline);
+  }
+
+  /** One at a time: each plugs in what its target lacks as QEMU reports it then. */
+  resize(deadline: Deadline, target: ResizeTarget): Promise<void> {
+    const resized = this.#resizing.then(() => this.#resize(deadline, target));
+    this.#resizing = resized.catch(() => undefined);
+    return resized;
+  }
+
+  async #resize(deadline: Deadline, target: ResizeTarget): Promise<void> {
+    try {
+      await hotplug(this.#qmpCommand, deadline, target);
+    } finally {
+      // What was plugged in before a failure is recorded too.
+      const size = this.#onResized && (await this.size(deadline).catch(() => undefined));
+      if (size) await this.#onResized?.(size);
+    }
   }
 
   async #forward(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {

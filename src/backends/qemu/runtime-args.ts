@@ -7,6 +7,7 @@
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
 import type { Ownership, VlanNic } from "../backend.ts";
+import { sizeArgs } from "./hotplug.ts";
 import type { QemuSocketName } from "./qemu-sockets.ts";
 
 export interface RuntimeArgsOptions {
@@ -19,6 +20,8 @@ export interface RuntimeArgsOptions {
   allowReboot: boolean;
   cpus?: number | undefined;
   memoryMiB?: number | undefined;
+  maxCpus?: number | undefined;
+  maxMemoryMiB?: number | undefined;
   nics?: readonly VlanNic[] | undefined;
 }
 
@@ -64,8 +67,7 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
       "xfer",
       `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
     ),
-    ...(options.cpus ? ["-smp", String(options.cpus)] : []),
-    ...(options.memoryMiB ? ["-m", String(options.memoryMiB)] : []),
+    ...sizeArgs(options),
     ...(options.nics ?? []).flatMap((nic) => [
       ...["-netdev", `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`],
       ...["-device", `virtio-net-pci,netdev=vlan${nic.vlan},mac=${nic.mac}`],

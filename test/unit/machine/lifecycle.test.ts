@@ -39,6 +39,13 @@ describe("Lifecycle", () => {
     expect(lifecycle.allows("guest")).toBe(false);
   });
 
+  it("resizes a machine that runs or boots, not a paused or ended one", () => {
+    const allowed = (["created", "starting", "running", "paused", "stopped"] as const).filter(
+      (state) => new Lifecycle(state).allows("resize"),
+    );
+    expect(allowed).toEqual(["starting", "running"]);
+  });
+
   it("leads every state-changing operation to a state some operation leaves", () => {
     const leavable = new Set(Object.values(TRANSITIONS).flatMap((transition) => transition.from));
     for (const transition of Object.values(TRANSITIONS)) {

@@ -72,6 +72,17 @@ describe("snapshot manifest", () => {
     );
   });
 
+  it("tells a machine with resize headroom from one without, either way round", async () => {
+    const { dir, manifest } = await snapshotFolder();
+    const roomy: MachineIdentity = { ...identity, config: { ...identity.config, maxCpus: 4 } };
+    expect(() => requireCompatible(dir, manifest, roomy)).toThrowError(
+      "machine config maxCpus is null, not 4",
+    );
+    expect(() => requireCompatible(dir, { ...manifest, ...roomy }, identity)).toThrowError(
+      "machine config maxCpus is 4, not null",
+    );
+  });
+
   it("names a file changed since, even with its size and time put back", async () => {
     const { dir, manifest } = await snapshotFolder();
     writeFileSync(join(dir, "state"), "device and memory STATE");

@@ -32,6 +32,8 @@ describe("validateMachineOptions", () => {
         sharedDir: "/tmp/shared",
         cpus: 255,
         memoryMiB: 64,
+        maxCpus: 255,
+        maxMemoryMiB: 524_288,
         vlans: [{ vlan: 0, switchSocket: "/tmp/vde0.ctl" }],
         node: 254,
         snapshot: "/tmp/snap",
@@ -56,6 +58,19 @@ describe("validateMachineOptions", () => {
     [{ cpus: 256 }, "cpus is 256; expected a whole number from 1 to 255"],
     [{ cpus: Number.NaN }, "cpus is NaN; expected a whole number from 1 to 255"],
     [{ node: 255 }, "node is 255; expected a whole number from 1 to 254"],
+    [{ maxCpus: 256 }, "maxCpus is 256; expected a whole number from 1 to 255"],
+    [
+      { maxMemoryMiB: 1_048_576 },
+      "maxMemoryMiB is 1048576; expected a whole number of MiB from 64 to 524288",
+    ],
+    [
+      { cpus: 4, maxCpus: 2 },
+      "new Machine: maxCpus is 2, less than cpus (4); it is the most the machine may grow to",
+    ],
+    [
+      { memoryMiB: 1024, maxMemoryMiB: 512 },
+      "maxMemoryMiB is 512, less than memoryMiB (1024); it is the most the machine may grow to",
+    ],
     [{ image: "" }, 'image is ""; expected a non-empty string'],
     [{ startScript: 42 }, "startScript is 42; expected a non-empty string"],
     [{ accel: "hvf" }, 'accel is "hvf"; expected "kvm" or "tcg"'],
