@@ -4,7 +4,7 @@
 // half-written stays behind a failure, an abort or a killed daemon.
 
 import { constants } from "node:fs";
-import { copyFile, readdir, rm, stat } from "node:fs/promises";
+import { access, copyFile, readdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { AbortedError, CorralError, ErrorCodes } from "../errors.ts";
 import { removeStalePartials, writeDirAtomically } from "../host/atomic-dir.ts";
@@ -250,18 +250,27 @@ async function requireFile(path: string): Promise<string> {
     );
   }
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    throw new CorralError(
-      ErrorCodes.INVALID_ARGUMENT,
-      `image file ${path} cannot be read: ${error.code}`,
-      {
-        cause: error,
-      },
-    );
+    throw unreadable(path, error);
   });
   if (!info.isFile()) {
     throw new CorralError(ErrorCodes.INVALID_ARGUMENT, `image path ${path} is not a regular file`);
   }
+  await access(path, constants.R_OK).catch((error: NodeJS.ErrnoException) => {
+    throw unreadable(path, error);
+  });
   return path;
+}
+
+function unreadable(path: string, error: NodeJS.ErrnoException): CorralError {
+  const reasons: Record<string, string> = {
+    ENOENT: "does not exist",
+    EACCES: "cannot be read: permission denied",
+    ENOTDIR: "does not exist: a part of its path is a file",
+  };
+  const why = reasons[error.code ?? ""] ?? `cannot be read: ${error.message}`;
+  return new CorralError(ErrorCodes.INVALID_ARGUMENT, `image file ${path} ${why}`, {
+    cause: error,
+  });
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {

@@ -78,8 +78,15 @@ export const imageRoutes: FastifyPluginAsyncTypebox<ImageRouteOptions> = async (
         const job = images.build(body.build);
         return reply.code(202).header("location", `${app.prefix}/jobs/${job.id}`).send(job);
       }
+      // A client that goes away before the answer ends the import; nothing of it stays.
+      const gone = new AbortController();
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
       // The schema lets exactly one of the two through.
-      const image = await images.import(body.import as NonNullable<typeof body.import>);
+      const image = await images.import(body.import as NonNullable<typeof body.import>, {
+        signal: gone.signal,
+      });
       return reply.code(201).header("location", `${app.prefix}/images/${image.id}`).send(image);
     },
   );

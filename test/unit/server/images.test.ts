@@ -2,11 +2,12 @@
 // over a temporary store: imports of real files, validation, 404s and 409s, and the OpenAPI
 // document. Image builds are in test/integration/image-build-job.test.ts (they need the image cache).
 
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
 import { ImageService } from "../../../src/manager/images.ts";
 import { JobService } from "../../../src/manager/jobs.ts";
@@ -93,7 +94,7 @@ describe("POST /v1/images { import }", () => {
     });
     expect(await post({ import: { path: "/nonexistent/disk.img", name: "x" } })).toMatchObject({
       status: 400,
-      json: { message: "image file /nonexistent/disk.img cannot be read: ENOENT" },
+      json: { message: "image file /nonexistent/disk.img does not exist" },
     });
     expect((await get("/v1/images/x")).status).toBe(404);
   });
@@ -262,5 +263,35 @@ describe("the OpenAPI document", () => {
     expect(create?.responses["202"]).toMatchObject({
       content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } },
     });
+  });
+});
+
+describe("an import whose client goes away", () => {
+  it("stops, and leaves neither files nor a record", async () => {
+    const big = join(scratch, "big.raw");
+    writeFileSync(big, "");
+    truncateSync(big, 128 * 1024 * 1024);
+    const before = images.list();
+    const request = httpRequest({
+      socketPath: socket.socket,
+      method: "POST",
+      path: "/v1/images",
+      headers: { "content-type": "application/json" },
+    });
+    request.on("error", () => {});
+    request.end(JSON.stringify({ import: { path: big, name: "abandoned" } }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    request.destroy();
+    await vi.waitFor(
+      () => {
+        expect(readdirSync(images.dir).filter((entry) => entry.startsWith("."))).toEqual([]);
+        expect(readdirSync(images.dir)).toEqual(before.map((image) => image.id));
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    // Gone for good: the import ended as aborted, not late.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(images.list()).toEqual(before);
+    expect(readdirSync(images.dir)).toEqual(before.map((image) => image.id));
   });
 });
