@@ -12,11 +12,14 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import type { ImageService } from "../manager/images.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
 import { registerErrorHandling, validationError } from "./error-handling.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { imageRoutes } from "./routes/images.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -36,6 +39,8 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
+  /** Serves /v1/images, and /v1/jobs from its job service, when given. */
+  images?: ImageService;
 }
 
 /**
@@ -90,5 +95,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     version: packageVersion(),
     limits: options.limits ?? DEFAULT_LIMITS,
   });
+  if (options.images) {
+    await app.register(imageRoutes, { prefix: API_PREFIX, images: options.images });
+    await app.register(jobRoutes, { prefix: API_PREFIX, jobs: options.images.jobs });
+  }
   return app;
 }
