@@ -210,7 +210,7 @@ export class QgaClient implements Disposable {
   }
 
   /**
-   * Reads a file in the guest, chunk by chunk (1 MiB per round trip); the handle is always
+   * Reads a file in the guest, chunk by chunk (64 KiB per round trip); the handle is always
    * closed, also when the caller stops early. Errors as for execute().
    */
   readFileChunks(path: string, deadline: Deadline): AsyncGenerator<Buffer> {

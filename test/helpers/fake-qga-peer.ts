@@ -10,11 +10,15 @@ import { join } from "node:path";
 import type { Deadline } from "../../src/deadline.ts";
 import type { QgaOpen } from "../../src/guest/qga-client.ts";
 
-/** A reply line, nothing (as guest-shutdown on success), a closed connection, or raw bytes. */
+/**
+ * A reply line, nothing (as guest-shutdown on success), nothing ever again on this connection
+ * (an agent that stopped), a closed connection, or raw bytes.
+ */
 export type FakeAnswer =
   | { return: unknown }
   | { error: { class: string; desc: string } }
   | "nothing"
+  | "hang"
   | "close"
   | { raw: string };
 
@@ -40,8 +44,10 @@ export async function startFakeQgaPeer(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     let pending = "";
+    let isHung = false;
     socket.on("data", (chunk: Buffer) => {
       for (const byte of chunk) {
+        if (isHung) return;
         if (byte === 0xff) {
           pending = "";
           socket.write(STRAY_BYTE_ERROR);
@@ -65,6 +71,10 @@ export async function startFakeQgaPeer(
           return;
         }
         if (reply === "nothing") continue;
+        if (reply === "hang") {
+          isHung = true;
+          return;
+        }
         if ("raw" in reply) socket.write(reply.raw);
         else socket.write(`${JSON.stringify(reply)}\n`);
       }

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Deadline } from "../../../src/deadline.ts";
 import { CorralError, ErrorCodes } from "../../../src/errors.ts";
 import { QgaClient } from "../../../src/guest/qga-client.ts";
+import { FILE_READ_CHUNK_BYTES } from "../../../src/guest/qga-files.ts";
 import { posixExecRequest } from "../../../src/guest/qga-posix.ts";
 import { QgaError } from "../../../src/guest/qga-protocol.ts";
 import { type HostQga, startHostQga } from "../../helpers/host-qga.ts";
@@ -286,7 +287,7 @@ describe("files", () => {
     writeFileSync(path, randomBytes(3 * 1024 * 1024));
     const fds = agentFds();
     for await (const chunk of client.readFileChunks(path, deadline())) {
-      expect(chunk.length).toBe(1024 * 1024);
+      expect(chunk.length).toBe(FILE_READ_CHUNK_BYTES);
       break;
     }
     expect(agentFds()).toBe(fds);
