@@ -4,12 +4,9 @@
 // again when it closed (the agent or QEMU restarted). Exec and files are in qga-exec.ts and
 // qga-files.ts; the protocol in qga-protocol.ts.
 
-import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import { ChannelLock } from "./channel-lock.ts";
-import type { ReadLimit } from "./chunk-reader.ts";
 import {
   execArguments,
   execResult,
@@ -20,7 +17,8 @@ import {
   type QgaExecStatus,
 } from "./qga-exec.ts";
 import { type QgaFileAgent, readFileChunks, writeFile } from "./qga-files.ts";
-import { QgaConnection, QgaError } from "./qga-protocol.ts";
+import { type QgaConnection, QgaError, type QgaReply } from "./qga-protocol.ts";
+import { isChannelBroken, type Pin, type QgaOpen, QgaSession } from "./qga-session.ts";
 import {
   camelize,
   type QgaFilesystem,
@@ -31,8 +29,7 @@ import {
   type QgaUser,
 } from "./qga-types.ts";
 
-/** Opens the stream to the agent (for QEMU: the unix socket of its virtio-serial port). */
-export type QgaOpen = (deadline: Deadline) => Promise<Duplex>;
+export type { QgaOpen } from "./qga-session.ts";
 
 /** What the agent offers, from guest-info and a probe. */
 export interface QgaCapabilities {
@@ -49,27 +46,16 @@ const SHUTDOWN_CONFIRM_MS = 5000;
 /** No program has an empty name: guest-exec fails on it once it has checked its arguments. */
 const PROBE_PATH = "";
 
-/**
- * Ties the calls of one exec or transfer to the connection they started on: a pid or handle
- * means nothing to an agent that started again, so they fail once the stream was reopened.
- */
-interface Pin {
-  connection?: QgaConnection;
-}
-
 export class QgaClient implements Disposable {
-  readonly #open: QgaOpen;
-  readonly #lock = new ChannelLock();
-  #connection: QgaConnection | undefined;
+  readonly #session: QgaSession;
   #capabilities: { connection: QgaConnection; value: QgaCapabilities } | undefined;
-  #isClosed = false;
   /** Handles whose close could not be sent: closed before the next transfer. */
   readonly #unclosedHandles = new Set<number>();
   /** Programs whose caller stopped waiting: their status is collected before the next exec. */
   readonly #unreapedPids = new Set<number>();
 
   private constructor(open: QgaOpen) {
-    this.#open = open;
+    this.#session = new QgaSession(open);
   }
 
   /**
@@ -99,27 +85,25 @@ export class QgaClient implements Disposable {
     args: Record<string, unknown> | undefined,
     deadline: Deadline,
   ): Promise<unknown> {
-    return this.#call(command, args, deadline);
+    return this.#session.call(command, args, deadline);
   }
 
   /** guest-ping: one round trip to the agent. */
   async ping(deadline: Deadline): Promise<void> {
-    await this.#call("guest-ping", undefined, deadline);
+    await this.#session.call("guest-ping", undefined, deadline);
   }
 
   /** guest-info: the agent's version and commands. */
   async info(deadline: Deadline): Promise<QgaInfo> {
-    return camelize(await this.#call("guest-info", undefined, deadline));
+    return camelize(await this.#session.call("guest-info", undefined, deadline));
   }
 
   /** What this agent offers; asked once per connection (a new one may be another agent). */
   async capabilities(deadline: Deadline): Promise<QgaCapabilities> {
     const cached = this.#capabilities;
-    if (cached && cached.connection === this.#connection && !cached.connection.closedError) {
-      return cached.value;
-    }
+    if (cached && cached.connection === this.#session.connection) return cached.value;
     const info = await this.info(deadline);
-    const connection = this.#connection;
+    const connection = this.#session.connection;
     const commands = new Set(info.supportedCommands.filter((c) => c.enabled).map((c) => c.name));
     const execCwd =
       commands.has("guest-exec") &&
@@ -131,12 +115,12 @@ export class QgaClient implements Disposable {
 
   /** guest-get-osinfo: the guest's OS and kernel. */
   async osInfo(deadline: Deadline): Promise<QgaOsInfo> {
-    return camelize(await this.#call("guest-get-osinfo", undefined, deadline));
+    return camelize(await this.#session.call("guest-get-osinfo", undefined, deadline));
   }
 
   /** guest-get-host-name: the guest's host name. */
   async hostName(deadline: Deadline): Promise<string> {
-    const reply = (await this.#call("guest-get-host-name", undefined, deadline)) as {
+    const reply = (await this.#session.call("guest-get-host-name", undefined, deadline)) as {
       "host-name": string;
     };
     return reply["host-name"];
@@ -144,17 +128,17 @@ export class QgaClient implements Disposable {
 
   /** guest-network-get-interfaces: interfaces, addresses and counters (the guest's view). */
   async networkInterfaces(deadline: Deadline): Promise<QgaNetworkInterface[]> {
-    return camelize(await this.#call("guest-network-get-interfaces", undefined, deadline));
+    return camelize(await this.#session.call("guest-network-get-interfaces", undefined, deadline));
   }
 
   /** guest-get-fsinfo: the mounted filesystems. */
   async fsInfo(deadline: Deadline): Promise<QgaFilesystem[]> {
-    return camelize(await this.#call("guest-get-fsinfo", undefined, deadline));
+    return camelize(await this.#session.call("guest-get-fsinfo", undefined, deadline));
   }
 
   /** guest-get-users: the users logged in. */
   async users(deadline: Deadline): Promise<QgaUser[]> {
-    return camelize(await this.#call("guest-get-users", undefined, deadline));
+    return camelize(await this.#session.call("guest-get-users", undefined, deadline));
   }
 
   /**
@@ -180,7 +164,9 @@ export class QgaClient implements Disposable {
     const args = execArguments(request, deadline, options);
     await this.#tidy(deadline);
     const pin: Pin = {};
-    const { pid } = (await this.#call("guest-exec", args, deadline, [], pin)) as { pid: number };
+    const { pid } = (await this.#session.call("guest-exec", args, deadline, [], pin)) as {
+      pid: number;
+    };
     deadline.step(`guest-exec started guest pid ${pid}`);
     const context = [
       options.killAtDeadline
@@ -190,7 +176,7 @@ export class QgaClient implements Disposable {
     let waitMs: number | undefined;
     try {
       for (;;) {
-        const status = (await this.#call(
+        const status = (await this.#session.call(
           "guest-exec-status",
           { pid },
           deadline,
@@ -273,8 +259,7 @@ export class QgaClient implements Disposable {
     deadline: Deadline,
     options: { confirmWithinMs?: number } = {},
   ): Promise<{ isConfirmed: boolean }> {
-    return this.#lock.run("guest-shutdown", this.#lockLimit(deadline), async () => {
-      const connection = await this.#ready(deadline);
+    return this.#session.exclusive("guest-shutdown", deadline, async (connection) => {
       deadline.step(`qga guest-shutdown ${mode}`);
       connection.send("guest-shutdown", { mode });
       const id = connection.sendConfirm();
@@ -284,7 +269,7 @@ export class QgaClient implements Disposable {
         deadline.signal,
         AbortSignal.timeout(options.confirmWithinMs ?? SHUTDOWN_CONFIRM_MS),
       ]);
-      let reply: Awaited<ReturnType<QgaConnection["reply"]>>;
+      let reply: QgaReply;
       try {
         reply = await connection.reply({
           signal: window,
@@ -303,100 +288,11 @@ export class QgaClient implements Disposable {
 
   /** Closes the stream; calls in flight fail with CORRAL_GUEST_CHANNEL_BROKEN. Idempotent. */
   close(): void {
-    this.#isClosed = true;
-    this.#connection?.destroy();
+    this.#session.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /**
-   * One request and its reply, in turn with every other call. `context` ends the errors (what
-   * the failure leaves behind); with `pin`, only on the connection the first pinned call used.
-   */
-  #call(
-    command: string,
-    args: Record<string, unknown> | undefined,
-    deadline: Deadline,
-    context: readonly string[] = [],
-    pin?: Pin,
-  ): Promise<unknown> {
-    return this.#lock.run(command, this.#lockLimit(deadline), async () => {
-      let reply: Awaited<ReturnType<QgaConnection["reply"]>>;
-      try {
-        if (pin?.connection && pin.connection !== this.#connection) {
-          throw (
-            pin.connection.closedError ??
-            new CorralError(
-              ErrorCodes.GUEST_CHANNEL_BROKEN,
-              "the guest agent connection was reopened",
-            )
-          );
-        }
-        const connection = await this.#ready(deadline, context);
-        if (pin) pin.connection = connection;
-        deadline.step(`qga ${command}`);
-        connection.send(command, args);
-        try {
-          reply = await connection.reply(
-            limitOf(deadline, [`The agent did not answer ${command}.`, ...context]),
-          );
-        } catch (error) {
-          connection.needsSync = true;
-          throw error;
-        }
-      } catch (error) {
-        if (!isChannelBroken(error)) throw error;
-        throw new CorralError(
-          ErrorCodes.GUEST_CHANNEL_BROKEN,
-          `${command}: ${(error as Error).message}`,
-          { cause: error, details: context },
-        );
-      }
-      if ("error" in reply) throw new QgaError(command, reply.error.class, reply.error.desc);
-      return reply.return;
-    });
-  }
-
-  /** The open, in-step connection: opened (again) if there is none, synced if out of step. */
-  async #ready(deadline: Deadline, context: readonly string[] = []): Promise<QgaConnection> {
-    if (this.#isClosed) {
-      throw new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, "the guest agent client was closed");
-    }
-    let connection = this.#connection;
-    if (!connection || connection.closedError) {
-      connection?.destroy();
-      this.#connection = undefined;
-      deadline.step("opening the guest agent's channel");
-      let stream: Duplex;
-      try {
-        stream = await this.#open(deadline);
-      } catch (error) {
-        if (error instanceof CorralError) throw error;
-        throw new CorralError(
-          ErrorCodes.GUEST_CHANNEL_BROKEN,
-          `cannot open the guest agent's channel: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      connection = new QgaConnection(stream);
-      if (this.#isClosed) {
-        connection.destroy();
-        throw new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, "the guest agent client was closed");
-      }
-      this.#connection = connection;
-    }
-    if (connection.needsSync) {
-      deadline.step("qga guest-sync-delimited");
-      await connection.sync(
-        limitOf(deadline, [
-          "The agent did not answer guest-sync-delimited: is qemu-ga running in the guest?",
-          ...context,
-        ]),
-      );
-    }
-    return connection;
   }
 
   /** Whether the agent rejects `name` among `args` of `command` by name (an older agent). */
@@ -407,7 +303,7 @@ export class QgaClient implements Disposable {
     deadline: Deadline,
   ): Promise<boolean> {
     try {
-      const reply = (await this.#call(command, args, deadline)) as { pid?: number };
+      const reply = (await this.#session.call(command, args, deadline)) as { pid?: number };
       if (typeof reply.pid === "number") this.#unreapedPids.add(reply.pid);
       return true;
     } catch (error) {
@@ -421,14 +317,15 @@ export class QgaClient implements Disposable {
     const jobs = [
       ...[...this.#unclosedHandles].map((handle) => ({
         isDone: async () => {
-          await this.#call("guest-file-close", { handle }, deadline);
+          await this.#session.call("guest-file-close", { handle }, deadline);
           return true;
         },
         forget: () => this.#unclosedHandles.delete(handle),
       })),
       ...[...this.#unreapedPids].map((pid) => ({
         isDone: async () =>
-          ((await this.#call("guest-exec-status", { pid }, deadline)) as QgaExecStatus).exited,
+          ((await this.#session.call("guest-exec-status", { pid }, deadline)) as QgaExecStatus)
+            .exited,
         forget: () => this.#unreapedPids.delete(pid),
       })),
     ];
@@ -448,28 +345,8 @@ export class QgaClient implements Disposable {
     const pin: Pin = {};
     return {
       call: (command: string, args: Record<string, unknown>, deadline: Deadline) =>
-        this.#call(command, args, deadline, [], pin),
+        this.#session.call(command, args, deadline, [], pin),
       closeLater: (handle: number) => this.#unclosedHandles.add(handle),
     };
   }
-
-  #lockLimit(deadline: Deadline): ReadLimit {
-    return {
-      signal: deadline.signal,
-      error: () => {
-        const holder = this.#lock.holder;
-        return deadline.error(
-          holder ? [`It was waiting for an earlier guest agent call to end: ${holder}`] : [],
-        );
-      },
-    };
-  }
-}
-
-function limitOf(deadline: Deadline, context: readonly string[]): ReadLimit {
-  return { signal: deadline.signal, error: () => deadline.error(context) };
-}
-
-function isChannelBroken(error: unknown): boolean {
-  return error instanceof CorralError && error.code === ErrorCodes.GUEST_CHANNEL_BROKEN;
 }

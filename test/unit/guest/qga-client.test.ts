@@ -124,10 +124,8 @@ describe("the protocol", () => {
     await qga.kill();
     const error = await running;
     expect(error.code).toBe(ErrorCodes.GUEST_CHANNEL_BROKEN);
-    // Killed while the status call waited for its reply, or between two polls.
-    expect(error.message).toMatch(
-      /^guest-exec-status: (the guest agent connection closed|cannot open the guest agent's channel)/,
-    );
+    // Killed while the status call waited for its reply or between two polls: the same.
+    expect(error.message).toMatch(/^guest-exec-status: the guest agent connection closed/);
     expect(error.message).toContain("is left running");
 
     const down = await rejection(client.ping(deadline()));

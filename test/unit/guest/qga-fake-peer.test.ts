@@ -1,6 +1,10 @@
 // The QGA client against a fake agent (test/helpers/fake-qga-peer.ts), for what the real one on
 // the host must not do (guest-shutdown) or never does (answer with garbage).
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Deadline } from "../../../src/deadline.ts";
 import { CorralError, ErrorCodes } from "../../../src/errors.ts";
@@ -93,5 +97,49 @@ describe("replies a healthy agent never sends", () => {
     expect((error as CorralError).code).toBe(ErrorCodes.GUEST_CHANNEL_BROKEN);
     expect((error as CorralError).message).toContain("not a reply");
     expect(await client.hostName(deadline())).toBe("fake");
+  });
+});
+
+describe("deadlines", () => {
+  it("fails to connect within the deadline when nothing answers on the port", async () => {
+    // QEMU's end of the port accepts even when no agent runs in the guest.
+    const dir = mkdtempSync(join(tmpdir(), "corral-silent-port-"));
+    const path = join(dir, "port.sock");
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const error = await QgaClient.connect(async () => connect(path), deadline(300)).catch(
+        (caught: unknown) => caught,
+      );
+      expect((error as CorralError).code).toBe(ErrorCodes.TIMEOUT);
+      expect((error as CorralError).message).toContain("is qemu-ga running in the guest?");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("fails a call queued behind a stuck one at its own deadline, or when its caller aborts", async () => {
+    peer = await startFakeQgaPeer((command) =>
+      command === "guest-get-host-name" ? "nothing" : { return: {} },
+    );
+    client = await QgaClient.connect(peer.open, deadline());
+    const stuck = client.hostName(deadline(2000)).catch((caught: unknown) => caught);
+    const queued = (await client
+      .ping(deadline(200))
+      .catch((caught: unknown) => caught)) as CorralError;
+    expect(queued.code).toBe(ErrorCodes.TIMEOUT);
+    expect(queued.message).toContain("earlier guest agent call to end: guest-get-host-name");
+
+    const controller = new AbortController();
+    const aborted = client
+      .ping(new Deadline("ping", { timeout: 10_000, signal: controller.signal }, 0))
+      .catch((caught: unknown) => caught);
+    controller.abort();
+    expect(((await aborted) as CorralError).code).toBe(ErrorCodes.ABORTED);
+    expect(((await stuck) as CorralError).code).toBe(ErrorCodes.TIMEOUT);
+    await client.ping(deadline());
   });
 });
