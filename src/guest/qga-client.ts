@@ -79,6 +79,7 @@ export class QgaClient implements Disposable {
    * call fails with CORRAL_GUEST_AGENT_ERROR (a QgaError) when the agent answers with an error,
    * CORRAL_GUEST_CHANNEL_BROKEN when the stream closes or sends garbage, the deadline's error
    * when no reply comes in time; the next call puts the stream back in step (or reopens it).
+   * Not for commands that answer nothing on success (guest-shutdown: use shutdown()).
    */
   execute(
     command: string,

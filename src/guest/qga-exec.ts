@@ -68,9 +68,9 @@ export interface QgaExecStatus {
 }
 
 /** How long the first status poll waits after guest-exec, in ms; each next one waits twice as long. */
-export const POLL_FIRST_MS = 1;
+const POLL_FIRST_MS = 1;
 /** The longest wait between two status polls, in ms. */
-export const POLL_MAX_MS = 100;
+const POLL_MAX_MS = 100;
 /** The most stdin bytes a request carries (the agent's JSON parser takes tokens up to 64 MiB). */
 export const MAX_EXEC_INPUT_BYTES = 16 * 1024 * 1024;
 /** How long timeout(1) waits after SIGTERM before SIGKILL, in seconds. */

@@ -8,7 +8,7 @@ import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
 import { ChunkReader, type ReadLimit, type Step } from "./chunk-reader.ts";
 
 /** The byte that flushes the agent's JSON parser and marks the start of a delimited reply. */
-export const SENTINEL = 0xff;
+const SENTINEL = 0xff;
 const NEWLINE = 0x0a;
 
 /** The agent answered a command with an error; `agentClass` and `description` are the agent's. */
@@ -33,7 +33,7 @@ export class QgaError extends CorralError {
 export type QgaReply = { return: unknown } | { error: { class: string; desc: string } };
 
 /** A random id for guest-sync-delimited: a whole number JavaScript holds exactly. */
-export function newSyncId(): number {
+function newSyncId(): number {
   return randomInt(1, 2 ** 48);
 }
 
