@@ -31,6 +31,7 @@ export const ErrorTable = {
   QMP_ERROR: [500, "QEMU answered a monitor command with an error"],
   QMP_CLOSED: [500, "the QMP connection closed while a command was pending"],
   GUEST_CHANNEL_BROKEN: [502, "the guest channel closed or is out of step"],
+  GUEST_AGENT_ERROR: [502, "the guest agent (qemu-ga) answered a command with an error"],
   GUEST_COMMAND_INVALID: [400, "the command cannot be sent to a shell"],
   GUEST_COMMAND_FAILED: [422, "a guest command exited with a status its caller did not accept"],
   OUTPUT_TOO_LARGE: [500, "a guest command wrote more output than the caller's maxBuffer"],
