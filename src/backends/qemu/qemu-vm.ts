@@ -33,6 +33,7 @@ export const QEMU_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
   "forward-port",
   "monitor",
   "reboot",
+  "power-button",
 ]);
 
 const STDERR_LINES_KEPT = 50;
@@ -57,6 +58,8 @@ export interface QemuVmParts {
   consoleInput: (text: string) => void;
   /** Run when the VMM has ended, before its exit is reported. */
   onExit?: () => Promise<void>;
+  /** What this VM can do (its machine's share of QEMU_CAPABILITIES). */
+  capabilities: ReadonlySet<Capability>;
 }
 
 export class QemuVm implements RunningVm {
@@ -70,6 +73,7 @@ export class QemuVm implements RunningVm {
   readonly #sockets: QemuSockets;
   readonly #stderr: QemuVmParts["stderr"];
   readonly #consoleInput: (text: string) => void;
+  readonly #capabilities: ReadonlySet<Capability>;
   #qmp: Promise<QmpClient> | undefined;
   #forwarding: Promise<unknown> = Promise.resolve();
 
@@ -81,6 +85,7 @@ export class QemuVm implements RunningVm {
     this.#sockets = parts.sockets;
     this.#stderr = parts.stderr;
     this.#consoleInput = parts.consoleInput;
+    this.#capabilities = parts.capabilities;
     const exited = parts.process.exited.then(async (info) => {
       this.console.end();
       this.#sockets.close();
@@ -107,11 +112,11 @@ export class QemuVm implements RunningVm {
   }
 
   supports(capability: Capability): boolean {
-    return QEMU_CAPABILITIES.has(capability);
+    return this.#capabilities.has(capability);
   }
 
   ability<C extends OptionalCapability>(capability: C): Abilities[C] | undefined {
-    return QEMU_CAPABILITIES.has(capability) ? (this as unknown as Abilities[C]) : undefined;
+    return this.#capabilities.has(capability) ? (this as unknown as Abilities[C]) : undefined;
   }
 
   vmmStderr(): string[] {
@@ -222,6 +227,11 @@ export class QemuVm implements RunningVm {
     const forwarded = this.#forwarding.then(() => this.#forward(deadline, hostPort, guestPort));
     this.#forwarding = forwarded.catch(() => undefined);
     return forwarded;
+  }
+
+  /** Presses the ACPI power button (QMP `system_powerdown`). */
+  async pressPowerButton(deadline: Deadline): Promise<void> {
+    await this.command(deadline, "system_powerdown");
   }
 
   /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */
