@@ -24,6 +24,7 @@ import type {
   SnapshotManifest,
   SnapshotSource,
 } from "./snapshot-manifest.ts";
+import { isDiskBoot } from "./validate-profile.ts";
 
 export interface MachinePlan {
   backend: Backend;
@@ -76,11 +77,6 @@ export async function planMachine(
     probe: backend.acceleratorProbe,
   });
   return { backend, boot, accelerator, machine: planHardware(options) };
-}
-
-/** Whether the firmware boots a disk: no corral image (image null, or a bootDisk without one). */
-export function isDiskBoot(options: MachineOptions): boolean {
-  return options.image === null || (options.image === undefined && options.bootDisk !== undefined);
 }
 
 function planHardware(options: MachineOptions): VmMachine | undefined {

@@ -26,7 +26,7 @@ import type {
   SnapshotOptions,
   UserOptions,
 } from "./machine-options.ts";
-import { isDiskBoot, optionsOfSnapshot } from "./machine-plan.ts";
+import { optionsOfSnapshot } from "./machine-plan.ts";
 import type { PowerDownResult } from "./power-down.ts";
 import {
   type ConsoleCursor,
@@ -38,6 +38,7 @@ import {
 import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { validateMachineOptions } from "./validate-options.ts";
+import { isDiskBoot } from "./validate-profile.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
 export type { VlanAttachment } from "./machine-options.ts";

@@ -51,6 +51,11 @@ export const PROFILE_OPTION_RULES = {
   hypervEnlightenments: (value) => (typeof value === "boolean" ? undefined : "true or false"),
 } satisfies { readonly [K in keyof MachineOptions]?: FieldRule };
 
+/** Whether the firmware boots a disk: no corral image (image null, or a bootDisk without one). */
+export function isDiskBoot(options: Pick<MachineOptions, "image" | "bootDisk">): boolean {
+  return options.image === null || (options.image === undefined && options.bootDisk !== undefined);
+}
+
 /**
  * Throws CORRAL_INVALID_ARGUMENT when profile options (each valid alone) do not fit together
  * or with the boot source; `subject` starts the message.
@@ -73,13 +78,16 @@ export function validateProfile(subject: string, options: MachineOptions): void 
     );
   }
   if (machineType === "microvm") {
-    if (options.image === null || (options.image === undefined && bootDisk !== undefined)) {
+    if (isDiskBoot(options)) {
       refuse(
         "a microvm has no firmware to boot a disk with: it boots an image's kernel directly; give the image (bootDisk is then its root disk)",
       );
     }
     if (hypervEnlightenments)
       refuse("Hyper-V enlightenments are for pc or q35 machines, not microvm");
+  }
+  if (isDiskBoot(options) && (options.kernelParams ?? []).length > 0) {
+    refuse("kernelParams need an image's kernel; a disk booted by its firmware has its own");
   }
   if (options.image === null && bootDisk === undefined && diskGiB === undefined) {
     refuse("with image: null and no bootDisk the VM boots an empty disk: give its size, diskGiB");

@@ -136,8 +136,10 @@ describe("machine profiles", () => {
       ownership: "persistent",
       stateDir,
     });
-    const rootBytes = Number(await machine.succeed("findmnt -bno SIZE /"));
-    expect(rootBytes).toBeGreaterThan(2.5 * 1024 ** 3);
+    // The guest grows its root filesystem to the 3 GiB disk at boot (x-systemd.growfs).
+    await machine.waitUntilSucceeds(`test $(findmnt -bno SIZE /) -gt ${2.5 * 1024 ** 3}`, {
+      timeout: 60_000,
+    });
     expect(
       await machine.succeed(
         "udevadm settle; dd if=/dev/sr0 bs=2048 count=1 status=none | head -n 1",

@@ -62,6 +62,10 @@ describe("machine profile options", () => {
       { image: null },
       "with image: null and no bootDisk the VM boots an empty disk: give its size, diskGiB",
     ],
+    [
+      { bootDisk: { path: "/d.raw", format: "raw" }, kernelParams: ["quiet"] },
+      "kernelParams need an image's kernel; a disk booted by its firmware has its own",
+    ],
     [{ snapshot: "/snap", diskGiB: 8 }, "has the snapshot's disk: leave diskGiB out"],
     [
       { drives: [{ path: "/a.iso", media: "cdrom", readOnly: false }] },
