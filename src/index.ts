@@ -1,5 +1,6 @@
 // The public API of corral: `import { Machine } from "corral"`.
 
+export type { DiskFormat, Firmware, MachineType } from "./backends/backend.ts";
 export { QmpError } from "./backends/qemu/qmp-client.ts";
 export type { WaitOptions } from "./deadline.ts";
 export {
@@ -45,7 +46,13 @@ export {
   Machine,
   type MachineOptions,
   type MachineSize,
+  type PowerDownOptions,
+  type PowerDownResult,
   type ResizeOptions,
 } from "./machine/machine.ts";
-export type { VlanAttachment } from "./machine/machine-options.ts";
+export type {
+  BootDiskOptions,
+  DriveOptions,
+  VlanAttachment,
+} from "./machine/machine-options.ts";
 export { resolveMachineAccelerator as resolveAccelerator } from "./machine/machine-plan.ts";

@@ -34,7 +34,8 @@ chmod 0755 "$root/usr/local/lib/corral/backdoor" "$root/usr/local/lib/corral/net
 echo corral >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tcorral\n::1\tlocalhost ip6-localhost ip6-loopback\n' \
   >"$root/etc/hosts"
-printf '/dev/vda\t/\text4\tdefaults,noatime\t0\t0\n' >"$root/etc/fstab"
+# x-systemd.growfs: a root disk made larger than the image (diskGiB) gets a filesystem to match.
+printf '/dev/vda\t/\text4\tdefaults,noatime,x-systemd.growfs\t0\t0\n' >"$root/etc/fstab"
 # A fixed machine id: an empty one makes systemd run its first-boot units on every boot.
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$root/etc/machine-id"
 echo >>"$root/etc/machine-id"

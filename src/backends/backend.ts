@@ -23,7 +23,8 @@ export type Capability =
   | "block-links"
   | "forward-port"
   | "monitor"
-  | "reboot";
+  | "reboot"
+  | "power-button";
 
 /** `owned`: the VM ends with its corral process. `persistent`: it runs on until stopped. */
 export type Ownership = "owned" | "persistent";
@@ -35,7 +36,10 @@ export interface VlanNic {
   mac: string;
 }
 
-/** What the VM boots: a corral image (its files in the cache) or a start script run as it is. */
+/**
+ * What the VM boots: a corral image (its files in the cache), a start script run as it is, or
+ * a disk its firmware boots (an imported image, or an empty disk an installer writes to).
+ */
 export type BootSource =
   | {
       kind: "image";
@@ -45,8 +49,56 @@ export type BootSource =
       dir: string;
       startScript: string;
       kernel: string;
+      /** How to boot it without its start script; undefined for images built before this. */
+      direct?: ImageBootFiles | undefined;
     }
-  | { kind: "start-script"; path: string };
+  | { kind: "start-script"; path: string }
+  | {
+      kind: "disk";
+      /** The disk the root overlay is based on; undefined: an empty disk (`VmSpec.rootDisk`). */
+      base?: DiskImage | undefined;
+    };
+
+// --- machine profiles: the virtual hardware of VMs started without a start script -----------
+
+/** An image's files and defaults for booting its kernel directly (no start script). */
+export interface ImageBootFiles {
+  initrd: string;
+  /** The image's root disk, the base of the VM's overlay. */
+  rootDisk: string;
+  kernelParams: string;
+  memoryMiB: number;
+  cpus: number;
+}
+
+export type DiskFormat = "qcow2" | "raw";
+
+/** A disk image file and its format. */
+export interface DiskImage {
+  path: string;
+  format: DiskFormat;
+}
+
+/** The chipset: `pc` (i440FX), `q35` (PCIe, for UEFI), `microvm` (no PCI, no firmware). */
+export type MachineType = "pc" | "q35" | "microvm";
+
+export type Firmware = "bios" | "uefi";
+
+/** The virtual hardware of a VM; a start script brings its own. */
+export interface VmMachine {
+  type: MachineType;
+  /** `uefi`: OVMF with a per-VM variable store, Secure Boot off, no TPM. */
+  firmware: Firmware;
+  /** Hyper-V enlightenments for Windows guests (KVM only: left out under TCG). */
+  hypervEnlightenments: boolean;
+}
+
+/** A drive besides the root disk: an ISO as a CD-ROM, or a disk image. */
+export interface VmDrive extends DiskImage {
+  media: "cdrom" | "disk";
+  /** A CD-ROM is always read-only; a writable disk is written in place. */
+  readOnly: boolean;
+}
 
 /** A VM to start, in no backend's terms. */
 export interface VmSpec {
@@ -77,6 +129,11 @@ export interface VmSpec {
   env: Readonly<Record<string, string>>;
   /** What the machine layer keeps with a persistent VM (its options); backends store it as is. */
   owner?: Readonly<Record<string, unknown>>;
+  // --- machine profile ---
+  /** The virtual hardware; undefined: the boot source's own (a start script's, `pc`). */
+  machine?: VmMachine | undefined;
+  /** Drives after the root disk, in boot order after it. */
+  drives?: readonly VmDrive[] | undefined;
 }
 
 /** What a persistent VM's state folder records (`vm.json`), so another process can attach. */
@@ -147,6 +204,8 @@ export interface Abilities {
   snapshot: {
     saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState>;
   };
+  /** Presses the ACPI power button: the guest decides whether and how to shut down. */
+  "power-button": { pressPowerButton(deadline: Deadline): Promise<void> };
   /** Hot-adds vCPUs and memory and grows the root disk of a running VM. */
   resize: {
     /** The VM's size and its limits, as the VMM reports them. */
@@ -207,6 +266,15 @@ export interface Backend {
   readonly acceleratorProbe: AcceleratorProbe;
   /** Creates a writable copy-on-write overlay at `path` over the disk `base`. */
   createOverlay(base: string, path: string): Promise<void>;
+  // --- machine profiles ---
+  /**
+   * Creates a qcow2 disk at `path`: an overlay over `base` (grown to `sizeGiB` if given), or an
+   * empty disk of `sizeGiB`. Throws CORRAL_INVALID_ARGUMENT when `sizeGiB` is smaller than the
+   * base, CORRAL_NOT_FOUND when the base does not exist.
+   */
+  createDisk(path: string, options: { base?: DiskImage; sizeGiB?: number }): Promise<void>;
+  /** What a VM with this hardware can do (a `microvm` has no screen, for one). */
+  capabilitiesFor(machine: VmMachine | undefined): ReadonlySet<Capability>;
   start(spec: VmSpec, console: ConsoleLog): Promise<RunningVm>;
   /** Starts a VM from saved state (`stateFile`) instead of booting; it starts paused. */
   restore(spec: VmSpec, console: ConsoleLog, stateFile: string): Promise<RunningVm>;

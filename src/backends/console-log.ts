@@ -1,7 +1,7 @@
 // A VM's serial console as lines: kept in full for logs and errors, and passed to listeners.
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences start with ESC
-const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const ANSI_ESCAPE = /\x1b\[[0-9;?=]*[A-Za-z]/g;
 
 export type ConsoleListener = (line: string) => void;
 

@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { listBootSnapshots, removeBootSnapshots } from "../driver/boot-snapshots.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import type { SnapshotSource } from "../machine/snapshot-manifest.ts";
 import { formatTable } from "./table.ts";
 
 export function registerSnapshot(program: Command): void {
@@ -22,11 +23,7 @@ export function registerSnapshot(program: Command): void {
       }
       const rows = entries.map(({ name, sizeBytes, manifest }) => [
         name,
-        manifest
-          ? manifest.source.kind === "image"
-            ? manifest.source.imageId
-            : manifest.source.path
-          : "(unreadable)",
+        manifest ? snapshotSourceName(manifest.source) : "(unreadable)",
         `${Math.round(sizeBytes / 2 ** 20)} MiB`,
         manifest?.createdAt ?? "",
       ]);
@@ -51,4 +48,9 @@ export function registerSnapshot(program: Command): void {
         process.stdout.write(`removed ${removed}\n`);
       }
     });
+}
+
+function snapshotSourceName(source: SnapshotSource): string {
+  if (source.kind === "image") return source.imageId;
+  return source.kind === "disk" ? "(disk)" : source.path;
 }

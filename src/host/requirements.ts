@@ -33,7 +33,10 @@ interface Requirement {
   locate(): { path?: string; problem?: string };
 }
 
-const OVMF_FILES = ["/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"];
+/** Debian 12's OVMF (package `ovmf`): the firmware code and the template of its variable store. */
+export const OVMF_CODE_FILE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+export const OVMF_VARS_FILE = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+const OVMF_FILES = [OVMF_CODE_FILE, OVMF_VARS_FILE];
 
 function program(id: RequirementId, debianPackage: string, purpose: string): Requirement {
   return { id, debianPackage, purpose, locate: () => ({ path: findProgram(id) }) };
@@ -59,7 +62,7 @@ const REQUIREMENTS: readonly Requirement[] = [
   {
     id: "ovmf",
     debianPackage: "ovmf",
-    purpose: "UEFI firmware for UEFI guests",
+    purpose: "UEFI firmware (machines with firmware: uefi, e.g. Windows guests)",
     locate: () => {
       const missing = OVMF_FILES.filter((file) => !existsSync(file));
       return missing.length === 0 ? { path: OVMF_FILES.join(", ") } : {};

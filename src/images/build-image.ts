@@ -195,6 +195,7 @@ async function buildInto(
       artifacts,
       packages: await readPackageVersions(meta),
       hostTools: { busybox: await busyboxVersion() },
+      boot: { kernelParams: recipe.kernelParams, memoryMiB: recipe.memoryMiB, cpus: recipe.cpus },
     };
     await writeManifest(out, manifest);
     return manifest;

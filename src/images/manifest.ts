@@ -29,6 +29,14 @@ export interface ImageManifest {
   packages: Record<string, string>;
   /** Host tools whose output is part of the image (the initramfs busybox). */
   hostTools: Record<string, string>;
+  /** The recipe's machine defaults, to boot it without its start script; absent in older images. */
+  boot?: ImageBootDefaults;
+}
+
+export interface ImageBootDefaults {
+  kernelParams: string;
+  memoryMiB: number;
+  cpus: number;
 }
 
 /** The names of the files every image has besides its manifest. */

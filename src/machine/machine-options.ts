@@ -1,6 +1,13 @@
 // The options and result types of Machine's public API.
 
-import type { Ownership, ResizeTarget, VmSize } from "../backends/backend.ts";
+import type {
+  DiskFormat,
+  Firmware,
+  MachineType,
+  Ownership,
+  ResizeTarget,
+  VmSize,
+} from "../backends/backend.ts";
 import type { WaitOptions } from "../deadline.ts";
 import type { Accelerator } from "../host/accelerator.ts";
 
@@ -16,8 +23,12 @@ export interface MachineOptions {
    * at most 63 characters). Defaults to the start script's `run-<name>-vm` or the image.
    */
   name?: string;
-  /** Image to boot: a recipe name or a cache entry id. Default: `debian-12`. */
-  image?: string;
+  /**
+   * Image to boot: a recipe name or a cache entry id. Default: `debian-12`, unless a `bootDisk`
+   * is given. `null`: no corral image; the firmware boots `bootDisk`, or an empty disk of
+   * `diskGiB` (for an installer on one of the `drives`).
+   */
+  image?: string | null;
   /** A `run-<name>-vm` start script to run instead of an image (Nix-built or corral-built). */
   startScript?: string;
   /** Force `kvm` or `tcg`; by default KVM is used where it was found to work. */
@@ -67,8 +78,68 @@ export interface MachineOptions {
   ownership?: Ownership;
   /** Extra kernel command line parameters (for corral images and NixOS start scripts). */
   kernelParams?: string[];
-  /** Extra environment for the start script, e.g. `QEMU_OPTS` or `QEMU_KERNEL_PARAMS`. */
+  /**
+   * Extra environment for the start script or VMM: `QEMU_OPTS` (extra QEMU arguments),
+   * `QEMU_KERNEL_PARAMS`, `QEMU_NET_OPTS` (options of the user-mode network).
+   */
   env?: Record<string, string>;
+
+  // --- machine profile: chipset, firmware, disks (README "Machine profiles") ---
+  /**
+   * The chipset. `pc` (i440FX, the default: what corral images' start scripts run), `q35`
+   * (PCIe; needed for UEFI), `microvm` (no PCI, no firmware, no screen or keyboard: the image's
+   * kernel boots directly on virtio-mmio devices, the fastest profile). Not with a start script,
+   * which brings its own.
+   */
+  machineType?: MachineType;
+  /**
+   * `bios` (SeaBIOS, the default) or `uefi`: OVMF from Debian's `ovmf` package, q35 only, Secure
+   * Boot off, no TPM. The VM's UEFI variable store is a copy in its state folder, made at its
+   * first start and kept with the folder.
+   */
+  firmware?: Firmware;
+  /**
+   * Boot from this disk image (an imported image, not a corral one): the VM writes to a qcow2
+   * overlay in its state folder, never to `path`. Without an `image` the firmware boots it (it
+   * needs its own boot loader); with an `image` (and always on `microvm`), the image's kernel
+   * and initrd boot with this disk as their root (`kernelParams` can say `root=`).
+   */
+  bootDisk?: BootDiskOptions;
+  /**
+   * The root disk's size in GiB, when its overlay is made: an image's or `bootDisk`'s root disk
+   * grown to it (corral images grow their filesystem at boot), or, with `image: null` and no
+   * `bootDisk`, an empty disk of this size. At least the base disk's size.
+   */
+  diskGiB?: number;
+  /**
+   * Drives besides the root disk, booted in this order after it: install or driver ISOs as
+   * CD-ROMs (IDE on pc, SATA on q35), a cloud-init NoCloud seed (an ISO labelled `cidata`),
+   * data disks (virtio). On `microvm` every drive is a virtio disk, CD-ROMs read-only.
+   */
+  drives?: DriveOptions[];
+  /**
+   * Hyper-V enlightenments for Windows guests (relaxed timing, vAPIC, spinlocks, synthetic
+   * timers, …). Only with KVM: under TCG they are left out, since TCG implements none of them.
+   * Not on `microvm`.
+   */
+  hypervEnlightenments?: boolean;
+}
+
+/** A disk image to boot from: its path and format (see `qemu-img info`). */
+export interface BootDiskOptions {
+  path: string;
+  format: DiskFormat;
+}
+
+/** A drive besides the root disk. */
+export interface DriveOptions {
+  /** The image file: an ISO for a CD-ROM. */
+  path: string;
+  media: "cdrom" | "disk";
+  /** A CD-ROM is always read-only; a disk is written in place unless this is true. */
+  readOnly?: boolean;
+  /** `raw` (the default, and the only format of a CD-ROM) or `qcow2`. */
+  format?: DiskFormat;
 }
 
 export interface ExecuteOptions extends WaitOptions {
@@ -98,6 +169,11 @@ export interface UserOptions extends WaitOptions {
 export interface PortOptions extends WaitOptions {
   /** Address to check in the guest; default `localhost`. */
   address?: string;
+}
+
+export interface PowerDownOptions extends WaitOptions {
+  /** Milliseconds the guest gets to power off before the VM is forced off; default 60 000. */
+  graceMs?: number;
 }
 
 export interface SnapshotOptions extends WaitOptions {

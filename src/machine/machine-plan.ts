@@ -1,12 +1,14 @@
 // What a machine starts from, resolved once per start: its backend, its boot source (the image's
-// files or a start script), its accelerator, and the identity a snapshot of it records.
+// files, a start script, or a disk its firmware boots), its virtual hardware, its accelerator,
+// and the identity a snapshot of it records.
 
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Backend, BootSource } from "../backends/backend.ts";
+import type { Backend, BootSource, VmMachine } from "../backends/backend.ts";
 import { findBackend } from "../backends/registry.ts";
 import {
+  type Accelerator,
   type AcceleratorVerdict,
   type ResolveAcceleratorOptions,
   resolveAccelerator,
@@ -15,12 +17,21 @@ import { requireHostTools } from "../host/requirements.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { MachineOptions } from "./machine-options.ts";
-import type { MachineIdentity, SnapshotSource } from "./snapshot-manifest.ts";
+import { resolveDrive } from "./root-disk.ts";
+import type {
+  MachineIdentity,
+  SnapshotConfig,
+  SnapshotManifest,
+  SnapshotSource,
+} from "./snapshot-manifest.ts";
+import { isDiskBoot } from "./validate-profile.ts";
 
 export interface MachinePlan {
   backend: Backend;
   boot: BootSource;
   accelerator: AcceleratorVerdict;
+  /** The virtual hardware; undefined for a start script, which brings its own. */
+  machine?: VmMachine | undefined;
 }
 
 /** Finds the backend and the image (or start script), and decides the accelerator. */
@@ -35,8 +46,16 @@ export async function planMachine(
   if (options.startScript) {
     boot = { kind: "start-script", path: resolve(options.startScript) };
     probeKernel = await defaultProbeKernel();
+  } else if (isDiskBoot(options)) {
+    const { bootDisk } = options;
+    boot = {
+      kind: "disk",
+      base: bootDisk ? { path: resolve(bootDisk.path), format: bootDisk.format } : undefined,
+    };
+    probeKernel = await defaultProbeKernel();
   } else {
     const image = await findImage(options.image ?? DEFAULT_RECIPE);
+    const defaults = image.manifest.boot;
     boot = {
       kind: "image",
       imageId: image.manifest.id,
@@ -44,6 +63,11 @@ export async function planMachine(
       dir: image.dir,
       startScript: join(image.dir, image.manifest.startScript),
       kernel: join(image.dir, "vmlinuz"),
+      direct: defaults && {
+        initrd: join(image.dir, "initrd"),
+        rootDisk: join(image.dir, "root.qcow2"),
+        ...defaults,
+      },
     };
     probeKernel = boot.kernel;
   }
@@ -52,7 +76,16 @@ export async function planMachine(
     probeKernel,
     probe: backend.acceleratorProbe,
   });
-  return { backend, boot, accelerator };
+  return { backend, boot, accelerator, machine: planHardware(options) };
+}
+
+function planHardware(options: MachineOptions): VmMachine | undefined {
+  if (options.startScript) return undefined;
+  return {
+    type: options.machineType ?? "pc",
+    firmware: options.firmware ?? "bios",
+    hypervEnlightenments: options.hypervEnlightenments ?? false,
+  };
 }
 
 /**
@@ -77,6 +110,8 @@ export async function machineIdentity(
       .update(await readFile(plan.boot.path))
       .digest("hex");
     source = { kind: "start-script", path: plan.boot.path, sha256 };
+  } else if (plan.boot.kind === "disk") {
+    source = { kind: "disk" };
   } else {
     source = { kind: "image", imageId: plan.boot.imageId, recipeHash: plan.boot.recipeHash };
   }
@@ -93,6 +128,49 @@ export async function machineIdentity(
       vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,
+      ...profileIdentity(plan, options),
     },
+  };
+}
+
+/** The profile a restore must have: its devices and the disk its overlay is based on. */
+function profileIdentity(
+  plan: MachinePlan,
+  options: MachineOptions,
+): Pick<SnapshotConfig, "machine" | "bootDisk" | "drives"> {
+  const { bootDisk } = options;
+  return {
+    machine: plan.machine ?? null,
+    bootDisk: bootDisk ? { path: resolve(bootDisk.path), format: bootDisk.format } : null,
+    drives: (options.drives ?? []).map(resolveDrive),
+  };
+}
+
+/** The options of a machine that restores `manifest`'s snapshot: what the snapshot was made with. */
+export function optionsOfSnapshot(manifest: SnapshotManifest): MachineOptions {
+  const { config, source } = manifest;
+  const { machine, bootDisk, drives } = config;
+  return {
+    ...(source.kind === "image"
+      ? { image: source.imageId }
+      : source.kind === "start-script"
+        ? { startScript: source.path }
+        : { image: null }),
+    ...(config.cpus ? { cpus: config.cpus } : {}),
+    ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
+    ...(config.maxCpus ? { maxCpus: config.maxCpus } : {}),
+    ...(config.maxMemoryMiB ? { maxMemoryMiB: config.maxMemoryMiB } : {}),
+    node: config.node,
+    allowReboot: config.allowReboot,
+    accel: config.accelerator as Accelerator,
+    ...(machine
+      ? {
+          machineType: machine.type,
+          firmware: machine.firmware,
+          hypervEnlightenments: machine.hypervEnlightenments,
+        }
+      : {}),
+    ...(bootDisk ? { bootDisk } : {}),
+    ...(drives && drives.length > 0 ? { drives } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
-import type { Accelerator, AcceleratorVerdict } from "../host/accelerator.ts";
+import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { copyFromHost, copyFromVm } from "./file-verbs.ts";
 import {
@@ -23,10 +23,13 @@ import type {
   MachineOptions,
   MachineSize,
   PortOptions,
+  PowerDownOptions,
   ResizeOptions,
   SnapshotOptions,
   UserOptions,
 } from "./machine-options.ts";
+import { optionsOfSnapshot } from "./machine-plan.ts";
+import type { PowerDownResult } from "./power-down.ts";
 import { resizeMachine } from "./resize.ts";
 import {
   type ConsoleCursor,
@@ -38,6 +41,7 @@ import {
 import { readManifest } from "./snapshot-manifest.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { validateMachineOptions } from "./validate-options.ts";
+import { isDiskBoot } from "./validate-profile.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
 export type { VlanAttachment } from "./machine-options.ts";
@@ -47,6 +51,8 @@ export type {
   MachineOptions,
   MachineSize,
   PortOptions,
+  PowerDownOptions,
+  PowerDownResult,
   ResizeOptions,
   SnapshotOptions,
   UserOptions,
@@ -57,6 +63,7 @@ type CommandsAndOptions = string[] | [...string[], WaitOptions];
 /** The session Machine.attach hands to the constructor. */
 let adopting: VmSession | undefined;
 const MAX_PORT = 65_535;
+const POWER_DOWN_GRACE_MS = 60_000;
 
 /**
  * One virtual machine. Dispose it (`await using`) to stop the VM and remove its state: until it is
@@ -81,7 +88,9 @@ export class Machine implements AsyncDisposable {
     }
     validateMachineOptions(options);
     this.name =
-      options.name ?? nameFromStartScript(options.startScript) ?? options.image ?? DEFAULT_RECIPE;
+      options.name ??
+      nameFromStartScript(options.startScript) ??
+      (isDiskBoot(options) ? "vm" : (options.image ?? DEFAULT_RECIPE));
     this.#session = new VmSession(this.name, options);
   }
 
@@ -147,6 +156,23 @@ export class Machine implements AsyncDisposable {
    */
   async stop(): Promise<void> {
     await this.#session.stop(false);
+  }
+
+  /**
+   * Presses the VM's ACPI power button, as a host's power button would, and waits until the VM
+   * has ended: the guest shuts down its own way (systemd-logind on corral's images, Windows'
+   * power button action). A paused VM is resumed first, so that its guest sees the button. A VM
+   * still running after `graceMs` (default 60 s, at most the `timeout`) is forced off as crash()
+   * does; the result says which happened. Does nothing when the VM is not running. `timeout`
+   * defaults to `graceMs` + 30 s. start() boots the machine again.
+   */
+  async powerDown(options: PowerDownOptions = {}): Promise<PowerDownResult> {
+    const graceMs = requireTimeout(
+      options.graceMs ?? POWER_DOWN_GRACE_MS,
+      `${this.name}: powerDown graceMs`,
+    );
+    const deadline = this.#session.deadline("powerDown", options, graceMs + MONITOR_TIMEOUT_MS);
+    return this.#session.powerDown(deadline, graceMs);
   }
 
   /** Pauses the guest's CPUs (and so its clock); guest verbs are refused until resume(). */
@@ -229,19 +255,7 @@ export class Machine implements AsyncDisposable {
    */
   static async fromSnapshot(dir: string, options: MachineOptions = {}): Promise<Machine> {
     const manifest = await readManifest(resolve(dir));
-    const { config, source } = manifest;
-    return new Machine({
-      ...(source.kind === "image" ? { image: source.imageId } : { startScript: source.path }),
-      ...(config.cpus ? { cpus: config.cpus } : {}),
-      ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
-      ...(config.maxCpus ? { maxCpus: config.maxCpus } : {}),
-      ...(config.maxMemoryMiB ? { maxMemoryMiB: config.maxMemoryMiB } : {}),
-      node: config.node,
-      allowReboot: config.allowReboot,
-      accel: config.accelerator as Accelerator,
-      ...options,
-      snapshot: dir,
-    });
+    return new Machine({ ...optionsOfSnapshot(manifest), ...options, snapshot: dir });
   }
 
   /**

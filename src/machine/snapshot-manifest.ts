@@ -7,15 +7,17 @@ import { createReadStream } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { DiskImage, VmDrive, VmMachine } from "../backends/backend.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 
 export const SNAPSHOT_FORMAT = 2;
 export const MANIFEST_FILE = "manifest.json";
 
-/** What the VM was started from: a corral image, or a start script (by its content). */
+/** What the VM was started from: a corral image, a start script (by its content), or a disk. */
 export type SnapshotSource =
   | { kind: "image"; imageId: string; recipeHash: string }
-  | { kind: "start-script"; path: string; sha256: string };
+  | { kind: "start-script"; path: string; sha256: string }
+  | { kind: "disk" };
 
 /** Everything about the VM that its devices depend on; a clone gets exactly this. */
 export interface SnapshotConfig {
@@ -28,6 +30,12 @@ export interface SnapshotConfig {
   vlans: number[];
   node: number;
   allowReboot: boolean;
+  // --- machine profile (absent from snapshots taken before profiles) ---
+  /** The virtual hardware; null for a start script's own. */
+  machine?: VmMachine | null;
+  /** The disk the root disk was based on instead of the image's (it must stay unchanged). */
+  bootDisk?: DiskImage | null;
+  drives?: VmDrive[];
 }
 
 /** What a snapshot must match of the machine that restores it. */
@@ -151,7 +159,7 @@ export function requireCompatible(
 }
 
 function describeSource(source: SnapshotSource): string {
-  return source.kind === "image"
-    ? `image ${source.imageId}`
-    : `start script ${source.path} (sha256 ${source.sha256.slice(0, 12)}…)`;
+  if (source.kind === "image") return `image ${source.imageId}`;
+  if (source.kind === "disk") return "a disk booted by its firmware";
+  return `start script ${source.path} (sha256 ${source.sha256.slice(0, 12)}…)`;
 }

@@ -4,6 +4,7 @@
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
 import { isMachineName, MACHINE_NAME_RULE, MAX_VLAN } from "../network/addressing.ts";
 import type { MachineOptions } from "./machine-options.ts";
+import { PROFILE_OPTION_RULES, validateProfile } from "./validate-profile.ts";
 
 /** Says what a field allows when `value` breaks the rule; undefined when it is fine. */
 export type FieldRule = (value: unknown) => string | undefined;
@@ -34,7 +35,10 @@ const isVlan = (value: unknown) =>
 /** The rules of every MachineOptions field. */
 export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: FieldRule } = {
   name: (value) => (isMachineName(value) ? undefined : `a host name: ${MACHINE_NAME_RULE}`),
-  image: nonEmptyString,
+  image: (value) =>
+    value === null || nonEmptyString(value) === undefined
+      ? undefined
+      : "a non-empty string, or null for no corral image",
   startScript: nonEmptyString,
   accel: (value) => (value === "kvm" || value === "tcg" ? undefined : '"kvm" or "tcg"'),
   stateDir: nonEmptyString,
@@ -72,6 +76,7 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
     Object.values(value).every((item) => typeof item === "string")
       ? undefined
       : "an object whose values are strings",
+  ...PROFILE_OPTION_RULES,
 };
 
 /** A list of VLAN numbers: the `vlans` of a test's machine spec. */
@@ -145,4 +150,5 @@ export function validateMachineOptions(options: MachineOptions): void {
       );
     }
   }
+  validateProfile(subject, options);
 }

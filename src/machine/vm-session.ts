@@ -33,7 +33,9 @@ import { GuestSession, type ShellArrival } from "./guest-session.ts";
 import { Lifecycle, type MachineOperation } from "./lifecycle.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
 import { type MachinePlan, machineIdentity, planMachine } from "./machine-plan.ts";
+import { type PowerDownResult, pressUntilOff } from "./power-down.ts";
 import { rebootToEnd } from "./reboot.ts";
+import { prepareRootDisk, resolveDrive } from "./root-disk.ts";
 import { prepareRestore, writeSnapshot } from "./snapshots.ts";
 
 export type { RawExecResult };
@@ -96,6 +98,7 @@ export class VmSession {
         reason: `as recorded when the VM started (${record.startedAt})`,
         source: "record",
       },
+      machine: record.spec.machine,
     };
     session.#folder = await StateFolder.claim({
       machine: session.name,
@@ -402,6 +405,25 @@ export class VmSession {
     await this.whileExiting(deadline);
   }
 
+  /**
+   * Presses the ACPI power button until the VM ends, and forces it off when `graceMs` has passed.
+   * Does nothing when the VM is not running.
+   */
+  async powerDown(deadline: Deadline, graceMs: number): Promise<PowerDownResult> {
+    const vm = this.#vm;
+    if (!vm || vm.exitInfo) return { isForced: false, elapsedMs: 0 };
+    const button = this.ability("powerDown()", "power-button");
+    if (this.lifecycle.allows("stop")) this.lifecycle.apply("stop", "powerDown()");
+    const startedAt = performance.now();
+    const hasEnded = await pressUntilOff(vm, button, deadline, graceMs);
+    if (!hasEnded) {
+      deadline.step(`forcing the VM off: the guest did not power off within ${formatMs(graceMs)}`);
+      await this.#end(vm, "crash");
+    }
+    await this.whileExiting(deadline);
+    return { isForced: !hasEnded, elapsedMs: Math.round(performance.now() - startedAt) };
+  }
+
   /** Waits until the VM has ended. */
   async whileExiting(deadline: Deadline): Promise<void> {
     const vm = this.#vm;
@@ -415,8 +437,11 @@ export class VmSession {
     const vm = this.#runningVm(operation);
     const ability = vm.ability(capability);
     if (!ability) {
+      const type = this.#plan?.machine?.type;
+      const isMachineTypes = type && this.#plan?.backend.capabilities.has(capability);
       throw new UnsupportedError(vm.backend, capability, `${this.name}: ${operation}`, {
         machine: this.name,
+        details: isMachineTypes ? [`It does on other machine types, not on ${type}.`] : [],
       });
     }
     return ability;
@@ -503,6 +528,7 @@ export class VmSession {
           )
         : undefined;
     if (restore) this.#disk = restore.overlay;
+    this.#disk ??= await prepareRootDisk(this.#plan, this.options, this.#folder.dir);
     if (this.options.sharedDir) await mkdir(resolve(this.options.sharedDir), { recursive: true });
     const spec = this.#spec(this.#plan, this.#folder.dir);
     const vm = restore
@@ -563,6 +589,8 @@ export class VmSession {
       allowReboot: this.options.allowReboot ?? false,
       env: this.options.env ?? {},
       owner: this.#ownerRecord(),
+      machine: plan.machine,
+      drives: (this.options.drives ?? []).map(resolveDrive),
     };
   }
 

@@ -1,10 +1,9 @@
-// Starting QEMU from a start script, owned or persistent, and finding a persistent one again.
-// The start-script conventions (NIX_DISK_IMAGE, QEMU_VDE_SOCKET_<n>, SHARED_DIR,
-// QEMU_KERNEL_PARAMS, TMPDIR) are QEMU's, so they live here.
+// Starting QEMU, owned or persistent, and finding a persistent one again. What is run (the start
+// script, or QEMU with corral's own machine arguments) is qemu-command.ts's choice.
 
 import { closeSync, openSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes } from "../../errors.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
@@ -12,6 +11,7 @@ import { SupervisedProcess } from "../../host/supervised-process.ts";
 import type { VmRecord, VmSpec } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
 import { removeRunFiles, writeVmRecord } from "../vm-record.ts";
+import { type QemuCommand, qemuCapabilities, qemuCommand } from "./qemu-command.ts";
 import { DialingSockets, ListeningSockets } from "./qemu-sockets.ts";
 import { QemuVm } from "./qemu-vm.ts";
 import { runtimeArgs } from "./runtime-args.ts";
@@ -30,16 +30,18 @@ export async function launchQemu(
   console: ConsoleLog,
   restoreState?: string,
 ): Promise<QemuVm> {
-  const script = spec.boot.kind === "image" ? spec.boot.startScript : spec.boot.path;
+  let command: QemuCommand | undefined;
   // A saved state is read by QEMU itself from an inherited descriptor: no pipe, no copy.
   const state = restoreState ? await open(restoreState, "r") : undefined;
   try {
+    command = await qemuCommand(spec);
     return spec.ownership === "persistent"
-      ? await launchPersistent(spec, script, console, state?.fd)
-      : await launchOwned(spec, script, console, state?.fd);
+      ? await launchPersistent(spec, command, console, state?.fd)
+      : await launchOwned(spec, command, console, state?.fd);
   } catch (error) {
     if (error instanceof CorralError) throw error;
-    throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${spec.name}: cannot run ${script}`, {
+    const what = command?.file ?? "QEMU";
+    throw new CorralError(ErrorCodes.MACHINE_START_FAILED, `${spec.name}: cannot run ${what}`, {
       cause: error,
       machine: spec.name,
     });
@@ -50,18 +52,21 @@ export async function launchQemu(
 
 async function launchOwned(
   spec: VmSpec,
-  script: string,
+  command: QemuCommand,
   console: ConsoleLog,
   stateFd: number | undefined,
 ): Promise<QemuVm> {
   // Sockets of each start have their own names: the previous QEMU's may still be going away.
   const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches));
   try {
-    const args = runtimeArgs({ ...spec, nics: argNics(spec), sockets: sockets.paths });
+    const args = [
+      ...command.args,
+      ...runtimeArgs({ ...spec, ...command.runtime, sockets: sockets.paths }),
+    ];
     if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
-    const child = await SupervisedProcess.spawn(script, args, {
+    const child = await SupervisedProcess.spawn(command.file, args, {
       cwd: spec.stateDir,
-      env: scriptEnv(spec),
+      env: command.env,
       stdio: ["pipe", "pipe", "pipe", ...(stateFd !== undefined ? [stateFd] : [])],
     });
     const stderr: string[] = [];
@@ -76,6 +81,7 @@ async function launchOwned(
       console,
       stderr: { lines: stderr },
       consoleInput: (text) => child.child.stdin?.write(text),
+      capabilities: qemuCapabilities(spec.machine),
     });
   } catch (error) {
     sockets.close();
@@ -85,7 +91,7 @@ async function launchOwned(
 
 async function launchPersistent(
   spec: VmSpec,
-  script: string,
+  command: QemuCommand,
   console: ConsoleLog,
   stateFd: number | undefined,
 ): Promise<QemuVm> {
@@ -93,20 +99,23 @@ async function launchPersistent(
   await Promise.all(
     Object.values(sockets.paths).map((path) => rm(path as string, { force: true })),
   );
-  const args = runtimeArgs({
-    ...spec,
-    nics: argNics(spec),
-    sockets: sockets.paths,
-    consoleLog: join(spec.stateDir, CONSOLE_LOG),
-  });
+  const args = [
+    ...command.args,
+    ...runtimeArgs({
+      ...spec,
+      ...command.runtime,
+      sockets: sockets.paths,
+      consoleLog: join(spec.stateDir, CONSOLE_LOG),
+    }),
+  ];
   if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
   const stderrFile = join(spec.stateDir, STDERR_FILE);
   const stderrFd = openSync(stderrFile, "a");
   let process: DetachedProcess;
   try {
-    process = await DetachedProcess.spawn(script, args, {
+    process = await DetachedProcess.spawn(command.file, args, {
       cwd: spec.stateDir,
-      env: scriptEnv(spec),
+      env: command.env,
       stdio: ["ignore", stderrFd, stderrFd, ...(stateFd !== undefined ? [stateFd] : [])],
     });
   } finally {
@@ -171,6 +180,7 @@ function persistentVm(
         (socket) => socket.write(text),
         () => undefined,
       ),
+    capabilities: qemuCapabilities(record.spec.machine),
     onExit: async () => {
       gone.abort();
       await removeRunFiles(record);
@@ -181,31 +191,6 @@ function persistentVm(
       await writeVmRecord(record);
     },
   });
-}
-
-/** NICs QEMU is given on its command line; a start script brings its own (see scriptEnv). */
-function argNics(spec: VmSpec): VmSpec["nics"] {
-  return spec.boot.kind === "image" ? spec.nics : [];
-}
-
-/** The start script's environment: the NixOS conventions for disk, VLANs, shares and kernel. */
-function scriptEnv(spec: VmSpec): NodeJS.ProcessEnv {
-  const ownNics = spec.boot.kind === "start-script";
-  const kernelParams = [...spec.kernelParams, spec.env.QEMU_KERNEL_PARAMS].filter(Boolean);
-  return {
-    ...process.env,
-    ...(spec.sharedDir ? { SHARED_DIR: resolve(spec.sharedDir) } : {}),
-    ...(spec.rootDisk ? { NIX_DISK_IMAGE: spec.rootDisk } : {}),
-    ...(ownNics
-      ? Object.fromEntries(
-          spec.nics.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
-        )
-      : {}),
-    ...spec.env,
-    ...(kernelParams.length > 0 ? { QEMU_KERNEL_PARAMS: kernelParams.join(" ") } : {}),
-    TMPDIR: spec.stateDir,
-    USE_TMPDIR: "1",
-  };
 }
 
 function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {

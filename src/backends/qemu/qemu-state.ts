@@ -47,8 +47,10 @@ export async function saveState(
   nextOverlay: string,
 ): Promise<SavedState> {
   await qmp(deadline, "stop");
+  // A UEFI variable store (flash) travels in the migration stream, which writes it back to the
+  // restoring VM's own store (pflash_post_load): it is not a disk to freeze.
   const writable = (await qmp<BlockInfo[]>(deadline, "query-block")).filter(
-    (block) => block.inserted && !block.inserted.ro,
+    (block) => block.inserted && !block.inserted.ro && !block.device.startsWith("pflash"),
   );
   const root = writable[0];
   if (!root?.inserted || writable.length !== 1 || root.inserted.drv !== "qcow2") {

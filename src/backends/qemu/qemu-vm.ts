@@ -38,6 +38,7 @@ export const QEMU_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
   "forward-port",
   "monitor",
   "reboot",
+  "power-button",
 ]);
 
 const STDERR_LINES_KEPT = 50;
@@ -62,8 +63,8 @@ export interface QemuVmParts {
   consoleInput: (text: string) => void;
   /** Run when the VMM has ended, before its exit is reported. */
   onExit?: () => Promise<void>;
-  /** What this VM can do; default: all of QEMU_CAPABILITIES. */
-  capabilities?: ReadonlySet<Capability>;
+  /** What this VM can do (its machine's share of QEMU_CAPABILITIES). */
+  capabilities: ReadonlySet<Capability>;
   /** Run after a resize with the VM's new size (a persistent VM records it). */
   onResized?: (size: VmSize) => Promise<void>;
 }
@@ -94,7 +95,7 @@ export class QemuVm implements RunningVm {
     this.#sockets = parts.sockets;
     this.#stderr = parts.stderr;
     this.#consoleInput = parts.consoleInput;
-    this.#capabilities = parts.capabilities ?? QEMU_CAPABILITIES;
+    this.#capabilities = parts.capabilities;
     this.#onResized = parts.onResized;
     const exited = parts.process.exited.then(async (info) => {
       this.console.end();
@@ -237,6 +238,11 @@ export class QemuVm implements RunningVm {
     const forwarded = this.#forwarding.then(() => this.#forward(deadline, hostPort, guestPort));
     this.#forwarding = forwarded.catch(() => undefined);
     return forwarded;
+  }
+
+  /** Presses the ACPI power button (QMP `system_powerdown`). */
+  async pressPowerButton(deadline: Deadline): Promise<void> {
+    await this.command(deadline, "system_powerdown");
   }
 
   /** Whether a guest-initiated reboot resets the VM (true) or ends QEMU (false). */

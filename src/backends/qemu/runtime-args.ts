@@ -23,6 +23,11 @@ export interface RuntimeArgsOptions {
   maxCpus?: number | undefined;
   maxMemoryMiB?: number | undefined;
   nics?: readonly VlanNic[] | undefined;
+  // --- machine profile ---
+  /** Devices on virtio-mmio (a microvm) instead of PCI. */
+  isMmio?: boolean | undefined;
+  /** Features added to the `-cpu` model (Hyper-V enlightenments). */
+  cpuFeatures?: readonly string[] | undefined;
 }
 
 export function runtimeArgs(options: RuntimeArgsOptions): string[] {
@@ -34,6 +39,8 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     ...["-chardev", chardev(id, name)],
     ...["-device", device.replace("@", id)],
   ];
+  const bus = options.isMmio ? "device" : "pci";
+  const cpu = [options.accelerator === "kvm" ? "host" : "max", ...(options.cpuFeatures ?? [])];
   const serial = isServer
     ? [
         ...[
@@ -47,10 +54,10 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     // A later -name wins over the start script's, so QEMU is named after its machine. QEMU reads
     // a comma in an option value as the start of the next key; ",," is a literal one.
     ...["-name", `guest=${options.name.replaceAll(",", ",,")}`],
-    ...["-accel", options.accelerator, "-cpu", options.accelerator === "kvm" ? "host" : "max"],
+    ...["-accel", options.accelerator, "-cpu", cpu.join(",")],
     ...["-display", "none", ...serial],
     ...["-chardev", chardev("corral-qmp", "qmp"), "-mon", "chardev=corral-qmp,mode=control"],
-    ...["-device", "virtio-serial,id=corral-serial"],
+    ...["-device", `virtio-serial-${bus},id=corral-serial`],
     ...port("shell", "shell", "virtconsole,chardev=@,bus=corral-serial.0"),
     ...port(
       "corral-stdout",
@@ -70,7 +77,7 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     ...sizeArgs(options),
     ...(options.nics ?? []).flatMap((nic) => [
       ...["-netdev", `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`],
-      ...["-device", `virtio-net-pci,netdev=vlan${nic.vlan},mac=${nic.mac}`],
+      ...["-device", `virtio-net-${bus},netdev=vlan${nic.vlan},mac=${nic.mac}`],
     ]),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];
