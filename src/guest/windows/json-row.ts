@@ -47,7 +47,8 @@ export function jsonRow(value: unknown, what: string): JsonRow {
     optionalNumber(key) {
       const field = row[key];
       if (field === undefined || field === null) return null;
-      if (typeof field !== "number" || !Number.isFinite(field)) throw wrong(key, "a number or null");
+      if (typeof field !== "number" || !Number.isFinite(field))
+        throw wrong(key, "a number or null");
       return field;
     },
     boolean(key) {

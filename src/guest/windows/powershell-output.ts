@@ -118,7 +118,9 @@ function clixmlErrorText(stderr: string): string | undefined {
 /** CLIXML text: XML entities, and characters escaped as `_xHHHH_`. */
 function decodeClixml(text: string): string {
   return text
-    .replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+    .replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    )
     .replace(/&lt;/g, "<")
     .replace(/&gt;/g, ">")
     .replace(/&quot;/g, '"')

@@ -86,30 +86,26 @@ export function parseSystemInfo(stdout: string): WindowsSystemInfo {
   const info = jsonRow(parseJsonValue(stdout, what), what);
   const os = jsonRow(info.value("OperatingSystem"), `${what}: OperatingSystem`);
   const cs = jsonRow(info.value("ComputerSystem"), `${what}: ComputerSystem`);
-  const processors = asList(info.value("Processors")).map(
-    (item) => {
-      const cpu = jsonRow(item, `${what}: Processors`);
-      return {
-        name: (cpu.optionalString("Name") ?? "").trim(),
-        cores: cpu.optionalNumber("NumberOfCores") ?? 0,
-        logicalProcessors: cpu.optionalNumber("NumberOfLogicalProcessors") ?? 0,
-        maxClockMHz: cpu.optionalNumber("MaxClockSpeed"),
-      };
-    },
-  );
-  const disks = asList(info.value("LogicalDisks")).map(
-    (item) => {
-      const disk = jsonRow(item, `${what}: LogicalDisks`);
-      return {
-        device: disk.string("DeviceID"),
-        driveType: enumName(disk.value("DriveType"), DRIVE_TYPES, 0, `${what}: DriveType`),
-        fileSystem: disk.optionalString("FileSystem"),
-        label: disk.optionalString("VolumeName"),
-        sizeBytes: disk.optionalNumber("Size"),
-        freeBytes: disk.optionalNumber("FreeSpace"),
-      };
-    },
-  );
+  const processors = asList(info.value("Processors")).map((item) => {
+    const cpu = jsonRow(item, `${what}: Processors`);
+    return {
+      name: (cpu.optionalString("Name") ?? "").trim(),
+      cores: cpu.optionalNumber("NumberOfCores") ?? 0,
+      logicalProcessors: cpu.optionalNumber("NumberOfLogicalProcessors") ?? 0,
+      maxClockMHz: cpu.optionalNumber("MaxClockSpeed"),
+    };
+  });
+  const disks = asList(info.value("LogicalDisks")).map((item) => {
+    const disk = jsonRow(item, `${what}: LogicalDisks`);
+    return {
+      device: disk.string("DeviceID"),
+      driveType: enumName(disk.value("DriveType"), DRIVE_TYPES, 0, `${what}: DriveType`),
+      fileSystem: disk.optionalString("FileSystem"),
+      label: disk.optionalString("VolumeName"),
+      sizeBytes: disk.optionalNumber("Size"),
+      freeBytes: disk.optionalNumber("FreeSpace"),
+    };
+  });
   return {
     osName: os.string("Caption"),
     osVersion: os.string("Version"),
