@@ -92,9 +92,10 @@ export async function prepareWindowsMedia(options: PrepareWindowsOptions): Promi
   await makeDirs(outDir, "the output folder");
   const setupIso = join(outDir, SETUP_ISO);
   const disk = join(outDir, DISK_FILE);
-  const passwordFile = generated === undefined ? undefined : join(outDir, PASSWORD_FILE);
+  const passwordPath = join(outDir, PASSWORD_FILE);
+  const passwordFile = generated === undefined ? undefined : passwordPath;
   if (!options.force) {
-    for (const path of [setupIso, disk, ...(passwordFile ? [passwordFile] : [])]) {
+    for (const path of [setupIso, disk, passwordPath]) {
       if (await exists(path)) {
         throw new CorralError(
           ErrorCodes.CONFLICT,
@@ -122,7 +123,9 @@ export async function prepareWindowsMedia(options: PrepareWindowsOptions): Promi
     if (passwordFile) await writeFile(`${passwordFile}.partial`, `${generated}\n`, { mode: 0o600 });
     await rename(`${setupIso}.partial`, setupIso);
     await rename(`${disk}.partial`, disk);
+    // A password file left by the media replaced would name the wrong password.
     if (passwordFile) await rename(`${passwordFile}.partial`, passwordFile);
+    else await rm(passwordPath, { force: true });
   } finally {
     await rm(staging, { recursive: true, force: true });
     for (const partial of partials) await rm(partial, { force: true });
@@ -142,20 +145,36 @@ export async function prepareWindowsMedia(options: PrepareWindowsOptions): Promi
 /** The absolute path of a Windows installation ISO that boots with UEFI, or why it is not one. */
 async function checkWindowsIso(path: string, signal: AbortSignal | undefined): Promise<string> {
   const iso = await checkIsoFile(path, "--iso");
-  const signature = await readIsoSignature(iso);
-  const files = await listIsoFiles(iso, signal);
-  // Microsoft's media keep their files in UDF (install.wim passes ISO 9660's 4 GiB file limit):
-  // a UDF tree is taken as it is; an ISO 9660 tree must hold the install image.
-  const hasInstallImage = files.some((file) => /^\/sources\/install\.(wim|esd|swm)$/i.test(file));
-  if (!hasInstallImage && !signature.hasUdf) {
-    throw invalid(
-      `--iso ${path} has no sources/install.wim or install.esd: it is not Windows installation media`,
-    );
-  }
-  if (!(await isoBootPlatforms(iso, signal)).includes("UEFI")) {
-    throw invalid(`--iso ${path} has no UEFI boot image; windows-default boots with UEFI (OVMF)`);
-  }
+  const problem = windowsIsoProblem({
+    files: await listIsoFiles(iso, signal),
+    hasUdf: (await readIsoSignature(iso)).hasUdf,
+    bootPlatforms: await isoBootPlatforms(iso, signal),
+  });
+  if (problem) throw invalid(`--iso ${path} ${problem}`);
   return iso;
+}
+
+/**
+ * Why an ISO is not Windows installation media a windows-default VM can boot, or undefined.
+ * Microsoft's media keep their files in UDF (install.wim passes ISO 9660's 4 GiB file limit),
+ * which xorriso does not list: a UDF image is taken as it is, an ISO 9660 tree must hold the
+ * install image. Either way it needs a UEFI El Torito boot image.
+ */
+export function windowsIsoProblem(facts: {
+  files: readonly string[];
+  hasUdf: boolean;
+  bootPlatforms: readonly string[];
+}): string | undefined {
+  const hasInstallImage = facts.files.some((file) =>
+    /^\/sources\/install\.(wim|esd|swm)$/i.test(file),
+  );
+  if (!hasInstallImage && !facts.hasUdf) {
+    return "has no sources/install.wim or install.esd: it is not Windows installation media";
+  }
+  if (!facts.bootPlatforms.includes("UEFI")) {
+    return "has no UEFI boot image; windows-default boots with UEFI (OVMF)";
+  }
+  return undefined;
 }
 
 /** The virtio-win ISO's absolute path and the driver folders it has for corral's Windows versions. */
