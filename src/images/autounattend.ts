@@ -143,8 +143,8 @@ function diskConfiguration(): XmlElement {
       text("Type", type),
       size === undefined ? text("Extend", true) : text("Size", size),
     );
-  const modify = (id: number, ...settings: XmlElement[]) =>
-    el("ModifyPartition", added(), text("Order", id), text("PartitionID", id), ...settings);
+  const modify = (order: number, id: number, ...settings: XmlElement[]) =>
+    el("ModifyPartition", added(), text("Order", order), text("PartitionID", id), ...settings);
   return el(
     "DiskConfiguration",
     {},
@@ -158,9 +158,9 @@ function diskConfiguration(): XmlElement {
       el(
         "ModifyPartitions",
         {},
-        modify(1, text("Format", "FAT32"), text("Label", "System")),
-        modify(2),
-        modify(3, text("Format", "NTFS"), text("Label", "Windows"), text("Letter", "C")),
+        // The MSR partition (2) is neither formatted nor labelled.
+        modify(1, 1, text("Format", "FAT32"), text("Label", "System")),
+        modify(2, 3, text("Format", "NTFS"), text("Label", "Windows"), text("Letter", "C")),
       ),
     ),
     text("WillShowUI", "OnError"),

@@ -30,10 +30,29 @@ export function parseJsonList(stdout: string, what: string): unknown[] {
   return asList(parseJson(stdout, what, []));
 }
 
-/** A JSON value that PowerShell may have printed as one item, a list or null, as a list. */
+/**
+ * A JSON value that PowerShell may have printed as one item, a list or null, as a list. Windows
+ * PowerShell 5.1 also prints an array that reached it wrapped in a PSObject as
+ * `{"value":[…],"Count":n}` (the extended type data of System.Array): that is a list too.
+ */
 export function asList(value: unknown): unknown[] {
   if (value === null || value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
+  if (Array.isArray(value)) return value;
+  if (isWrappedArray(value)) return value.value;
+  return [value];
+}
+
+function isWrappedArray(value: unknown): value is { value: unknown[]; Count: number } {
+  if (typeof value !== "object" || value === null) return false;
+  const keys = Object.keys(value).sort();
+  const wrapped = value as { value?: unknown; Count?: unknown };
+  return (
+    keys.length === 2 &&
+    keys[0] === "Count" &&
+    keys[1] === "value" &&
+    Array.isArray(wrapped.value) &&
+    wrapped.Count === wrapped.value.length
+  );
 }
 
 /** The one JSON value a script printed. Throws CORRAL_GUEST_OUTPUT_INVALID when it printed none. */

@@ -96,10 +96,18 @@ describe("autounattendXml", () => {
       NS,
       "ModifyPartition",
     );
-    expect(textAt(modified[0] as Element, NS, "Format")).toBe("FAT32");
-    expect(childElements(modified[1] as Element, NS, "Format")).toEqual([]);
-    expect(textAt(modified[2] as Element, NS, "Format")).toBe("NTFS");
-    expect(textAt(modified[2] as Element, NS, "Letter")).toBe("C");
+    expect(
+      modified.map((p) => [
+        textAt(p, NS, "Order"),
+        textAt(p, NS, "PartitionID"),
+        textAt(p, NS, "Format"),
+        textAt(p, NS, "Label"),
+      ]),
+    ).toEqual([
+      ["1", "1", "FAT32", "System"],
+      ["2", "3", "NTFS", "Windows"],
+    ]);
+    expect(textAt(modified[1] as Element, NS, "Letter")).toBe("C");
     const image = onlyElement(setup, NS, "ImageInstall", "OSImage");
     expect(textAt(image, NS, "InstallFrom", "MetaData", "Key")).toBe("/IMAGE/INDEX");
     expect(textAt(image, NS, "InstallFrom", "MetaData", "Value")).toBe("1");

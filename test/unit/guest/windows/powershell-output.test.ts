@@ -21,6 +21,15 @@ describe("parseJsonList", () => {
     expect(parseJsonList('\uFEFF[{"Id":1}]', "x")).toEqual([{ Id: 1 }]);
   });
 
+  it("unwraps the {value, Count} form 5.1 gives an array wrapped in a PSObject", () => {
+    expect(parseJsonList('{"value":[{"Id":1},{"Id":2}],"Count":2}', "x")).toEqual([
+      { Id: 1 },
+      { Id: 2 },
+    ]);
+    // An object that merely has such fields stays an object.
+    expect(parseJsonList('{"value":[1],"Count":5}', "x")).toEqual([{ value: [1], Count: 5 }]);
+  });
+
   it("says what it was reading when the output is not JSON", () => {
     expect(() => parseJsonList("Get-Service : Access is denied", "Windows services")).toThrow(
       expect.objectContaining({
