@@ -11,6 +11,7 @@ import {
   levelName,
   parseEventLog,
 } from "../../../../src/guest/windows/event-logs.ts";
+import { payloadScript } from "../../../helpers/powershell.ts";
 
 const SELECT =
   "Select-Object -Property LogName, @{ Name = 'Level'; Expression = { [int]$_.Level } }, ProviderName, Id, RecordId, @{ Name = 'TimeCreated'; Expression = { if ($_.TimeCreated) { $_.TimeCreated.ToUniversalTime().ToString('o') } } }, Message";
@@ -31,19 +32,20 @@ function script(logs: string, filter: string, maxEvents: number): string {
 
 describe("eventLogScript", () => {
   it("reads System and Application, the newest 100, by default", () => {
-    expect(eventLogScript()).toBe(script("'System', 'Application'", "LogName = $log", 100));
+    expect(payloadScript(eventLogScript())).toBe(
+      script("'System', 'Application'", "LogName = $log", 100),
+    );
   });
 
   it("filters by start time (UTC ms), level numbers and provider", () => {
-    expect(
-      eventLogScript({
-        logNames: ["System"],
-        since: new Date("2024-05-01T12:00:00.000Z"),
-        levels: ["Critical", "Error", "Information"],
-        provider: "Service Control Manager",
-        maxEvents: 20,
-      }),
-    ).toBe(
+    const query = {
+      logNames: ["System"],
+      since: new Date("2024-05-01T12:00:00.000Z"),
+      levels: ["Critical", "Error", "Information"] as const,
+      provider: "Service Control Manager",
+      maxEvents: 20,
+    };
+    expect(payloadScript(eventLogScript(query))).toBe(
       script(
         "'System'",
         "LogName = $log; StartTime = [DateTimeOffset]::FromUnixTimeMilliseconds(1714564800000).UtcDateTime; Level = @(1, 2, 0, 4); ProviderName = 'Service Control Manager'",
@@ -53,9 +55,11 @@ describe("eventLogScript", () => {
   });
 
   it("quotes log names literally", () => {
-    expect(eventLogScript({ logNames: ["Microsoft-Windows-PowerShell/Operational", "it's"] })).toBe(
-      script("'Microsoft-Windows-PowerShell/Operational', 'it''s'", "LogName = $log", 100),
-    );
+    expect(
+      payloadScript(
+        eventLogScript({ logNames: ["Microsoft-Windows-PowerShell/Operational", "it's"] }),
+      ),
+    ).toBe(script("'Microsoft-Windows-PowerShell/Operational', 'it''s'", "LogName = $log", 100));
   });
 
   it("refuses a bad query", () => {

@@ -15,6 +15,7 @@ import {
   statScript,
   validateWindowsPath,
 } from "../../../../src/guest/windows/files.ts";
+import { payloadScript } from "../../../helpers/powershell.ts";
 
 describe("validateWindowsPath", () => {
   it("takes drive-letter and UNC paths, either slash", () => {
@@ -48,13 +49,13 @@ describe("validateWindowsPath", () => {
 
 describe("file scripts", () => {
   it("make a folder with its parents through .NET (literal, nothing when it exists)", () => {
-    expect(makeDirectoryScript("C:\\data\\[x]\\y")).toBe(
+    expect(payloadScript(makeDirectoryScript("C:\\data\\[x]\\y"))).toBe(
       "[void][IO.Directory]::CreateDirectory('C:\\data\\[x]\\y')",
     );
   });
 
   it("stat with Get-Item -LiteralPath, hidden files included", () => {
-    expect(statScript("C:\\it's.txt")).toBe(
+    expect(payloadScript(statScript("C:\\it's.txt"))).toBe(
       [
         "$item = Get-Item -LiteralPath 'C:\\it''s.txt' -Force",
         "$stat = $item | Select-Object -Property FullName, PSIsContainer, @{ Name = 'Length'; Expression = { if ($_.PSIsContainer) { 0 } else { $_.Length } } }, Mode, @{ Name = 'Attributes'; Expression = { \"$($_.Attributes)\" } }, @{ Name = 'LastWriteTimeUtc'; Expression = { $_.LastWriteTimeUtc.ToString('o') } }",
@@ -64,14 +65,16 @@ describe("file scripts", () => {
   });
 
   it("remove, recursively only when asked", () => {
-    expect(removeScript("C:\\tmp\\a*")).toBe("Remove-Item -LiteralPath 'C:\\tmp\\a*' -Force");
-    expect(removeScript("C:\\tmp\\d", { recursive: true })).toBe(
+    expect(payloadScript(removeScript("C:\\tmp\\a*"))).toBe(
+      "Remove-Item -LiteralPath 'C:\\tmp\\a*' -Force",
+    );
+    expect(payloadScript(removeScript("C:\\tmp\\d", { recursive: true }))).toBe(
       "Remove-Item -LiteralPath 'C:\\tmp\\d' -Force -Recurse",
     );
   });
 
   it("rename over an existing file with File.Replace, else File.Move", () => {
-    expect(moveFileScript("C:\\tmp\\.x.part", "C:\\tmp\\x")).toBe(
+    expect(payloadScript(moveFileScript("C:\\tmp\\.x.part", "C:\\tmp\\x"))).toBe(
       [
         "$from = (Get-Item -LiteralPath 'C:\\tmp\\.x.part' -Force).FullName",
         "$to = 'C:\\tmp\\x'",
@@ -81,7 +84,7 @@ describe("file scripts", () => {
   });
 
   it("hash with Get-FileHash", () => {
-    expect(sha256Script("C:\\x")).toBe(
+    expect(payloadScript(sha256Script("C:\\x"))).toBe(
       "ConvertTo-Json -InputObject (Get-FileHash -LiteralPath 'C:\\x' -Algorithm SHA256).Hash -Compress",
     );
   });

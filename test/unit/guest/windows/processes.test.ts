@@ -10,10 +10,11 @@ import {
   listProcessesScript,
   parseProcesses,
 } from "../../../../src/guest/windows/processes.ts";
+import { payloadScript } from "../../../helpers/powershell.ts";
 
 describe("listProcessesScript", () => {
   it("asks for owners when it may, and tolerates processes it may not open", () => {
-    expect(listProcessesScript()).toBe(
+    expect(payloadScript(listProcessesScript())).toBe(
       [
         "try { $processes = Get-Process -IncludeUserName } catch { $processes = Get-Process }",
         "$rows = @($processes | Select-Object -Property Id, ProcessName, UserName, @{ Name = 'CPU'; Expression = { try { $_.TotalProcessorTime.TotalSeconds } catch { $null } } }, WorkingSet64, @{ Name = 'Path'; Expression = { try { $_.MainModule.FileName } catch { $null } } })",
@@ -84,9 +85,9 @@ describe("parseProcesses", () => {
 describe("killProcessScript", () => {
   it("ends the process with Stop-Process -Force for KILL and TERM, by name or number", () => {
     for (const signal of ["KILL", "TERM", "SIGKILL", "sigterm", 9, 15]) {
-      expect(killProcessScript(5412, signal)).toBe("Stop-Process -Id 5412 -Force");
+      expect(payloadScript(killProcessScript(5412, signal))).toBe("Stop-Process -Id 5412 -Force");
     }
-    expect(killProcessScript(5412)).toBe("Stop-Process -Id 5412 -Force");
+    expect(payloadScript(killProcessScript(5412))).toBe("Stop-Process -Id 5412 -Force");
   });
 
   it("refuses signals that mean nothing on Windows, and saying so", () => {

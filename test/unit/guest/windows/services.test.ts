@@ -12,6 +12,7 @@ import {
   serviceActionScript,
   validateServiceName,
 } from "../../../../src/guest/windows/services.ts";
+import { payloadScript } from "../../../helpers/powershell.ts";
 
 const SELECT =
   "Select-Object -Property Name, DisplayName, @{ Name = 'Status'; Expression = { \"$($_.Status)\" } }, @{ Name = 'StartType'; Expression = { \"$($_.StartType)\" } }";
@@ -25,16 +26,16 @@ describe("service scripts", () => {
 
   it("starts, stops and restarts one service by its literal name, then prints it", () => {
     const tail = `\nConvertTo-Json -InputObject $services -Depth 2 -Compress`;
-    expect(serviceActionScript("Spooler", "start")).toBe(
+    expect(payloadScript(serviceActionScript("Spooler", "start"))).toBe(
       `Start-Service -Name 'Spooler'\n$services = @(Get-Service -Name 'Spooler' | ${SELECT})${tail}`,
     );
-    expect(serviceActionScript("MSSQL$SQLEXPRESS", "stop")).toBe(
+    expect(payloadScript(serviceActionScript("MSSQL$SQLEXPRESS", "stop"))).toBe(
       `Stop-Service -Name 'MSSQL$SQLEXPRESS'\n$services = @(Get-Service -Name 'MSSQL$SQLEXPRESS' | ${SELECT})${tail}`,
     );
-    expect(serviceActionScript("LanmanServer", "restart", { force: true })).toBe(
+    expect(payloadScript(serviceActionScript("LanmanServer", "restart", { force: true }))).toBe(
       `Restart-Service -Name 'LanmanServer' -Force\n$services = @(Get-Service -Name 'LanmanServer' | ${SELECT})${tail}`,
     );
-    expect(serviceActionScript("Spooler", "start", { force: true })).toMatch(
+    expect(payloadScript(serviceActionScript("Spooler", "start", { force: true }))).toMatch(
       /^Start-Service -Name 'Spooler'\n/,
     );
   });

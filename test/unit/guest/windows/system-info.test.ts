@@ -8,10 +8,11 @@
 
 import { describe, expect, it } from "vitest";
 import { parseSystemInfo, systemInfoScript } from "../../../../src/guest/windows/system-info.ts";
+import { payloadScript } from "../../../helpers/powershell.ts";
 
 describe("systemInfoScript", () => {
   it("reads four CIM classes into one JSON object", () => {
-    expect(systemInfoScript()).toBe(
+    expect(payloadScript(systemInfoScript())).toBe(
       [
         "$os = Get-CimInstance -ClassName Win32_OperatingSystem",
         "$info = [ordered]@{",
