@@ -35,6 +35,10 @@ export const ErrorTable = {
   GUEST_COMMAND_INVALID: [400, "the command cannot be sent to a shell"],
   GUEST_COMMAND_FAILED: [422, "a guest command exited with a status its caller did not accept"],
   OUTPUT_TOO_LARGE: [500, "a guest command wrote more output than the caller's maxBuffer"],
+  GUEST_OUTPUT_INVALID: [
+    502,
+    "a guest's reply to one of corral's own scripts is not what it prints",
+  ],
   UNIT_NOT_FOUND: [404, "a systemd unit does not exist"],
   UNIT_STATE: [409, "a systemd unit is not in the required state"],
   CONDITION_FAILED: [500, "a test's polling condition threw or returned false"],

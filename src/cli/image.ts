@@ -1,4 +1,5 @@
-// `corral image build|list|verify|rm`: the guest image cache.
+// `corral image build|list|verify|rm`: the guest image cache; `corral image prepare-windows`
+// (image-windows.ts): unattended-install media for Windows VMs.
 
 import { type Command, Option } from "commander";
 import { buildImage, ensureImage } from "../images/build-image.ts";
@@ -6,6 +7,7 @@ import { findImage, listImages, removeImages } from "../images/image-cache.ts";
 import { writeMachineScripts } from "../images/machine-scripts.ts";
 import { verifyArtifacts } from "../images/manifest.ts";
 import { DEFAULT_RECIPE, knownRecipes } from "../images/recipe.ts";
+import { registerPrepareWindows } from "./image-windows.ts";
 import { interruptSignal } from "./interrupt.ts";
 import { collectWords, parseVlan } from "./parse.ts";
 import { progressRenderer } from "./progress-renderer.ts";
@@ -129,4 +131,6 @@ export function registerImage(program: Command): void {
     .action(async (nameOrId: string) => {
       for (const id of await removeImages(nameOrId)) process.stdout.write(`removed ${id}\n`);
     });
+
+  registerPrepareWindows(image);
 }
