@@ -13,6 +13,7 @@ interface ServeOptions {
   socket?: string;
   listen?: string;
   stateDir?: string;
+  templatesDir?: string;
   logLevel?: string;
   maxVms?: string;
 }
@@ -30,7 +31,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--config <file>",
-      "YAML file of settings: stateDir, socket, listen, logLevel, limits.maxVms",
+      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms",
     )
     .option(
       "--socket <path>",
@@ -43,6 +44,10 @@ export function registerServe(program: Command): void {
     .option(
       "--state-dir <dir>",
       `the daemon's state folder, where the token lives (default $XDG_STATE_HOME/corral, else ~/.local/state/corral; ${SETTING_VARIABLES.stateDir})`,
+    )
+    .option(
+      "--templates-dir <dir>",
+      `the folder of user templates, <name>.yaml each (default $XDG_CONFIG_HOME/corral/templates, else ~/.config/corral/templates; ${SETTING_VARIABLES.templatesDir})`,
     )
     .option(
       "--log-level <level>",
@@ -84,6 +89,7 @@ function loadConfig(options: ServeOptions) {
     configFile: options.config,
     flags: {
       stateDir: options.stateDir,
+      templatesDir: options.templatesDir,
       socket: options.socket,
       listen: options.listen,
       logLevel: options.logLevel,

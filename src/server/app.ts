@@ -12,11 +12,13 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import type { TemplateCatalog } from "../manager/templates.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
 import { registerErrorHandling, validationError } from "./error-handling.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { templateRoutes } from "./routes/templates.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -36,6 +38,8 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
+  /** Serves /v1/templates from this catalog (loaded). */
+  templates?: TemplateCatalog;
 }
 
 /**
@@ -90,5 +94,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     version: packageVersion(),
     limits: options.limits ?? DEFAULT_LIMITS,
   });
+  if (options.templates) {
+    await app.register(templateRoutes, { prefix: API_PREFIX, templates: options.templates });
+  }
   return app;
 }

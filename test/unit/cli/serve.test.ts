@@ -79,7 +79,7 @@ describe("corral serve", () => {
     const refused = await runCli(["serve", "--config", config], CLEAN_ENV);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
-      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, socket, listen, logLevel, limits)\n`,
+      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits)\n`,
     );
   });
 
