@@ -11,6 +11,7 @@ import { collect, runCli, startCli, temporaryDir } from "../../helpers/cli.ts";
 /** The settings a developer's environment may hold must not leak into these runs. */
 const CLEAN_ENV = {
   CORRAL_SOCKET: "",
+  CORRAL_TEMPLATES_DIR: "",
   CORRAL_LISTEN: "",
   CORRAL_STATE_DIR: "",
   CORRAL_LOG_LEVEL: "",
@@ -37,7 +38,7 @@ describe("corral serve", () => {
     const state = join(dir, "state");
     const child = startCli(
       ["serve", "--socket", socket, "--state-dir", state, "--listen", "127.0.0.1:0"],
-      CLEAN_ENV,
+      { ...CLEAN_ENV, CORRAL_TEMPLATES_DIR: join(dir, "templates") },
     );
     const result = collect(child);
     let logs = "";
@@ -66,7 +67,10 @@ describe("corral serve", () => {
   it("takes its settings from a config file, and refuses a bad one naming the line (exit 2)", async () => {
     const dir = temporaryDir("corral-serve-cli-");
     const config = join(dir, "corral.yaml");
-    writeFileSync(config, "socket: run/c.sock\nlogLevel: warn\nlimits:\n  maxVms: 3\n");
+    writeFileSync(
+      config,
+      "socket: run/c.sock\nstateDir: state\ntemplatesDir: templates\nlogLevel: warn\nlimits:\n  maxVms: 3\n",
+    );
     const child = startCli(["serve", "--config", config], CLEAN_ENV);
     const result = collect(child);
     expect(await waitForHealth(join(dir, "run", "c.sock"))).toMatchObject({
@@ -84,11 +88,18 @@ describe("corral serve", () => {
   });
 
   it("refuses to start on the socket of a live daemon (exit 2)", async () => {
-    const socket = join(temporaryDir("corral-serve-cli-"), "c.sock");
-    const first = startCli(["serve", "--socket", socket, "--log-level", "warn"], CLEAN_ENV);
+    const dir = temporaryDir("corral-serve-cli-");
+    const socket = join(dir, "c.sock");
+    const first = startCli(
+      ["serve", "--socket", socket, "--state-dir", join(dir, "state"), "--log-level", "warn"],
+      { ...CLEAN_ENV, CORRAL_TEMPLATES_DIR: join(dir, "templates") },
+    );
     const firstResult = collect(first);
     await waitForHealth(socket);
-    const second = await runCli(["serve", "--socket", socket], CLEAN_ENV);
+    const second = await runCli(["serve", "--socket", socket, "--state-dir", join(dir, "state")], {
+      ...CLEAN_ENV,
+      CORRAL_TEMPLATES_DIR: join(dir, "templates"),
+    });
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`a daemon is already listening on ${socket}`);
     first.kill("SIGTERM");
@@ -104,6 +115,7 @@ describe("corral serve", () => {
       "--socket <path>",
       "--listen <host:port>",
       "--state-dir <dir>",
+      "--templates-dir <dir>",
       "--log-level <level>",
       "--max-vms <n>",
     ]) {
