@@ -16,7 +16,12 @@ import type { TemplateCatalog } from "../manager/templates.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
-import { registerErrorHandling, validationError } from "./error-handling.ts";
+import {
+  clientError,
+  frameworkError,
+  registerErrorHandling,
+  validationError,
+} from "./error-handling.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { ErrorBody } from "./schemas.ts";
@@ -54,6 +59,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     schemaErrorFormatter: validationError,
     // Requests that arrive while closing get our error shape (below), not Fastify's own 503 body.
     return503OnClosing: false,
+    // Errors raised before any route runs get the API's error shape too.
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
