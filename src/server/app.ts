@@ -12,11 +12,15 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import type { Manager } from "../manager/manager.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
 import { registerErrorHandling, validationError } from "./error-handling.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { snapshotRoutes } from "./routes/snapshots.ts";
+import { vmRoutes } from "./routes/vms.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -36,6 +40,10 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
+  /** The manager whose VMs, snapshots and events the API serves; without it, only /v1/health. */
+  manager?: Manager | undefined;
+  /** How often an idle events stream gets a heartbeat comment; default 15000 ms. */
+  eventsHeartbeatMs?: number;
 }
 
 /**
@@ -90,5 +98,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     version: packageVersion(),
     limits: options.limits ?? DEFAULT_LIMITS,
   });
+  const { manager } = options;
+  if (manager) {
+    await app.register(vmRoutes, { prefix: API_PREFIX, manager });
+    await app.register(snapshotRoutes, { prefix: API_PREFIX, manager });
+    await app.register(eventRoutes, {
+      prefix: API_PREFIX,
+      manager,
+      ...(options.eventsHeartbeatMs !== undefined
+        ? { heartbeatMs: options.eventsHeartbeatMs }
+        : {}),
+    });
+  }
   return app;
 }
