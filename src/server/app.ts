@@ -12,7 +12,7 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import type { TemplateCatalog } from "../manager/templates.ts";
+import type { Manager } from "../manager/manager.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
@@ -22,8 +22,11 @@ import {
   registerErrorHandling,
   validationError,
 } from "./error-handling.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { snapshotRoutes } from "./routes/snapshots.ts";
 import { templateRoutes } from "./routes/templates.ts";
+import { vmRoutes } from "./routes/vms.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -43,8 +46,10 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
-  /** Serves /v1/templates from this catalog (loaded). */
-  templates?: TemplateCatalog;
+  /** The manager whose VMs, snapshots and events the API serves; without it, only /v1/health. */
+  manager?: Manager | undefined;
+  /** How often an idle events stream gets a heartbeat comment; default 15000 ms. */
+  eventsHeartbeatMs?: number;
 }
 
 /**
@@ -102,8 +107,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     version: packageVersion(),
     limits: options.limits ?? DEFAULT_LIMITS,
   });
-  if (options.templates) {
-    await app.register(templateRoutes, { prefix: API_PREFIX, templates: options.templates });
+  const { manager } = options;
+  if (manager) {
+    await app.register(vmRoutes, { prefix: API_PREFIX, manager });
+    await app.register(snapshotRoutes, { prefix: API_PREFIX, manager });
+    await app.register(templateRoutes, { prefix: API_PREFIX, templates: manager.templates });
+    await app.register(eventRoutes, {
+      prefix: API_PREFIX,
+      manager,
+      ...(options.eventsHeartbeatMs !== undefined
+        ? { heartbeatMs: options.eventsHeartbeatMs }
+        : {}),
+    });
   }
   return app;
 }

@@ -1,8 +1,9 @@
-// `corral serve` as one call: the state store, the template catalog, the token when there is a
-// TCP address, the app, its doors.
+// `corral serve` as one call: the token when there is a TCP address, the manager (its store under
+// the state folder, reconciled with the VMs that run before anything is answered; its templates
+// loaded), the app, its doors. Closing lets go of the VMs — they run on — unless asked to stop
+// them.
 
-import { TemplateCatalog } from "../manager/templates.ts";
-import { Store } from "../store/store.ts";
+import { Manager } from "../manager/manager.ts";
 import { buildApp, type CorralApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth.ts";
 import type { DaemonConfig } from "./config.ts";
@@ -10,38 +11,68 @@ import { type Listening, listen } from "./listen.ts";
 
 export interface Daemon extends Listening {
   readonly app: CorralApp;
+  readonly manager: Manager;
+  /**
+   * Stops answering (event streams end, requests in flight finish), removes the socket, and lets
+   * go of the VMs, or stops each (ACPI, then forced after 30 s) with `stopVms`. Idempotent.
+   */
+  close(options?: { stopVms?: boolean }): Promise<void>;
+}
+
+export interface StartDaemonOptions {
+  /** How often an idle events stream gets a heartbeat comment; default 15000 ms. */
+  eventsHeartbeatMs?: number;
 }
 
 /**
- * Starts the daemon that `config` describes; `close()` stops it, removes its socket and closes
- * its store. User templates that are refused are logged as warnings (file, line, field); the
- * daemon starts without them.
+ * Starts the daemon that `config` describes. User templates that are refused are logged as
+ * warnings (file, line, field); the daemon starts without them.
  */
-export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
-  await using stack = new AsyncDisposableStack();
+export async function startDaemon(
+  config: DaemonConfig,
+  options: StartDaemonOptions = {},
+): Promise<Daemon> {
   const token = config.listen ? await loadOrCreateToken(config.stateDir) : undefined;
-  const store = stack.use(await Store.open({ dir: config.stateDir }));
-  const templates = new TemplateCatalog(store, config.templatesDir);
-  const loaded = await templates.load();
-  const app = await buildApp({
-    logLevel: config.logLevel,
-    token,
-    limits: config.limits,
-    templates,
+  const manager = await Manager.open({
+    stateDir: config.stateDir,
+    templatesDir: config.templatesDir,
+    maxVms: config.limits.maxVms,
   });
+  let app: CorralApp | undefined;
   let listening: Listening;
   try {
-    for (const error of loaded.rejected) app.log.warn(`template refused: ${error.message}`);
+    app = await buildApp({
+      logLevel: config.logLevel,
+      token,
+      limits: config.limits,
+      manager,
+      ...options,
+    });
+    for (const refused of manager.templatesRefused) {
+      app.log.warn(`template refused: ${refused.message}`);
+    }
     listening = await listen(app, { socket: config.socket, tcp: config.listen });
   } catch (error) {
-    await app.close();
+    await app?.close();
+    await manager.close();
     throw error;
   }
-  const storeStack = stack.move();
   let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= listening.close().finally(() => storeStack.disposeAsync());
+  const close = (closeOptions: { stopVms?: boolean } = {}) => {
+    closing ??= (async () => {
+      // Event streams first: a server waits for its open connections before it closes.
+      manager.events.close();
+      await listening.close();
+      await manager.close(closeOptions);
+    })();
     return closing;
   };
-  return { app, socket: listening.socket, tcp: listening.tcp, close, [Symbol.asyncDispose]: close };
+  return {
+    app,
+    manager,
+    socket: listening.socket,
+    tcp: listening.tcp,
+    close,
+    [Symbol.asyncDispose]: () => close(),
+  };
 }

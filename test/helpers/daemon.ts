@@ -14,7 +14,10 @@ export interface TemporaryDaemon extends AsyncDisposable {
   socket: { socket: string };
 }
 
-/** Starts a daemon in a new temporary folder; disposing it stops it and removes the folder. */
+/**
+ * Starts a daemon in a new temporary folder; disposing it stops it (and every VM it started) and
+ * removes the folder.
+ */
 export async function startTemporaryDaemon(
   options: { tcp?: ListenAddress; prepare?: (config: DaemonConfig) => Promise<void> } = {},
 ): Promise<TemporaryDaemon> {
@@ -40,7 +43,7 @@ export async function startTemporaryDaemon(
     config,
     socket: { socket: daemon.socket },
     async [Symbol.asyncDispose]() {
-      await daemon.close();
+      await daemon.close({ stopVms: true });
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,94 @@
+// The manager behind `corral serve`: the state store, the events, and one service per resource.
+// open() reconciles the store with the VMs that run before anyone is answered; close() lets go
+// of the VMs (they run on) or stops them.
+//
+// Seams for the services still to come: a service is constructed in open() with the store, the
+// events and the state folder, and closed in close() — `images` (manager/images.ts) joins `vms`
+// and `templates` that way.
+
+import type { CorralError } from "../errors.ts";
+import { Store } from "../store/store.ts";
+import { EventHub } from "./event-hub.ts";
+import { TemplateCatalog } from "./templates.ts";
+import { VmService } from "./vm-service.ts";
+
+export interface OpenManagerOptions {
+  /** The state folder: the database (unless `store` is given), vms/ and snapshots/. */
+  stateDir: string;
+  /** An open store to use (tests); by default the store in `stateDir` is opened, and closed by close(). */
+  store?: Store;
+  /** The most VMs kept; default 64. */
+  maxVms?: number;
+  /** The user's templates folder; default `$XDG_CONFIG_HOME/corral/templates`. */
+  templatesDir?: string;
+}
+
+export interface CloseManagerOptions {
+  /** Stop every VM (ACPI, then forced after `graceMs`) instead of leaving them running. */
+  stopVms?: boolean;
+  /** The grace period of each stop in ms; default 30000. */
+  graceMs?: number;
+}
+
+export class Manager implements AsyncDisposable {
+  readonly store: Store;
+  readonly stateDir: string;
+  readonly events: EventHub;
+  readonly vms: VmService;
+  readonly templates: TemplateCatalog;
+  readonly #ownsStore: boolean;
+  #templatesRefused: readonly CorralError[] = [];
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: OpenManagerOptions & { store: Store }, ownsStore: boolean) {
+    this.store = options.store;
+    this.stateDir = options.stateDir;
+    this.#ownsStore = ownsStore;
+    this.events = new EventHub(this.store);
+    this.vms = new VmService({
+      store: this.store,
+      events: this.events,
+      stateDir: options.stateDir,
+      ...(options.maxVms !== undefined ? { maxVms: options.maxVms } : {}),
+    });
+    this.templates = new TemplateCatalog(this.store, options.templatesDir);
+  }
+
+  /** The user template files that open() refused (invalid, or named like a built-in). */
+  get templatesRefused(): readonly CorralError[] {
+    return this.#templatesRefused;
+  }
+
+  /**
+   * Opens the manager on `stateDir`, loads the templates (see TemplateCatalog.load) and
+   * reconciles: claims and jobs of a previous daemon are dropped, VMs that run are attached to,
+   * VMs whose VMM died are marked crashed. See Store.open for what opening the store throws.
+   */
+  static async open(options: OpenManagerOptions): Promise<Manager> {
+    const ownsStore = options.store === undefined;
+    const store = options.store ?? (await Store.open({ dir: options.stateDir }));
+    const manager = new Manager({ ...options, store }, ownsStore);
+    try {
+      manager.#templatesRefused = (await manager.templates.load()).rejected;
+      await manager.vms.reconcile();
+    } catch (error) {
+      await manager.close();
+      throw error;
+    }
+    return manager;
+  }
+
+  /** Ends event streams and lets go of the VMs (or stops them); idempotent. */
+  close(options: CloseManagerOptions = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      this.events.close();
+      await this.vms.close(options);
+      if (this.#ownsStore) this.store.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
