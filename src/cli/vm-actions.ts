@@ -2,6 +2,7 @@
 // daemon's API. Actions wait for the transition unless --no-wait.
 
 import type { Command } from "commander";
+import { CorralError, ErrorCodes } from "../errors.ts";
 import type { ResizeVmRequest, StopVmRequest, VmViewType } from "../manager/vm-schemas.ts";
 import {
   type ApiFlags,
@@ -27,7 +28,7 @@ const SIMPLE_ACTIONS = [
   ["start", "start a created or stopped VM", "corral vm start web"],
   ["pause", "pause a running VM (its vCPUs stop; memory stays)", "corral vm pause web"],
   ["resume", "resume a paused VM", "corral vm resume web"],
-  ["reboot", "reboot a running VM (ACPI reset, then start again)", "corral vm reboot web"],
+  ["reboot", "reboot a running VM's guest", "corral vm reboot web"],
 ] as const;
 
 export function registerVmActions(vm: Command): void {
@@ -60,8 +61,9 @@ export function registerVmActions(vm: Command): void {
   actionCommand(
     vm,
     "resize",
-    "grow (or, while stopped, shrink) a VM's vCPUs, memory and disk, within its template's max",
+    "change a VM's vCPUs, memory or disk: a running VM only grows, up to its template's max; one at rest gets the new size at its next start",
     "corral vm resize web --cpus 4 --memory 2048 --disk 16",
+    { hasWait: false },
   )
     .option("--cpus <n>", "vCPUs", parsePositiveInteger)
     .option("--memory <MiB>", "memory in MiB", parsePositiveInteger)
@@ -76,7 +78,13 @@ export function registerVmActions(vm: Command): void {
           ...(flags.memory !== undefined && { memoryMiB: flags.memory }),
           ...(flags.disk !== undefined && { diskGiB: flags.disk }),
         };
-        return runAction(idOrName, "resize", body, flags);
+        if (Object.keys(body).length === 0) {
+          throw new CorralError(
+            ErrorCodes.INVALID_ARGUMENT,
+            "vm resize: give the new size with --cpus, --memory and/or --disk",
+          );
+        }
+        return runAction(idOrName, "resize", body, { ...flags, wait: true });
       },
     );
 
@@ -122,16 +130,22 @@ export function registerVmActions(vm: Command): void {
   );
 }
 
-function actionCommand(vm: Command, action: string, description: string, example: string): Command {
-  return withApiOptions(
-    vm
-      .command(action)
-      .description(description)
-      .argument("<vm>", "the VM's name or id")
-      .option("--no-wait", "return at once (202) instead of waiting for the transition")
-      .addHelpText("after", `\nExample:\n  ${example}`),
-    { hasJson: true },
-  );
+function actionCommand(
+  vm: Command,
+  action: string,
+  description: string,
+  example: string,
+  { hasWait = true } = {},
+): Command {
+  const command = vm
+    .command(action)
+    .description(description)
+    .argument("<vm>", "the VM's name or id")
+    .addHelpText("after", `\nExample:\n  ${example}`);
+  if (hasWait) {
+    command.option("--no-wait", "return at once (202) instead of waiting for the transition");
+  }
+  return withApiOptions(command, { hasJson: true });
 }
 
 /** POST /v1/vms/{vm}/{action}; prints the VM's state after it. */

@@ -18,7 +18,7 @@ export function registerVmSnapshots(vm: Command): void {
   withApiOptions(
     vm
       .command("snapshot")
-      .description("snapshot a VM (running or stopped): its disk, and its memory while it runs")
+      .description("snapshot a running or paused VM (memory and disk); it goes on as it was")
       .argument("<vm>", "the VM's name or id")
       .option("--name <name>", "the snapshot's name (default: the time)")
       .addHelpText("after", "\nExample:\n  corral vm snapshot web --name before-upgrade"),

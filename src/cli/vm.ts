@@ -12,6 +12,7 @@ import {
   segment,
   withApiOptions,
 } from "./api-command.ts";
+import { interruptSignal } from "./interrupt.ts";
 import { collectLabel, parsePositiveInteger } from "./parse.ts";
 import { registerVmActions } from "./vm-actions.ts";
 import { registerVmEvents } from "./vm-events.ts";
@@ -27,6 +28,7 @@ interface CreateFlags extends ApiFlags {
   disk?: number;
   label?: Record<string, string>;
   start: boolean;
+  wait: boolean;
   fromSnapshot?: string;
 }
 
@@ -74,6 +76,7 @@ export function registerVm(program: Command): void {
       .argument("<name>", "the new VM's name")
       .addOption(labelOption())
       .option("--no-start", "create it stopped")
+      .option("--no-wait", "return at once (202) instead of waiting until it runs")
       .addHelpText("after", "\nExample:\n  corral vm clone 01JD5V0S2H7MZ4T6Q8R9XKAB3C web-2"),
     { hasJson: true },
   ).action((snapshot: string, name: string, flags: CreateFlags) =>
@@ -153,7 +156,11 @@ function createVm(base: Pick<CreateVmRequest, "name" | "fromSnapshot">, flags: C
     start: flags.start,
   };
   return callApi(flags, async (api) => {
-    const created = await api.request<VmViewType>("POST", "/v1/vms", { body });
+    const path = `/v1/vms${flags.wait ? "" : query({ wait: false })}`;
+    const created = await api.request<VmViewType>("POST", path, {
+      body,
+      signal: interruptSignal(),
+    });
     if (flags.json) return printJson(created);
     process.stdout.write(`created ${created.name} ${created.id}: ${created.state}\n`);
   });
@@ -169,6 +176,7 @@ function addCreateOptions(command: Command): Command {
     .option("--disk <GiB>", "disk size in GiB", parsePositiveInteger)
     .addOption(labelOption())
     .option("--no-start", "create it stopped (start it later with corral vm start)")
+    .option("--no-wait", "return at once (202) instead of waiting until it runs")
     .option("--from-snapshot <id>", "clone the VM a snapshot was taken of (as corral vm clone)");
 }
 
