@@ -12,7 +12,8 @@ export type RequirementId =
   | "busybox-static"
   | "cpio"
   | "mkfs.ext4"
-  | "ovmf";
+  | "ovmf"
+  | "xorriso";
 
 export interface RequirementStatus {
   id: RequirementId;
@@ -63,6 +64,13 @@ const REQUIREMENTS: readonly Requirement[] = [
       const missing = OVMF_FILES.filter((file) => !existsSync(file));
       return missing.length === 0 ? { path: OVMF_FILES.join(", ") } : {};
     },
+  },
+  {
+    id: "xorriso",
+    debianPackage: "xorriso",
+    purpose: "cloud-init seed ISOs for VMs made from cloud images",
+    // genisoimage makes the same ISO from the same arguments.
+    locate: () => ({ path: findProgram("xorriso") ?? findProgram("genisoimage") }),
   },
 ];
 

@@ -222,6 +222,9 @@ async function runMmdebstrap(
     ...recipe.pathExcludes.map((path) => `--dpkgopt=path-exclude=${path}`),
     `--include=${recipe.packages.join(",")}`,
     `--customize-hook=sh ${shellQuote(customize)} "$1" ${shellQuote(meta)} ${shellQuote(recipe.kernelPackage)}`,
+    ...recipe.layers.map(
+      (layer) => `--customize-hook=sh ${shellQuote(join(layer, "customize.sh"))} "$1"`,
+    ),
     recipe.suite,
     rootfs,
     sources.join("\n"),

@@ -33,6 +33,11 @@ export interface Recipe {
   /** Virtual CPUs. Under TCG each runs on its own host thread, so 2 boots faster than 1. */
   cpus: number;
   kernelParams: string;
+  /**
+   * Folders of the recipes that extend the base with files of their own, base-most first: each
+   * has a `customize.sh`, run after the base's with the root filesystem as its argument.
+   */
+  layers: string[];
   /** sha256 over the builder version and every file of the recipe folder. */
   hash: string;
 }
@@ -49,7 +54,7 @@ export function knownRecipes(): string[] {
 
 /** Loads and checks recipe `name`; throws CORRAL_IMAGE_UNKNOWN listing the known ones. */
 export function loadRecipe(name: string): Recipe {
-  const { raw, dir, hash } = readRecipe(name, []);
+  const { raw, dir, layers, hash } = readRecipe(name, []);
   const field = <T>(key: string, check: (value: unknown) => boolean): T => {
     if (!check(raw[key])) {
       throw new CorralError(
@@ -76,18 +81,21 @@ export function loadRecipe(name: string): Recipe {
     memoryMiB: field("memoryMiB", isPositive),
     cpus: field("cpus", isPositive),
     kernelParams: field("kernelParams", isString),
+    layers,
     hash,
   };
 }
 
 /**
  * A recipe's fields and the folder its files come from. A recipe with `"extends": "<parent>"`
- * is a recipe.json alone: its fields replace the parent's, and the files are the parent's.
+ * takes the parent's fields and files: its own fields replace the parent's, `addPackages` is
+ * appended to the parent's packages, and files beside its recipe.json (a `customize.sh` and what
+ * it uses) make it a layer, customised after the parent.
  */
 function readRecipe(
   name: string,
   seen: readonly string[],
-): { raw: Record<string, unknown>; dir: string; hash: string } {
+): { raw: Record<string, unknown>; dir: string; layers: string[]; hash: string } {
   const known = knownRecipes();
   if (!known.includes(name)) {
     throw new CorralError(
@@ -103,16 +111,42 @@ function readRecipe(
   }
   const dir = join(RECIPES_DIR, name);
   const text = readFileSync(join(dir, "recipe.json"), "utf8");
-  const own = JSON.parse(text) as Record<string, unknown>;
-  if (typeof own.extends !== "string") return { raw: own, dir, hash: hashRecipeDir(dir) };
+  const { addPackages, ...own } = JSON.parse(text) as Record<string, unknown>;
+  if (typeof own.extends !== "string") {
+    return { raw: own, dir, layers: [], hash: hashFiles(dir, listFiles(dir)) };
+  }
   const parent = readRecipe(own.extends, [...seen, name]);
-  const hash = createHash("sha256").update(parent.hash).update(text).digest("hex");
-  return { raw: { ...parent.raw, ...own }, dir: parent.dir, hash };
+  const hash = createHash("sha256").update(parent.hash).update(text);
+  const files = listFiles(dir).filter((file) => relative(dir, file) !== "recipe.json");
+  if (files.length > 0 && !existsSync(join(dir, "customize.sh"))) {
+    throw new CorralError(
+      ErrorCodes.IMAGE_UNKNOWN,
+      `recipe ${name}: files beside recipe.json need a customize.sh that uses them`,
+    );
+  }
+  // A recipe.json alone hashes as it always has, so that its cached builds stay current.
+  if (files.length > 0) hash.update(hashFiles(dir, files));
+  if (addPackages !== undefined && !Array.isArray(addPackages)) {
+    throw new CorralError(
+      ErrorCodes.IMAGE_UNKNOWN,
+      `recipe ${name}: field "addPackages" must be a list of package names`,
+    );
+  }
+  const raw = { ...parent.raw, ...own };
+  if (addPackages !== undefined && Array.isArray(raw.packages)) {
+    raw.packages = [...raw.packages, ...addPackages];
+  }
+  return {
+    raw,
+    dir: parent.dir,
+    layers: files.length > 0 ? [...parent.layers, dir] : parent.layers,
+    hash: hash.digest("hex"),
+  };
 }
 
-function hashRecipeDir(dir: string): string {
+function hashFiles(dir: string, files: readonly string[]): string {
   const hash = createHash("sha256").update(`corral-builder-${BUILDER_VERSION}\n`);
-  for (const file of listFiles(dir)) {
+  for (const file of files) {
     const stat = statSync(file);
     hash.update(`${relative(dir, file)}\n${stat.mode & 0o111 ? "x" : "-"}\n`);
     hash.update(readFileSync(file));

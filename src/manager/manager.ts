@@ -2,13 +2,13 @@
 // open() reconciles the store with the VMs that run before anyone is answered; close() lets go
 // of the VMs (they run on) or stops them.
 //
-// Seams for the services still to come: a service is constructed in open() with the store, the
-// events and the state folder, and closed in close() — `images` (manager/images.ts) joins `vms`
-// and `templates` that way.
+// Each service is constructed in open() with the store, the events and the state folder, and
+// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds).
 
 import type { CorralError } from "../errors.ts";
 import { Store } from "../store/store.ts";
 import { EventHub } from "./event-hub.ts";
+import { ImageService } from "./images.ts";
 import { TemplateCatalog } from "./templates.ts";
 import { VmService } from "./vm-service.ts";
 
@@ -36,6 +36,7 @@ export class Manager implements AsyncDisposable {
   readonly events: EventHub;
   readonly vms: VmService;
   readonly templates: TemplateCatalog;
+  readonly images: ImageService;
   readonly #ownsStore: boolean;
   #templatesRefused: readonly CorralError[] = [];
   #closing: Promise<void> | undefined;
@@ -52,6 +53,7 @@ export class Manager implements AsyncDisposable {
       ...(options.maxVms !== undefined ? { maxVms: options.maxVms } : {}),
     });
     this.templates = new TemplateCatalog(this.store, options.templatesDir);
+    this.images = new ImageService(this.store, options.stateDir);
   }
 
   /** The user template files that open() refused (invalid, or named like a built-in). */
@@ -83,6 +85,7 @@ export class Manager implements AsyncDisposable {
     this.#closing ??= (async () => {
       this.events.close();
       await this.vms.close(options);
+      await this.images.close();
       if (this.#ownsStore) this.store.close();
     })();
     return this.#closing;

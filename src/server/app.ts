@@ -12,6 +12,7 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import type { ImageService } from "../manager/images.ts";
 import type { Manager } from "../manager/manager.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
@@ -24,6 +25,8 @@ import {
 } from "./error-handling.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { imageRoutes } from "./routes/images.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { vmRoutes } from "./routes/vms.ts";
@@ -46,10 +49,15 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
-  /** The manager whose VMs, snapshots and events the API serves; without it, only /v1/health. */
+  /**
+   * The manager whose VMs, snapshots, templates, images, jobs and events the API serves; without
+   * it, only /v1/health.
+   */
   manager?: Manager | undefined;
   /** How often an idle events stream gets a heartbeat comment; default 15000 ms. */
   eventsHeartbeatMs?: number;
+  /** Serves /v1/images, and /v1/jobs from its job service; default: the manager's. */
+  images?: ImageService;
 }
 
 /**
@@ -119,6 +127,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
         ? { heartbeatMs: options.eventsHeartbeatMs }
         : {}),
     });
+  }
+  const images = options.images ?? manager?.images;
+  if (images) {
+    await app.register(imageRoutes, { prefix: API_PREFIX, images });
+    await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
   }
   return app;
 }
