@@ -84,7 +84,14 @@ export class Manager implements AsyncDisposable {
   close(options: CloseManagerOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
       this.events.close();
-      await this.vms.close(options);
+      // The exit of a VMM this process attached to is seen by polling on timers that do not
+      // keep Node.js alive; with the server closed, nothing else would while VMs stop.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      try {
+        await this.vms.close(options);
+      } finally {
+        clearInterval(keepAlive);
+      }
       await this.images.close();
       if (this.#ownsStore) this.store.close();
     })();

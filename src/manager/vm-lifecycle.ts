@@ -94,8 +94,9 @@ export function identityCommand(vm: Pick<Vm, "id" | "name">): string {
 
 /**
  * Ends the VM: with `force` (or when paused, as a paused guest cannot react) its VMM quits at
- * once; otherwise the guest is asked to power off through the ACPI power button, pressed again
- * every 2 s (a guest still booting misses it), and after `graceMs` its VMM quits.
+ * once. Otherwise the guest is asked to power off — through its backdoor shell once that
+ * answers (at once, even while it boots), else through the ACPI power button, pressed again every
+ * 2 s (a guest still booting misses it) — and its VMM quits when `graceMs` have passed.
  */
 export async function powerOff(
   context: VmContext,
@@ -105,8 +106,11 @@ export async function powerOff(
   const machine = context.machines.get(vm.id);
   if (machine) {
     const graceMs = options.graceMs ?? DEFAULT_STOP_GRACE_MS;
+    const spec = vm.spec as unknown as ManagedSpec;
     if (options.force || graceMs === 0 || machine.state === "paused") await machine.stop();
-    else await pressPowerButton(machine, graceMs);
+    else if (hasBackdoorShell(spec) && machine.isUp()) {
+      await machine.shutdown({ timeout: graceMs }).catch(() => machine.stop());
+    } else await pressPowerButton(machine, graceMs);
     await context.machines.release(vm.id, machine);
   }
   context.store.vms.update(vm.id, { ownership: null });
