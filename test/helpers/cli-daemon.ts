@@ -1,12 +1,13 @@
 // `corral serve` as a user runs it (the built CLI, a child process) in a temporary folder of its
 // own (socket, state, templates), for tests of the CLI's client commands; stopped with SIGTERM
-// when the test ends.
+// when the test ends, and any VM it left running (a test that failed half-way) killed.
 
 import { once } from "node:events";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
 import { ApiClient } from "../../src/cli/api-client.ts";
 import { type CliResult, runCli, startCli, temporaryDir } from "./cli.ts";
+import { killVmsUnder } from "./manager.ts";
 
 /** Settings a developer's environment may hold that must not leak into a test's runs. */
 export const CLEAN_ENV: Record<string, string> = {
@@ -42,9 +43,11 @@ export async function startCliDaemon(args: string[] = []): Promise<CliDaemon> {
   );
   const exited = once(child, "exit");
   onTestFinished(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await exited;
+    }
+    await killVmsUnder(dir);
   });
   await waitForHealth(socket);
   const env = { ...CLEAN_ENV, CORRAL_SOCKET: socket };
