@@ -66,7 +66,10 @@ describe("corral serve", () => {
   it("takes its settings from a config file, and refuses a bad one naming the line (exit 2)", async () => {
     const dir = temporaryDir("corral-serve-cli-");
     const config = join(dir, "corral.yaml");
-    writeFileSync(config, "socket: run/c.sock\nlogLevel: warn\nlimits:\n  maxVms: 3\n");
+    writeFileSync(
+      config,
+      "socket: run/c.sock\nstateDir: state\nlogLevel: warn\nlimits:\n  maxVms: 3\n",
+    );
     const child = startCli(["serve", "--config", config], CLEAN_ENV);
     const result = collect(child);
     expect(await waitForHealth(join(dir, "run", "c.sock"))).toMatchObject({
@@ -83,14 +86,31 @@ describe("corral serve", () => {
     );
   });
 
-  it("refuses to start on the socket of a live daemon (exit 2)", async () => {
-    const socket = join(temporaryDir("corral-serve-cli-"), "c.sock");
-    const first = startCli(["serve", "--socket", socket, "--log-level", "warn"], CLEAN_ENV);
+  it("refuses to start on the socket or the state folder of a live daemon (exit 2)", async () => {
+    const dir = temporaryDir("corral-serve-cli-");
+    const socket = join(dir, "c.sock");
+    const state = join(dir, "state");
+    const first = startCli(
+      ["serve", "--socket", socket, "--state-dir", state, "--log-level", "warn"],
+      CLEAN_ENV,
+    );
     const firstResult = collect(first);
     await waitForHealth(socket);
-    const second = await runCli(["serve", "--socket", socket], CLEAN_ENV);
+    const second = await runCli(
+      ["serve", "--socket", socket, "--state-dir", join(dir, "other")],
+      CLEAN_ENV,
+    );
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`a daemon is already listening on ${socket}`);
+    expect(existsSync(join(dir, "other"))).toBe(false);
+    const third = await runCli(
+      ["serve", "--socket", join(dir, "d.sock"), "--state-dir", state],
+      CLEAN_ENV,
+    );
+    expect(third.code).toBe(2);
+    expect(third.stderr).toContain(
+      `the state folder ${state} (another corral serve manages its VMs)`,
+    );
     first.kill("SIGTERM");
     await once(first, "exit");
     expect((await firstResult).code).toBe(0);
@@ -106,6 +126,7 @@ describe("corral serve", () => {
       "--state-dir <dir>",
       "--log-level <level>",
       "--max-vms <n>",
+      "--stop-all",
     ]) {
       expect(help.stdout).toContain(flag);
     }
