@@ -63,7 +63,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--stop-all",
-      "when the daemon stops, stop every VM too (ACPI power-down, forced after 30 s) instead of leaving them running",
+      "when the daemon stops, stop every VM too (each guest is asked to power off, forced after 30 s) instead of leaving them running",
     )
     .addHelpText(
       "after",

@@ -5,12 +5,18 @@
 // Each service is constructed in open() with the store, the events and the state folder, and
 // closed in close(): `vms`, `templates`, `images` (with the jobs of image builds).
 
+import { join } from "node:path";
 import type { CorralError } from "../errors.ts";
+import { makeDirs } from "../host/make-dirs.ts";
+import { PidLock } from "../host/pid-lock.ts";
 import { Store } from "../store/store.ts";
 import { EventHub } from "./event-hub.ts";
 import { ImageService } from "./images.ts";
 import { TemplateCatalog } from "./templates.ts";
 import { VmService } from "./vm-service.ts";
+
+/** In the state folder: the pid of the daemon whose manager has it. */
+const LOCK_FILE = "manager.pid";
 
 export interface OpenManagerOptions {
   /** The state folder: the database (unless `store` is given), vms/ and snapshots/. */
@@ -38,11 +44,17 @@ export class Manager implements AsyncDisposable {
   readonly templates: TemplateCatalog;
   readonly images: ImageService;
   readonly #ownsStore: boolean;
+  readonly #lock: PidLock;
   #templatesRefused: readonly CorralError[] = [];
   #closing: Promise<void> | undefined;
 
-  private constructor(options: OpenManagerOptions & { store: Store }, ownsStore: boolean) {
+  private constructor(
+    options: OpenManagerOptions & { store: Store },
+    ownsStore: boolean,
+    lock: PidLock,
+  ) {
     this.store = options.store;
+    this.#lock = lock;
     this.stateDir = options.stateDir;
     this.#ownsStore = ownsStore;
     this.events = new EventHub(this.store);
@@ -64,12 +76,23 @@ export class Manager implements AsyncDisposable {
   /**
    * Opens the manager on `stateDir`, loads the templates (see TemplateCatalog.load) and
    * reconciles: claims and jobs of a previous daemon are dropped, VMs that run are attached to,
-   * VMs whose VMM died are marked crashed. See Store.open for what opening the store throws.
+   * VMs whose VMM died are marked crashed. Throws CORRAL_CONFLICT while another live process manages the folder (its pid lock, manager.pid);
+   * see Store.open for what opening the store throws.
    */
   static async open(options: OpenManagerOptions): Promise<Manager> {
-    const ownsStore = options.store === undefined;
-    const store = options.store ?? (await Store.open({ dir: options.stateDir }));
-    const manager = new Manager({ ...options, store }, ownsStore);
+    await makeDirs(options.stateDir, "the state folder", 0o700);
+    const lock = await PidLock.acquire(
+      join(options.stateDir, LOCK_FILE),
+      `the state folder ${options.stateDir} (another corral serve manages its VMs)`,
+    );
+    let store: Store;
+    try {
+      store = options.store ?? (await Store.open({ dir: options.stateDir }));
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+    const manager = new Manager({ ...options, store }, options.store === undefined, lock);
     try {
       manager.#templatesRefused = (await manager.templates.load()).rejected;
       await manager.vms.reconcile();
@@ -94,6 +117,7 @@ export class Manager implements AsyncDisposable {
       }
       await this.images.close();
       if (this.#ownsStore) this.store.close();
+      await this.#lock.release();
     })();
     return this.#closing;
   }

@@ -24,7 +24,7 @@ export const DaemonSettings = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          "the daemon's state folder (API token, database); default $XDG_STATE_HOME/corral",
+          "the daemon's state folder (database, API token, VM and snapshot folders); default $XDG_STATE_HOME/corral",
       }),
     ),
     templatesDir: Type.Optional(

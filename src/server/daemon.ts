@@ -7,7 +7,7 @@ import { Manager } from "../manager/manager.ts";
 import { buildApp, type CorralApp } from "./app.ts";
 import { loadOrCreateToken } from "./auth.ts";
 import type { DaemonConfig } from "./config.ts";
-import { type Listening, listen } from "./listen.ts";
+import { type Listening, listen, refuseLiveDaemon } from "./listen.ts";
 
 export interface Daemon extends Listening {
   readonly app: CorralApp;
@@ -32,6 +32,8 @@ export async function startDaemon(
   config: DaemonConfig,
   options: StartDaemonOptions = {},
 ): Promise<Daemon> {
+  // Another daemon on this socket is refused before this one touches the state folder.
+  await refuseLiveDaemon(config.socket);
   const token = config.listen ? await loadOrCreateToken(config.stateDir) : undefined;
   const manager = await Manager.open({
     stateDir: config.stateDir,

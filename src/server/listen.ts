@@ -86,8 +86,11 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
   return { socket, tcp, close, [Symbol.asyncDispose]: close };
 }
 
-/** Throws CORRAL_CONFLICT when something accepts connections on `path`, or it is not a socket. */
-async function refuseLiveDaemon(path: string): Promise<void> {
+/**
+ * Throws CORRAL_CONFLICT when something accepts connections on `path`, or it is not a socket: the
+ * daemon checks this before it does anything else, listen() again when it binds.
+ */
+export async function refuseLiveDaemon(path: string): Promise<void> {
   const info = await lstat(path).catch(() => undefined);
   if (info === undefined) return;
   if (!info.isSocket()) {

@@ -1,8 +1,9 @@
 // One real VM through the VM API on a real daemon's unix socket: create → running → pause (the
 // guest's clock and a counter stop) → resume → stats → snapshot → clone (both run, each with its
 // own writes, name and machine id; the clone boots from its own disk after a stop) → restore →
-// stop → delete, and nothing left. The API has no exec yet: the test reaches the guest through
-// the daemon's own Machine of the VM. The events stream follows it all.
+// a second snapshot that outlives its VM and the first → a clone of it → stop → delete, and
+// nothing left. The API has no exec yet: the test reaches the guest through the daemon's own
+// Machine of the VM. The events stream follows it all.
 
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -148,13 +149,30 @@ describe("a VM through the API", () => {
     await guest("life").fail("test -e /root/after-snapshot");
   });
 
-  it("stops and deletes both VMs and the snapshot, leaving nothing", async () => {
-    const stopped = await api("POST", "/v1/vms/life/stop", { graceMs: 60_000 });
-    expect(stopped.json).toMatchObject({ state: "stopped", stateReason: null });
-    expect((await api("GET", "/v1/vms/life/stats")).json).toMatchObject({ vmm: null });
+  it("keeps a snapshot usable after its VM and the snapshot under it are gone", async () => {
+    // Taken on the rolled-back disk, a layer on "base": it must not need "base", nor life's folder.
+    const again = await api("POST", "/v1/vms/life/snapshots", { name: "again" });
+    expect(again.status, again.text).toBe(201);
+    const againId = (again.json as { id: string }).id;
     for (const name of ["life", "life-clone"]) {
       expect((await api("DELETE", `/v1/vms/${name}`)).status).toBe(204);
     }
+    expect((await api("DELETE", `/v1/snapshots/${snapshotId}`)).status).toBe(204);
+    expect((await api("GET", `/v1/snapshots/${againId}`)).json).toMatchObject({
+      vmId: null,
+      vmName: "life",
+    });
+    const heir = await api("POST", "/v1/vms", { name: "heir", fromSnapshot: againId });
+    expect(heir.status, heir.text).toBe(201);
+    expect(await guest("heir").succeed("hostname; cat /root/before")).toBe("heir\nbefore\n");
+    snapshotId = againId;
+  });
+
+  it("stops and deletes the last VM and snapshot, leaving nothing", async () => {
+    const stopped = await api("POST", "/v1/vms/heir/stop", { graceMs: 60_000 });
+    expect(stopped.json).toMatchObject({ state: "stopped", stateReason: null });
+    expect((await api("GET", "/v1/vms/heir/stats")).json).toMatchObject({ vmm: null });
+    expect((await api("DELETE", "/v1/vms/heir")).status).toBe(204);
     expect((await api("DELETE", `/v1/snapshots/${snapshotId}`)).status).toBe(204);
     expect((await api("GET", "/v1/vms")).json).toEqual([]);
     expect((await api("GET", "/v1/snapshots")).json).toEqual([]);
@@ -165,7 +183,9 @@ describe("a VM through the API", () => {
   });
 
   it("streamed every state change of the VM as it happened", async () => {
-    await events.waitFor((event) => event.event === "vm.deleted");
+    await events.waitFor(
+      (event) => event.event === "vm.deleted" && (event.data as { vmId: string }).vmId === life.id,
+    );
     const lifeChanges = events.events
       .filter((event) => (event.data as { vmId: string }).vmId === life.id)
       .map((event) => {
@@ -182,8 +202,7 @@ describe("a VM through the API", () => {
       "snapshot.created",
       "restoring",
       "running",
-      "stopping",
-      "stopped",
+      "snapshot.created",
       "deleting",
       "vm.deleted",
     ]);

@@ -87,21 +87,31 @@ describe("corral serve", () => {
     );
   });
 
-  it("refuses to start on the socket of a live daemon (exit 2)", async () => {
+  it("refuses to start on the socket or the state folder of a live daemon (exit 2)", async () => {
     const dir = temporaryDir("corral-serve-cli-");
     const socket = join(dir, "c.sock");
+    const state = join(dir, "state");
     const first = startCli(
-      ["serve", "--socket", socket, "--state-dir", join(dir, "state"), "--log-level", "warn"],
+      ["serve", "--socket", socket, "--state-dir", state, "--log-level", "warn"],
       { ...CLEAN_ENV, CORRAL_TEMPLATES_DIR: join(dir, "templates") },
     );
     const firstResult = collect(first);
     await waitForHealth(socket);
-    const second = await runCli(["serve", "--socket", socket, "--state-dir", join(dir, "state")], {
-      ...CLEAN_ENV,
-      CORRAL_TEMPLATES_DIR: join(dir, "templates"),
-    });
+    const second = await runCli(
+      ["serve", "--socket", socket, "--state-dir", join(dir, "other")],
+      CLEAN_ENV,
+    );
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`a daemon is already listening on ${socket}`);
+    expect(existsSync(join(dir, "other"))).toBe(false);
+    const third = await runCli(
+      ["serve", "--socket", join(dir, "d.sock"), "--state-dir", state],
+      CLEAN_ENV,
+    );
+    expect(third.code).toBe(2);
+    expect(third.stderr).toContain(
+      `the state folder ${state} (another corral serve manages its VMs)`,
+    );
     first.kill("SIGTERM");
     await once(first, "exit");
     expect((await firstResult).code).toBe(0);
@@ -118,6 +128,7 @@ describe("corral serve", () => {
       "--templates-dir <dir>",
       "--log-level <level>",
       "--max-vms <n>",
+      "--stop-all",
     ]) {
       expect(help.stdout).toContain(flag);
     }
