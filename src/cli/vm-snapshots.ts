@@ -37,7 +37,11 @@ export function registerVmSnapshots(vm: Command): void {
 
   const snapshots = vm
     .command("snapshots")
-    .description("list the snapshots (default), or remove one");
+    .description("list the snapshots (default), or remove one")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  corral vm snapshots --json\n  corral vm snapshots rm 01JD5V0S2H7MZ4T6Q8R9XKAB3C",
+    );
   withApiOptions(
     snapshots
       .command("ls", { isDefault: true })
