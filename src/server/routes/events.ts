@@ -93,7 +93,10 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (
         response.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
       };
       const heartbeat = setInterval(() => response.write(": heartbeat\n\n"), heartbeatMs);
+      let hasEnded = false;
       const end = () => {
+        if (hasEnded) return;
+        hasEnded = true;
         clearInterval(heartbeat);
         unsubscribe();
         open.delete(response);
