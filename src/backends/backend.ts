@@ -199,7 +199,8 @@ export interface Abilities {
   reboot: { setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> };
   /**
    * Pauses the VM and saves its device and memory state and its frozen root disk layer into
-   * `dir`; the VM stays paused, writing from now on to `nextOverlay`.
+   * `dir` (a layer backing only onto the image, so that the snapshot outlives the VM's folder
+   * and other snapshots); the VM stays paused, writing from now on to `nextOverlay`.
    */
   snapshot: {
     saveState(deadline: Deadline, dir: string, nextOverlay: string): Promise<SavedState>;

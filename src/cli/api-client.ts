@@ -1,5 +1,6 @@
 // The CLI's client of `corral serve`: JSON over the unix socket (CORRAL_SOCKET overrides its
-// path) or over TCP with the bearer token; error bodies come back as CorralErrors.
+// path) or over TCP with the bearer token (CORRAL_URL, CORRAL_TOKEN); error bodies come back as
+// ApiErrors, server-sent event streams as async iterables.
 
 import { Client, type Dispatcher } from "undici";
 import { AbortedError, CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
@@ -12,11 +13,60 @@ export interface ApiRequestOptions {
   /** Sent as JSON. */
   body?: unknown;
   signal?: AbortSignal;
+  /** How long to wait for the answer's headers; default undici's 300 s, 0 for no limit. */
+  headersTimeoutMs?: number;
+}
+
+/** One server-sent event: its id, its type (`event:`, "message" by default) and its data. */
+export interface ServerSentEvent {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+/** An error answer of the daemon: its code, message and details, and the HTTP status. */
+export class ApiError extends CorralError {
+  readonly status: number;
+  /** The message without the details. */
+  readonly summary: string;
+  constructor(status: number, code: ErrorCode, summary: string, details: readonly string[]) {
+    super(code, summary, { details });
+    this.status = status;
+    this.summary = summary;
+  }
 }
 
 /** The unix socket of `CORRAL_SOCKET`, else the daemon's default one. */
 export function defaultApiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
   return { socket: env.CORRAL_SOCKET || defaultSocketPath(env) };
+}
+
+/**
+ * Where the CLI finds the daemon: `--url` (with the token in CORRAL_TOKEN) or `--socket`, else
+ * CORRAL_URL (and CORRAL_TOKEN), else defaultApiTarget(). Throws CORRAL_INVALID_ARGUMENT for both
+ * flags at once, or a URL without a token.
+ */
+export function apiTarget(
+  flags: { socket?: string | undefined; url?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): ApiTarget {
+  if (flags.socket !== undefined && flags.url !== undefined) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      "give either --socket (the unix socket) or --url (TCP), not both",
+    );
+  }
+  if (flags.socket !== undefined) return { socket: flags.socket };
+  const url = flags.url ?? (env.CORRAL_URL || undefined);
+  if (url === undefined) return defaultApiTarget(env);
+  const token = env.CORRAL_TOKEN;
+  if (!token) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `the daemon at ${url} needs its bearer token: set CORRAL_TOKEN (\`corral serve token\` on the daemon's host prints it)`,
+    );
+  }
+  return { url, token };
 }
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCodes));
@@ -54,6 +104,9 @@ export class ApiClient implements AsyncDisposable {
         headers: hasBody ? { ...this.#headers, "content-type": "application/json" } : this.#headers,
         ...(hasBody && { body: JSON.stringify(options.body) }),
         ...(options.signal && { signal: options.signal }),
+        ...(options.headersTimeoutMs !== undefined && {
+          headersTimeout: options.headersTimeoutMs,
+        }),
       });
     } catch (error) {
       throw this.#connectionError(error, `${method} ${path}`);
@@ -62,6 +115,40 @@ export class ApiClient implements AsyncDisposable {
     if (response.statusCode >= 400)
       throw errorFromBody(response.statusCode, text, `${method} ${path}`);
     return (text === "" ? undefined : JSON.parse(text)) as T;
+  }
+
+  /**
+   * Follows the server-sent events at `path` until the daemon ends the stream or `signal` fires
+   * (then it just ends). Throws like request() when the daemon refuses the request.
+   */
+  async *events(
+    path: string,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ServerSentEvent> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#client.request({
+        method: "GET",
+        path,
+        headers: { ...this.#headers, accept: "text/event-stream" },
+        // A quiet stream is not a dead one: no limit on the wait for the next event.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        ...(options.signal && { signal: options.signal }),
+      });
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw this.#connectionError(error, `GET ${path}`);
+    }
+    if (response.statusCode >= 400) {
+      throw errorFromBody(response.statusCode, await response.body.text(), `GET ${path}`);
+    }
+    try {
+      yield* parseEventStream(response.body);
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw this.#connectionError(error, `GET ${path}`);
+    }
   }
 
   close(): Promise<void> {
@@ -100,7 +187,40 @@ export class ApiClient implements AsyncDisposable {
   }
 }
 
-/** The CorralError that an error answer describes; one that is not ours says what came back. */
+/** Server-sent events from the chunks of a `text/event-stream` body (the WHATWG format). */
+async function* parseEventStream(chunks: AsyncIterable<Buffer>): AsyncGenerator<ServerSentEvent> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let event: ServerSentEvent = { id: undefined, event: "message", data: "" };
+  let hasData = false;
+  for await (const chunk of chunks) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const lines = buffered.split(/\r\n|\r|\n/);
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "") {
+        if (hasData) yield event;
+        event = { id: event.id, event: "message", data: "" };
+        hasData = false;
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "data") {
+        event.data = hasData ? `${event.data}\n${value}` : value;
+        hasData = true;
+      } else if (field === "event") {
+        event.event = value;
+      } else if (field === "id") {
+        event.id = value;
+      }
+    }
+  }
+}
+
+/** The ApiError that an error answer describes; one that is not ours says what came back. */
 function errorFromBody(status: number, text: string, what: string): CorralError {
   let body: { code?: unknown; message?: unknown; details?: unknown } | undefined;
   try {
@@ -111,12 +231,14 @@ function errorFromBody(status: number, text: string, what: string): CorralError 
   if (typeof body?.code === "string" && typeof body.message === "string") {
     const details = Array.isArray(body.details) ? body.details.map(String) : [];
     if (KNOWN_CODES.has(body.code)) {
-      return new CorralError(body.code as ErrorCode, body.message, { details });
+      return new ApiError(status, body.code as ErrorCode, body.message, details);
     }
-    return new CorralError(ErrorCodes.INTERNAL, `${body.code}: ${body.message}`, { details });
+    return new ApiError(status, ErrorCodes.INTERNAL, `${body.code}: ${body.message}`, details);
   }
-  return new CorralError(
+  return new ApiError(
+    status,
     ErrorCodes.INTERNAL,
     `${what}: HTTP ${status} without a corral error body: ${text.slice(0, 200)}`,
+    [],
   );
 }

@@ -1,12 +1,14 @@
-// `corral image build|list|verify|rm`: the guest image cache; `corral image prepare-windows`
+// `corral image build|list|verify|scripts`: this host's guest image cache; through image-api.ts,
+// `corral image ls|import|rm`: the images of corral serve; `corral image prepare-windows`
 // (image-windows.ts): unattended-install media for Windows VMs.
 
 import { type Command, Option } from "commander";
 import { buildImage, ensureImage } from "../images/build-image.ts";
-import { findImage, listImages, removeImages } from "../images/image-cache.ts";
+import { findImage, listImages } from "../images/image-cache.ts";
 import { writeMachineScripts } from "../images/machine-scripts.ts";
 import { verifyArtifacts } from "../images/manifest.ts";
 import { DEFAULT_RECIPE, knownRecipes } from "../images/recipe.ts";
+import { registerImageApi } from "./image-api.ts";
 import { registerPrepareWindows } from "./image-windows.ts";
 import { interruptSignal } from "./interrupt.ts";
 import { collectWords, parseVlan } from "./parse.ts";
@@ -14,7 +16,12 @@ import { progressRenderer } from "./progress-renderer.ts";
 import { formatTable } from "./table.ts";
 
 export function registerImage(program: Command): void {
-  const image = program.command("image").description("build and manage guest images");
+  const image = program
+    .command("image")
+    .description(
+      "build guest images in this host's cache (build, list, verify, scripts), and manage the " +
+        "images of corral serve (ls, import, rm)",
+    );
 
   image
     .command("build")
@@ -76,7 +83,9 @@ export function registerImage(program: Command): void {
 
   image
     .command("list")
-    .description("list the built images in the cache")
+    .description(
+      "list the built images in this host's cache (no daemon needed; `corral image ls` lists the daemon's images)",
+    )
     .option("--json", "print JSON")
     .action(async (options: { json?: boolean }) => {
       const images = await listImages();
@@ -124,13 +133,6 @@ export function registerImage(program: Command): void {
       process.exitCode = isBroken ? 1 : 0;
     });
 
-  image
-    .command("rm")
-    .description("remove built images: every build of a recipe, or one image id")
-    .argument("<image>", "recipe name or image id")
-    .action(async (nameOrId: string) => {
-      for (const id of await removeImages(nameOrId)) process.stdout.write(`removed ${id}\n`);
-    });
-
+  registerImageApi(image);
   registerPrepareWindows(image);
 }

@@ -4,13 +4,16 @@
 import { Command, CommanderError } from "commander";
 import { CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
 import { packageVersion } from "../package-version.ts";
+import { ApiError } from "./api-client.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
 import { registerRun } from "./run.ts";
 import { registerServe } from "./serve.ts";
 import { registerSnapshot } from "./snapshot.ts";
+import { registerTemplate } from "./template.ts";
 import { registerTest } from "./test.ts";
+import { registerVm } from "./vm.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -44,7 +47,9 @@ registerImage(program);
 registerRun(program);
 registerServe(program);
 registerSnapshot(program);
+registerTemplate(program);
 registerTest(program);
+registerVm(program);
 
 try {
   await program.parseAsync();
@@ -57,6 +62,13 @@ function report(error: unknown): number {
     return error.exitCode === 0 ? 0 : EXIT_USAGE;
   }
   const isRun = process.argv[2] === "run";
+  // The daemon refused the call: its code and each detail on a line of its own; the command
+  // line itself was fine, so this is a failure (1), not a usage error.
+  if (error instanceof ApiError) {
+    const details = error.details.map((line) => `  ${line}\n`).join("");
+    process.stderr.write(`corral: ${error.summary} [${error.code}]\n${details}`);
+    return EXIT_FAILURE;
+  }
   if (error instanceof CorralError) {
     process.stderr.write(`corral: ${error.message}\n`);
     if (error.code === ErrorCodes.ABORTED) return EXIT_INTERRUPTED;

@@ -34,3 +34,29 @@ export function collectWords<T>(
 ): (value: string, previous?: T[]) => T[] {
   return (value, previous = []) => [...previous, ...value.split(/\s+/).filter(Boolean).map(parse)];
 }
+
+/** A whole number ≥ 1 (vCPUs, MiB, GiB, milliseconds). */
+export function parsePositiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** A whole number ≥ 0 (milliseconds, where 0 means at once). */
+export function parseNonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value)) {
+    throw new InvalidArgumentError(`expected a whole number of at least 0, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** `key=value` labels, one per use of the option, collected into a record. */
+export function collectLabel(
+  value: string,
+  previous: Record<string, string> = {},
+): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at < 1) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}

@@ -13,8 +13,10 @@ interface ServeOptions {
   socket?: string;
   listen?: string;
   stateDir?: string;
+  templatesDir?: string;
   logLevel?: string;
   maxVms?: string;
+  stopAll?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -25,12 +27,15 @@ export function registerServe(program: Command): void {
       "Run the VM manager daemon in the foreground: a REST API under /v1 on a unix socket " +
         "(mode 0600, no token) and, with --listen, on TCP, where every request needs " +
         "`Authorization: Bearer <token>` (`corral serve token`). GET /openapi.json describes " +
-        "the API, /docs shows it. SIGTERM or Ctrl-C stops it: requests in flight finish, the " +
-        "socket is removed. Settings come from --config, then CORRAL_* variables, then flags.",
+        "the API, /docs shows it. Before it answers, it reconciles its VMs: it attaches to those " +
+        "that run and marks those whose VMM died as crashed. SIGTERM or Ctrl-C stops it: " +
+        "requests in flight finish, the socket is removed, and the VMs keep running (a later " +
+        "corral serve attaches to them) unless --stop-all. Settings come from --config, then " +
+        "CORRAL_* variables, then flags.",
     )
     .option(
       "--config <file>",
-      "YAML file of settings: stateDir, socket, listen, logLevel, limits.maxVms",
+      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms",
     )
     .option(
       "--socket <path>",
@@ -42,7 +47,11 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--state-dir <dir>",
-      `the daemon's state folder, where the token lives (default $XDG_STATE_HOME/corral, else ~/.local/state/corral; ${SETTING_VARIABLES.stateDir})`,
+      `the daemon's state folder: its database, token, VM and snapshot folders (default $XDG_STATE_HOME/corral, else ~/.local/state/corral; ${SETTING_VARIABLES.stateDir})`,
+    )
+    .option(
+      "--templates-dir <dir>",
+      `the folder of user templates, <name>.yaml each (default $XDG_CONFIG_HOME/corral/templates, else ~/.config/corral/templates; ${SETTING_VARIABLES.templatesDir})`,
     )
     .option(
       "--log-level <level>",
@@ -51,6 +60,10 @@ export function registerServe(program: Command): void {
     .option(
       "--max-vms <n>",
       `the most VMs the daemon keeps (default 64; ${SETTING_VARIABLES["limits.maxVms"]})`,
+    )
+    .option(
+      "--stop-all",
+      "when the daemon stops, stop every VM too (each guest is asked to power off, forced after 30 s) instead of leaving them running",
     )
     .addHelpText(
       "after",
@@ -61,7 +74,7 @@ export function registerServe(program: Command): void {
       const stopped = interruptSignal();
       const daemon = await startDaemon(config);
       if (!stopped.aborted) await once(stopped, "abort");
-      await daemon.close();
+      await daemon.close({ stopVms: options.stopAll ?? false });
     });
 
   serve
@@ -84,6 +97,7 @@ function loadConfig(options: ServeOptions) {
     configFile: options.config,
     flags: {
       stateDir: options.stateDir,
+      templatesDir: options.templatesDir,
       socket: options.socket,
       listen: options.listen,
       logLevel: options.logLevel,

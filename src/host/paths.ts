@@ -31,6 +31,17 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, "corral");
 }
 
+/** The user's corral settings: `$XDG_CONFIG_HOME/corral`, or `~/.config/corral`. */
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return join(base, "corral");
+}
+
+/** The user's VM templates, one `<name>.yaml` each: `$XDG_CONFIG_HOME/corral/templates`. */
+export function userTemplatesDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(configDir(env), "templates");
+}
+
 /** The daemon's default unix socket: under `$XDG_RUNTIME_DIR`, else under `/run` (as root). */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_RUNTIME_DIR || "/run", "corral", "corral.sock");

@@ -37,6 +37,12 @@ export interface MachineOptions {
   stateDir?: string;
   /** Keep the state folder: at start (reuse the disk overlay) and when disposed. */
   keepState?: boolean;
+  /**
+   * The root disk overlay to boot from and write to (a qcow2 over the image's disk), instead of
+   * the image's default one in `stateDir`: a clone's own disk, or the overlay a snapshot moved the
+   * VM to (`Machine.rootDisk`), when a later process starts the VM again.
+   */
+  rootDisk?: string;
   /** Keep the VM running across a guest-initiated reboot. */
   allowReboot?: boolean;
   /**

@@ -104,6 +104,15 @@ export class Machine implements AsyncDisposable {
     return this.#session.stateDir;
   }
 
+  /**
+   * The root disk overlay the VM boots from, when it is not the image's default one in its state
+   * folder: a clone's own disk, or the overlay a snapshot moved it to. Give it as `rootDisk` to
+   * a Machine that starts this VM again in another process.
+   */
+  get rootDisk(): string | undefined {
+    return this.#session.rootDisk;
+  }
+
   /** Every serial console line so far. */
   get consoleLines(): readonly string[] {
     return this.#session.consoleLines;
@@ -122,6 +131,11 @@ export class Machine implements AsyncDisposable {
   /** Where the machine is in its lifecycle: created, starting, running, paused, stopping, stopped or exited. */
   get state(): MachineState {
     return this.#session.lifecycle.state;
+  }
+
+  /** Calls `listener` with each new state from now on; returns the unsubscribe function. */
+  onStateChange(listener: (state: MachineState) => void): () => void {
+    return this.#session.lifecycle.onChange(listener);
   }
 
   // --- lifecycle ---------------------------------------------------------------------------

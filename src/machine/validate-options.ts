@@ -43,6 +43,7 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
   accel: (value) => (value === "kvm" || value === "tcg" ? undefined : '"kvm" or "tcg"'),
   stateDir: nonEmptyString,
   keepState: boolean,
+  rootDisk: nonEmptyString,
   allowReboot: boolean,
   sharedDir: nonEmptyString,
   cpus: wholeNumber(1, MAX_CPUS),

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Abilities, OptionalCapability, RunningVm, VmSpec } from "../backends/backend.ts";
 import { ConsoleLog } from "../backends/console-log.ts";
 import { findBackend } from "../backends/registry.ts";
-import { readVmRecord, removeRunFiles } from "../backends/vm-record.ts";
+import { readVmRecord, removeRunFiles, writeVmRecord } from "../backends/vm-record.ts";
 import { Deadline, formatMs, type WaitOptions } from "../deadline.ts";
 import {
   CorralError,
@@ -64,6 +64,7 @@ export class VmSession {
   constructor(name: string, options: MachineOptions) {
     this.name = name;
     this.#options = options;
+    this.#disk = options.rootDisk === undefined ? undefined : resolve(options.rootDisk);
     this.#console.onLine((line) => {
       for (const listener of this.#consoleListeners) listener(line);
     });
@@ -147,6 +148,11 @@ export class VmSession {
 
   get stateDir(): string | undefined {
     return this.#folder?.dir;
+  }
+
+  /** The root disk overlay the VM boots from when not the image's default one. */
+  get rootDisk(): string | undefined {
+    return this.#disk;
   }
 
   get isShellUp(): boolean {
@@ -273,8 +279,12 @@ export class VmSession {
           );
         } finally {
           // Once its disk is frozen the VM writes to the new overlay, even when the save then
-          // failed (another run saved the same snapshot first): a reboot must boot from it.
-          if (existsSync(overlay)) this.#disk = overlay;
+          // failed (another run saved the same snapshot first): a reboot must boot from it, and
+          // so must a process that attaches to a persistent VM later.
+          if (existsSync(overlay)) {
+            this.#disk = overlay;
+            if (this.isPersistent) await recordRootDisk(this.stateDir ?? "", overlay);
+          }
           if (!options.stop && !wasPaused && !vm.exitInfo) await vm.resume(deadline);
         }
       },
@@ -596,9 +606,15 @@ export class VmSession {
 
   /** The options a later Machine.attach needs to act as this machine (snapshots check them). */
   #ownerRecord(): Record<string, unknown> {
-    const { snapshot: _, stateDir: __, keepState: ___, ...options } = this.options;
+    const { snapshot: _, stateDir: __, keepState: ___, rootDisk: ____, ...options } = this.options;
     return options;
   }
+}
+
+/** Records in a persistent VM's record the disk overlay it writes to now. */
+async function recordRootDisk(stateDir: string, rootDisk: string): Promise<void> {
+  const record = await readVmRecord(stateDir);
+  await writeVmRecord({ ...record, spec: { ...record.spec, rootDisk } });
 }
 
 /** The last `count` lines of `text`, indented for an error message. */

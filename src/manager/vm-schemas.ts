@@ -2,25 +2,12 @@
 // routes with them (and so the OpenAPI document), the manager takes and returns their types.
 
 import { type Static, Type } from "typebox";
+import { VM_STATES } from "../store/vm-types.ts";
 import { DnsLabel, DriveSchema, Resources, VmOsSchema } from "./template-schema.ts";
 
-export const VmStateSchema = Type.Union(
-  [
-    "creating",
-    "created",
-    "starting",
-    "running",
-    "paused",
-    "stopping",
-    "stopped",
-    "exited",
-    "crashed",
-    "restoring",
-    "deleting",
-    "error",
-  ].map((state) => Type.Literal(state)),
-  { description: "where the VM is in its lifecycle (docs/manager.md has the state table)" },
-);
+export const VmStateSchema = Type.Enum(VM_STATES, {
+  description: "where the VM is in its lifecycle (docs/manager.md has the state table)",
+});
 
 export const LabelsSchema = Type.Record(
   Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$" }),

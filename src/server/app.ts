@@ -13,13 +13,23 @@ import Fastify, {
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import type { ImageService } from "../manager/images.ts";
+import type { Manager } from "../manager/manager.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
-import { registerErrorHandling, validationError } from "./error-handling.ts";
+import {
+  clientError,
+  frameworkError,
+  registerErrorHandling,
+  validationError,
+} from "./error-handling.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { snapshotRoutes } from "./routes/snapshots.ts";
+import { templateRoutes } from "./routes/templates.ts";
+import { vmRoutes } from "./routes/vms.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -39,7 +49,14 @@ export interface BuildAppOptions {
   /** The bearer token required on every request that does not come through the unix socket. */
   token?: string | undefined;
   limits?: DaemonConfig["limits"];
-  /** Serves /v1/images, and /v1/jobs from its job service, when given. */
+  /**
+   * The manager whose VMs, snapshots, templates, images, jobs and events the API serves; without
+   * it, only /v1/health.
+   */
+  manager?: Manager | undefined;
+  /** How often an idle events stream gets a heartbeat comment; default 15000 ms. */
+  eventsHeartbeatMs?: number;
+  /** Serves /v1/images, and /v1/jobs from its job service; default: the manager's. */
   images?: ImageService;
 }
 
@@ -55,6 +72,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     schemaErrorFormatter: validationError,
     // Requests that arrive while closing get our error shape (below), not Fastify's own 503 body.
     return503OnClosing: false,
+    // Errors raised before any route runs get the API's error shape too.
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
@@ -95,9 +115,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     version: packageVersion(),
     limits: options.limits ?? DEFAULT_LIMITS,
   });
-  if (options.images) {
-    await app.register(imageRoutes, { prefix: API_PREFIX, images: options.images });
-    await app.register(jobRoutes, { prefix: API_PREFIX, jobs: options.images.jobs });
+  const { manager } = options;
+  if (manager) {
+    await app.register(vmRoutes, { prefix: API_PREFIX, manager });
+    await app.register(snapshotRoutes, { prefix: API_PREFIX, manager });
+    await app.register(templateRoutes, { prefix: API_PREFIX, templates: manager.templates });
+    await app.register(eventRoutes, {
+      prefix: API_PREFIX,
+      manager,
+      ...(options.eventsHeartbeatMs !== undefined
+        ? { heartbeatMs: options.eventsHeartbeatMs }
+        : {}),
+    });
+  }
+  const images = options.images ?? manager?.images;
+  if (images) {
+    await app.register(imageRoutes, { prefix: API_PREFIX, images });
+    await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
   }
   return app;
 }

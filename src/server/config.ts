@@ -8,7 +8,7 @@ import { type TSchema, Type } from "typebox";
 import { Value } from "typebox/value";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
-import { defaultSocketPath, stateDir } from "../host/paths.ts";
+import { defaultSocketPath, stateDir, userTemplatesDir } from "../host/paths.ts";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -24,7 +24,14 @@ export const DaemonSettings = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          "the daemon's state folder (API token, database); default $XDG_STATE_HOME/corral",
+          "the daemon's state folder (database, API token, VM and snapshot folders); default $XDG_STATE_HOME/corral",
+      }),
+    ),
+    templatesDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "the folder of user templates (<name>.yaml); default $XDG_CONFIG_HOME/corral/templates",
       }),
     ),
     socket: Type.Optional(
@@ -64,6 +71,8 @@ export interface ListenAddress {
 /** The daemon's resolved settings. */
 export interface DaemonConfig {
   stateDir: string;
+  /** The user's templates folder. */
+  templatesDir: string;
   socket: string;
   /** Also listen on TCP (a bearer token is required there); undefined: the unix socket only. */
   listen: ListenAddress | undefined;
@@ -75,11 +84,12 @@ export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64 };
 
 /** A setting as a string, from the environment or a flag, by its dotted path. */
 type StringLayer = Partial<Record<SettingPath, string | undefined>>;
-type SettingPath = "stateDir" | "socket" | "listen" | "logLevel" | "limits.maxVms";
+type SettingPath = "stateDir" | "templatesDir" | "socket" | "listen" | "logLevel" | "limits.maxVms";
 
 /** The environment variable of each setting. */
 export const SETTING_VARIABLES: Record<SettingPath, string> = {
   stateDir: "CORRAL_STATE_DIR",
+  templatesDir: "CORRAL_TEMPLATES_DIR",
   socket: "CORRAL_SOCKET",
   listen: "CORRAL_LISTEN",
   logLevel: "CORRAL_LOG_LEVEL",
@@ -89,6 +99,7 @@ export const SETTING_VARIABLES: Record<SettingPath, string> = {
 /** The command-line flag of each setting. */
 export const SETTING_FLAGS: Record<SettingPath, string> = {
   stateDir: "--state-dir",
+  templatesDir: "--templates-dir",
   socket: "--socket",
   listen: "--listen",
   logLevel: "--log-level",
@@ -128,6 +139,7 @@ export async function loadDaemonConfig(
   const listen = pick("listen");
   return {
     stateDir: pick("stateDir") ?? stateDir(env),
+    templatesDir: pick("templatesDir") ?? userTemplatesDir(env),
     socket: pick("socket") ?? defaultSocketPath(env),
     listen: listen === undefined ? undefined : parseListenAddress(listen),
     logLevel: pick("logLevel") ?? "info",
@@ -181,6 +193,9 @@ async function readSettingsFile(file: string): Promise<Settings> {
   return {
     ...settings,
     ...(settings.stateDir !== undefined && { stateDir: resolve(base, settings.stateDir) }),
+    ...(settings.templatesDir !== undefined && {
+      templatesDir: resolve(base, settings.templatesDir),
+    }),
     ...(settings.socket !== undefined && { socket: resolve(base, settings.socket) }),
   };
 }
@@ -203,10 +218,11 @@ function stringLayer(
     describe(names[path.join(".") as SettingPath]),
   );
   if (problems.length > 0) throw settingsError(problems);
-  const { stateDir: dir, socket } = settings as Settings;
+  const { stateDir: dir, templatesDir, socket } = settings as Settings;
   return {
     ...(settings as Settings),
     ...(dir !== undefined && { stateDir: resolve(dir) }),
+    ...(templatesDir !== undefined && { templatesDir: resolve(templatesDir) }),
     ...(socket !== undefined && { socket: resolve(socket) }),
   };
 }

@@ -1,7 +1,9 @@
 // One error shape for the whole API: a CorralError becomes `{ code, message, details }` with the
-// status its code maps to; Fastify's own client errors are CORRAL_INVALID_ARGUMENT; anything else
-// is CORRAL_INTERNAL with no stack sent to the client (it goes to the log).
+// status its code maps to; Fastify's own client errors (also those its router and Node's HTTP
+// parser raise before any route runs) are CORRAL_INVALID_ARGUMENT; anything else is
+// CORRAL_INTERNAL with no stack sent to the client (it goes to the log).
 
+import type { Duplex } from "node:stream";
 import type {
   FastifyError,
   FastifyInstance,
@@ -31,6 +33,36 @@ export function registerErrorHandling(app: FastifyInstance): void {
       details: [],
     }),
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: a URL its router cannot decode (`/v1/vms/%zz`) or a path parameter
+ * past its length limit, answered in the API's error shape.
+ */
+export function frameworkError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = errorReply(error, String(request.id));
+  void reply.code(status).send(body);
+}
+
+/**
+ * Answers a request that Node's HTTP parser refused (a bad header, method or version, a header
+ * section too large) in the API's error shape, then closes the connection. For Fastify's
+ * `clientErrorHandler` and for the `clientError` event of the TCP server.
+ */
+export function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  if (socket.writable) {
+    const body = JSON.stringify({
+      code: ErrorCodes.INVALID_ARGUMENT,
+      message: `malformed HTTP request (${error.code ?? "unreadable"}): ${error.message}`,
+      details: [],
+    });
+    const status = httpStatus(ErrorCodes.INVALID_ARGUMENT);
+    socket.write(
+      `HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** The status and body that answer `error`. */

@@ -14,6 +14,7 @@ import { MAX_SOCKET_PATH_BYTES } from "../host/paths.ts";
 import { PidLock } from "../host/pid-lock.ts";
 import { trustSocketConnection } from "./auth.ts";
 import type { ListenAddress } from "./config.ts";
+import { clientError } from "./error-handling.ts";
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -65,6 +66,7 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
   let tcp: ListenAddress | undefined;
   if (options.tcp) {
     tcpServer = createServer(app.routing);
+    tcpServer.on("clientError", clientError);
     // WebSocket upgrades go where Fastify's own server sends them.
     tcpServer.on("upgrade", (...args) => app.server.emit("upgrade", ...args));
     tcp = await listenTcp(tcpServer, options.tcp);
@@ -84,8 +86,11 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
   return { socket, tcp, close, [Symbol.asyncDispose]: close };
 }
 
-/** Throws CORRAL_CONFLICT when something accepts connections on `path`, or it is not a socket. */
-async function refuseLiveDaemon(path: string): Promise<void> {
+/**
+ * Throws CORRAL_CONFLICT when something accepts connections on `path`, or it is not a socket: the
+ * daemon checks this before it does anything else, listen() again when it binds.
+ */
+export async function refuseLiveDaemon(path: string): Promise<void> {
   const info = await lstat(path).catch(() => undefined);
   if (info === undefined) return;
   if (!info.isSocket()) {

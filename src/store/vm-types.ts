@@ -89,6 +89,8 @@ export interface VmPatch {
   /** Replaces all the labels. */
   labels?: Labels;
   ownership?: object | null;
+  /** The snapshot its disk is now a layer on (a VM rolled back to a snapshot), or null. */
+  sourceSnapshotId?: string | null;
 }
 
 export interface StateChange {

@@ -139,7 +139,10 @@ export class VmRepository {
     return rows.map(toVm);
   }
 
-  /** Changes the VM's spec, labels or ownership record; throws CORRAL_NOT_FOUND if it is gone. */
+  /**
+   * Changes the VM's spec, labels, ownership record or source snapshot; throws CORRAL_NOT_FOUND
+   * if it (or the snapshot) is gone.
+   */
   update(id: string, patch: VmPatch): Vm {
     const sets: string[] = [];
     const values: (string | null)[] = [];
@@ -153,9 +156,14 @@ export class VmRepository {
         patch.ownership === null ? null : objectToJson(patch.ownership, "ownership record"),
       );
     }
+    if (patch.sourceSnapshotId !== undefined) {
+      sets.push("source_snapshot_id = ?");
+      values.push(patch.sourceSnapshotId);
+    }
     const labels = patch.labels === undefined ? undefined : requireLabels(patch.labels);
     return this.#db.transaction(() => {
       this.#byId(id);
+      this.#requireRow("snapshots", "snapshot", patch.sourceSnapshotId);
       this.#db
         .prepare(`UPDATE vms SET ${[...sets, "updated_at = ?"].join(", ")} WHERE id = ?`)
         .run(...values, now(), id);

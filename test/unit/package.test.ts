@@ -1,6 +1,7 @@
 // What `npm pack` puts in the package: the built code with the sources its maps point at, the
-// recipes, the examples and docs the README links to, the license; nothing of the repository's
-// tests, CI or tooling. Lists the files of the current dist/ (`npm run build` first).
+// recipes, the built-in templates, the examples and docs the README links to, the license;
+// nothing of the repository's tests, CI or tooling. Lists the files of the current dist/
+// (`npm run build` first).
 
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -42,6 +43,9 @@ it("ships the license, the entry points, recipes, examples and docs", () => {
     "dist/cli/main.js",
     "recipes/debian-12/recipe.json",
     "recipes/debian-12-full/recipe.json",
+    "templates/linux-default.yaml",
+    "templates/linux-microvm.yaml",
+    "templates/windows-default.yaml",
     "examples/two-machines.ts",
     "examples/two-machines-start-scripts.ts",
     "examples/vitest/two-machines.test.ts",

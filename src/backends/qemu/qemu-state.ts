@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes, UnsupportedError } from "../../errors.ts";
 import { shellQuote } from "../../guest/shell-quote.ts";
+import { runProgram } from "../../host/run-program.ts";
 
 /** Runs one QMP command. */
 export type QmpCommand = <T = unknown>(
@@ -15,9 +16,15 @@ export type QmpCommand = <T = unknown>(
   args?: Record<string, unknown>,
 ) => Promise<T>;
 
+interface ImageInfo {
+  filename: string;
+  format: string;
+  "backing-image"?: ImageInfo;
+}
+
 interface BlockInfo {
   device: string;
-  inserted?: { file: string; ro: boolean; drv: string };
+  inserted?: { file: string; ro: boolean; drv: string; image?: ImageInfo };
 }
 
 interface MigrationInfo {
@@ -84,5 +91,24 @@ export async function saveState(
     await sleep(POLL_MS);
   }
   await copied;
+  await backOntoBase(join(dir, disk), root.inserted.image);
   return { state: STATE_FILE, disk };
+}
+
+/**
+ * Makes the snapshot's disk layer (a copy of `frozen`) back onto the bottom of its chain (the
+ * image) when there are layers in between: they are earlier frozen layers in the VM's state
+ * folder or other snapshots' disks, and the snapshot must outlive both. Only the data of the
+ * layers in between is read and merged (qemu-img's rebase within one chain).
+ */
+async function backOntoBase(copy: string, frozen: ImageInfo | undefined): Promise<void> {
+  const backing = frozen?.["backing-image"];
+  if (!backing?.["backing-image"]) return;
+  let base = backing;
+  while (base["backing-image"]) base = base["backing-image"];
+  // -U: the layers in between are open in the running QEMU, read-only, and never written again.
+  await runProgram("qemu-img", [
+    ...["rebase", "-q", "-U", "-f", "qcow2", "-t", "unsafe"],
+    ...["-b", base.filename, "-F", base.format, copy],
+  ]);
 }

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { Type } from "typebox";
 import { describe, expect, it } from "vitest";
-import { ApiClient, defaultApiTarget } from "../../../src/cli/api-client.ts";
+import { ApiClient, ApiError, apiTarget, defaultApiTarget } from "../../../src/cli/api-client.ts";
 import { CorralError, ErrorCodes } from "../../../src/errors.ts";
 import { errorResponses } from "../../../src/server/schemas.ts";
 import { temporaryDir } from "../../helpers/cli.ts";
@@ -132,5 +132,77 @@ describe("defaultApiTarget", () => {
       socket: "/run/user/7/corral/corral.sock",
     });
     expect(defaultApiTarget({})).toEqual({ socket: "/run/corral/corral.sock" });
+  });
+});
+
+describe("apiTarget", () => {
+  it("takes --socket or --url (with CORRAL_TOKEN), else CORRAL_URL, else the socket", () => {
+    const env = { CORRAL_SOCKET: "/tmp/env.sock", CORRAL_TOKEN: "t0ken" };
+    expect(apiTarget({ socket: "/tmp/flag.sock" }, env)).toEqual({ socket: "/tmp/flag.sock" });
+    expect(apiTarget({ url: "http://h:1" }, env)).toEqual({ url: "http://h:1", token: "t0ken" });
+    expect(apiTarget({}, { ...env, CORRAL_URL: "http://h:2" })).toEqual({
+      url: "http://h:2",
+      token: "t0ken",
+    });
+    expect(apiTarget({}, env)).toEqual({ socket: "/tmp/env.sock" });
+    expect(() => apiTarget({ url: "http://h:1" }, {})).toThrow(/set CORRAL_TOKEN/);
+    expect(() => apiTarget({ url: "http://h:1", socket: "/s" }, env)).toThrow(/not both/);
+  });
+});
+
+describe("ApiClient.events", () => {
+  it("reads server-sent events: ids, types, multi-line data; comments skipped", async () => {
+    await using daemon = await startTestDaemon({
+      routes: (app) => {
+        app.get("/v1/test/stream", (_request, reply) => {
+          reply.hijack();
+          reply.raw.writeHead(200, { "content-type": "text/event-stream" });
+          reply.raw.write(': hello\n\nid: 1\nevent: vm.state\ndata: {"a":1}\n\n');
+          reply.raw.write("id: 2\r\ndata: line one\r\ndata: line two\r\n\r\n");
+          reply.raw.end("data: no id\n\n");
+        });
+        app.get("/v1/test/refused", async () => {
+          throw new CorralError(ErrorCodes.NOT_FOUND, "no VM named web");
+        });
+      },
+    });
+    await using client = new ApiClient({ socket: daemon.listening.socket });
+    const events = [];
+    for await (const event of client.events("/v1/test/stream")) events.push(event);
+    expect(events).toEqual([
+      { id: "1", event: "vm.state", data: '{"a":1}' },
+      { id: "2", event: "message", data: "line one\nline two" },
+      { id: "2", event: "message", data: "no id" },
+    ]);
+    const refused = await client
+      .events("/v1/test/refused")
+      .next()
+      .catch((error) => error);
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused).toMatchObject({
+      status: 404,
+      code: ErrorCodes.NOT_FOUND,
+      summary: "no VM named web",
+    });
+  });
+
+  it("ends quietly when its signal fires", async () => {
+    await using daemon = await startTestDaemon({
+      routes: (app) => {
+        app.get("/v1/test/forever", (_request, reply) => {
+          reply.hijack();
+          reply.raw.writeHead(200, { "content-type": "text/event-stream" });
+          reply.raw.write("data: first\n\n");
+        });
+      },
+    });
+    await using client = new ApiClient({ socket: daemon.listening.socket });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    for await (const event of client.events("/v1/test/forever", { signal: controller.signal })) {
+      seen.push(event.data);
+      controller.abort();
+    }
+    expect(seen).toEqual(["first"]);
   });
 });

@@ -11,6 +11,7 @@ import { collect, runCli, startCli, temporaryDir } from "../../helpers/cli.ts";
 /** The settings a developer's environment may hold must not leak into these runs. */
 const CLEAN_ENV = {
   CORRAL_SOCKET: "",
+  CORRAL_TEMPLATES_DIR: "",
   CORRAL_LISTEN: "",
   CORRAL_STATE_DIR: "",
   CORRAL_LOG_LEVEL: "",
@@ -37,7 +38,7 @@ describe("corral serve", () => {
     const state = join(dir, "state");
     const child = startCli(
       ["serve", "--socket", socket, "--state-dir", state, "--listen", "127.0.0.1:0"],
-      CLEAN_ENV,
+      { ...CLEAN_ENV, CORRAL_TEMPLATES_DIR: join(dir, "templates") },
     );
     const result = collect(child);
     let logs = "";
@@ -66,7 +67,10 @@ describe("corral serve", () => {
   it("takes its settings from a config file, and refuses a bad one naming the line (exit 2)", async () => {
     const dir = temporaryDir("corral-serve-cli-");
     const config = join(dir, "corral.yaml");
-    writeFileSync(config, "socket: run/c.sock\nlogLevel: warn\nlimits:\n  maxVms: 3\n");
+    writeFileSync(
+      config,
+      "socket: run/c.sock\nstateDir: state\ntemplatesDir: templates\nlogLevel: warn\nlimits:\n  maxVms: 3\n",
+    );
     const child = startCli(["serve", "--config", config], CLEAN_ENV);
     const result = collect(child);
     expect(await waitForHealth(join(dir, "run", "c.sock"))).toMatchObject({
@@ -79,18 +83,35 @@ describe("corral serve", () => {
     const refused = await runCli(["serve", "--config", config], CLEAN_ENV);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
-      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, socket, listen, logLevel, limits)\n`,
+      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits)\n`,
     );
   });
 
-  it("refuses to start on the socket of a live daemon (exit 2)", async () => {
-    const socket = join(temporaryDir("corral-serve-cli-"), "c.sock");
-    const first = startCli(["serve", "--socket", socket, "--log-level", "warn"], CLEAN_ENV);
+  it("refuses to start on the socket or the state folder of a live daemon (exit 2)", async () => {
+    const dir = temporaryDir("corral-serve-cli-");
+    const socket = join(dir, "c.sock");
+    const state = join(dir, "state");
+    const first = startCli(
+      ["serve", "--socket", socket, "--state-dir", state, "--log-level", "warn"],
+      { ...CLEAN_ENV, CORRAL_TEMPLATES_DIR: join(dir, "templates") },
+    );
     const firstResult = collect(first);
     await waitForHealth(socket);
-    const second = await runCli(["serve", "--socket", socket], CLEAN_ENV);
+    const second = await runCli(
+      ["serve", "--socket", socket, "--state-dir", join(dir, "other")],
+      CLEAN_ENV,
+    );
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`a daemon is already listening on ${socket}`);
+    expect(existsSync(join(dir, "other"))).toBe(false);
+    const third = await runCli(
+      ["serve", "--socket", join(dir, "d.sock"), "--state-dir", state],
+      CLEAN_ENV,
+    );
+    expect(third.code).toBe(2);
+    expect(third.stderr).toContain(
+      `the state folder ${state} (another corral serve manages its VMs)`,
+    );
     first.kill("SIGTERM");
     await once(first, "exit");
     expect((await firstResult).code).toBe(0);
@@ -104,8 +125,10 @@ describe("corral serve", () => {
       "--socket <path>",
       "--listen <host:port>",
       "--state-dir <dir>",
+      "--templates-dir <dir>",
       "--log-level <level>",
       "--max-vms <n>",
+      "--stop-all",
     ]) {
       expect(help.stdout).toContain(flag);
     }

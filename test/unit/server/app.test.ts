@@ -1,6 +1,7 @@
 // The daemon's HTTP foundation through real requests on its unix socket: health, the one error
 // shape for CorralErrors, validation failures and unknown routes, and the OpenAPI document.
 
+import { connect } from "node:net";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { Type } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -162,6 +163,39 @@ describe("errors", () => {
         details: [],
       });
     }
+  });
+});
+
+describe("errors raised before any route runs", () => {
+  it("a URL the router cannot decode, or a path parameter too long, is 400 in the API's shape", async () => {
+    for (const path of [
+      "/v1/test/vms/%zz",
+      "/v1/test/vms/%ff%fe",
+      `/v1/test/vms/${"a".repeat(500)}`,
+    ]) {
+      const answer = await http(socket, { method: "POST", path, body: { cpus: 1 } });
+      expect(answer.status, path).toBe(400);
+      expect(answer.json, path).toMatchObject({ code: "CORRAL_INVALID_ARGUMENT", details: [] });
+    }
+  });
+
+  it("a request Node's HTTP parser refuses is 400 in the API's shape, then the connection closes", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const client = connect(socket.socket);
+      let text = "";
+      client.on("data", (chunk) => {
+        text += chunk.toString();
+      });
+      client.on("error", reject);
+      client.on("close", () => resolve(text));
+      client.write("GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toEqual({
+      code: "CORRAL_INVALID_ARGUMENT",
+      message: expect.stringMatching(/^malformed HTTP request \(HPE_\w+\): /),
+      details: [],
+    });
   });
 });
 

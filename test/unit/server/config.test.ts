@@ -16,9 +16,14 @@ function settingsFile(text: string): string {
 
 describe("loadDaemonConfig", () => {
   it("defaults to the XDG folders, else /run and ~/.local/state", async () => {
-    const env = { XDG_RUNTIME_DIR: "/run/user/1000", XDG_STATE_HOME: "/home/u/.state" };
+    const env = {
+      XDG_RUNTIME_DIR: "/run/user/1000",
+      XDG_STATE_HOME: "/home/u/.state",
+      XDG_CONFIG_HOME: "/home/u/.conf",
+    };
     expect(await loadDaemonConfig({ env })).toEqual({
       stateDir: "/home/u/.state/corral",
+      templatesDir: "/home/u/.conf/corral/templates",
       socket: "/run/user/1000/corral/corral.sock",
       listen: undefined,
       logLevel: "info",
@@ -27,14 +32,16 @@ describe("loadDaemonConfig", () => {
     const bare = await loadDaemonConfig({ env: { HOME: "/home/u" } });
     expect(bare.socket).toBe("/run/corral/corral.sock");
     expect(bare.stateDir).toMatch(/\/\.local\/state\/corral$/);
+    expect(bare.templatesDir).toMatch(/\/\.config\/corral\/templates$/);
   });
 
   it("reads a YAML file, its relative paths relative to the file's folder", async () => {
     const file = settingsFile(
-      "# corral serve settings\nstateDir: state\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\n",
+      "# corral serve settings\nstateDir: state\ntemplatesDir: tpl\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\n",
     );
     expect(await loadDaemonConfig({ configFile: file, env: {} })).toEqual({
       stateDir: join(file, "..", "state"),
+      templatesDir: join(file, "..", "tpl"),
       socket: "/tmp/c.sock",
       listen: { host: "::1", port: 7777 },
       logLevel: "warn",
@@ -68,7 +75,7 @@ describe("loadDaemonConfig", () => {
     await expect(loadDaemonConfig({ configFile: file, env: {} })).rejects.toMatchObject({
       code: ErrorCodes.INVALID_ARGUMENT,
       message: [
-        `daemon settings: ${file}:4:1: logLevle: unknown setting (known here: stateDir, socket, listen, logLevel, limits)`,
+        `daemon settings: ${file}:4:1: logLevle: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits)`,
         `${file}:3:3: limits.maxVMs: unknown setting (known here: maxVms)`,
       ].join("\n"),
     });

@@ -204,6 +204,28 @@ describe("VmRepository", () => {
     expect(store.database.path).toBe(join(dir, DATABASE_FILE));
   });
 
+  it("points a VM at the snapshot its disk was rolled back onto, which then cannot go", async () => {
+    const store = await temporaryStore();
+    const web = store.vms.create(newVm("web"));
+    const snapshot = store.snapshots.create({
+      vmId: web.id,
+      name: "base",
+      folder: "/srv/corral-test/snapshots/base",
+      sizeBytes: 1,
+    });
+    expect(store.vms.update(web.id, { sourceSnapshotId: snapshot.id }).sourceSnapshotId).toBe(
+      snapshot.id,
+    );
+    expect(() => store.snapshots.remove(snapshot.id)).toThrow(
+      expect.objectContaining({ code: ErrorCodes.CONFLICT }),
+    );
+    expect(() => store.vms.update(web.id, { sourceSnapshotId: newId() })).toThrow(
+      expect.objectContaining({ code: ErrorCodes.NOT_FOUND }),
+    );
+    expect(store.vms.update(web.id, { sourceSnapshotId: null }).sourceSnapshotId).toBeNull();
+    expect(store.snapshots.remove(snapshot.id).id).toBe(snapshot.id);
+  });
+
   it("changes state only from the expected states (compare-and-set)", async () => {
     const store = await temporaryStore();
     const { id } = store.vms.create(newVm("web"));

@@ -1,0 +1,128 @@
+// The manager behind `corral serve`: the state store, the events, and one service per resource.
+// open() reconciles the store with the VMs that run before anyone is answered; close() lets go
+// of the VMs (they run on) or stops them.
+//
+// Each service is constructed in open() with the store, the events and the state folder, and
+// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds).
+
+import { join } from "node:path";
+import type { CorralError } from "../errors.ts";
+import { makeDirs } from "../host/make-dirs.ts";
+import { PidLock } from "../host/pid-lock.ts";
+import { Store } from "../store/store.ts";
+import { EventHub } from "./event-hub.ts";
+import { ImageService } from "./images.ts";
+import { TemplateCatalog } from "./templates.ts";
+import { VmService } from "./vm-service.ts";
+
+/** In the state folder: the pid of the daemon whose manager has it. */
+const LOCK_FILE = "manager.pid";
+
+export interface OpenManagerOptions {
+  /** The state folder: the database (unless `store` is given), vms/ and snapshots/. */
+  stateDir: string;
+  /** An open store to use (tests); by default the store in `stateDir` is opened, and closed by close(). */
+  store?: Store;
+  /** The most VMs kept; default 64. */
+  maxVms?: number;
+  /** The user's templates folder; default `$XDG_CONFIG_HOME/corral/templates`. */
+  templatesDir?: string;
+}
+
+export interface CloseManagerOptions {
+  /** Stop every VM (ACPI, then forced after `graceMs`) instead of leaving them running. */
+  stopVms?: boolean;
+  /** The grace period of each stop in ms; default 30000. */
+  graceMs?: number;
+}
+
+export class Manager implements AsyncDisposable {
+  readonly store: Store;
+  readonly stateDir: string;
+  readonly events: EventHub;
+  readonly vms: VmService;
+  readonly templates: TemplateCatalog;
+  readonly images: ImageService;
+  readonly #ownsStore: boolean;
+  readonly #lock: PidLock;
+  #templatesRefused: readonly CorralError[] = [];
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    options: OpenManagerOptions & { store: Store },
+    ownsStore: boolean,
+    lock: PidLock,
+  ) {
+    this.store = options.store;
+    this.#lock = lock;
+    this.stateDir = options.stateDir;
+    this.#ownsStore = ownsStore;
+    this.events = new EventHub(this.store);
+    this.vms = new VmService({
+      store: this.store,
+      events: this.events,
+      stateDir: options.stateDir,
+      ...(options.maxVms !== undefined ? { maxVms: options.maxVms } : {}),
+    });
+    this.templates = new TemplateCatalog(this.store, options.templatesDir);
+    this.images = new ImageService(this.store, options.stateDir);
+  }
+
+  /** The user template files that open() refused (invalid, or named like a built-in). */
+  get templatesRefused(): readonly CorralError[] {
+    return this.#templatesRefused;
+  }
+
+  /**
+   * Opens the manager on `stateDir`, loads the templates (see TemplateCatalog.load) and
+   * reconciles: claims and jobs of a previous daemon are dropped, VMs that run are attached to,
+   * VMs whose VMM died are marked crashed. Throws CORRAL_CONFLICT while another live process manages the folder (its pid lock, manager.pid);
+   * see Store.open for what opening the store throws.
+   */
+  static async open(options: OpenManagerOptions): Promise<Manager> {
+    await makeDirs(options.stateDir, "the state folder", 0o700);
+    const lock = await PidLock.acquire(
+      join(options.stateDir, LOCK_FILE),
+      `the state folder ${options.stateDir} (another corral serve manages its VMs)`,
+    );
+    let store: Store;
+    try {
+      store = options.store ?? (await Store.open({ dir: options.stateDir }));
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+    const manager = new Manager({ ...options, store }, options.store === undefined, lock);
+    try {
+      manager.#templatesRefused = (await manager.templates.load()).rejected;
+      await manager.vms.reconcile();
+    } catch (error) {
+      await manager.close();
+      throw error;
+    }
+    return manager;
+  }
+
+  /** Ends event streams and lets go of the VMs (or stops them); idempotent. */
+  close(options: CloseManagerOptions = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      this.events.close();
+      // The exit of a VMM this process attached to is seen by polling on timers that do not
+      // keep Node.js alive; with the server closed, nothing else would while VMs stop.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      try {
+        await this.vms.close(options);
+      } finally {
+        clearInterval(keepAlive);
+      }
+      await this.images.close();
+      if (this.#ownsStore) this.store.close();
+      await this.#lock.release();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

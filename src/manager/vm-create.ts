@@ -1,0 +1,151 @@
+// Making a VM's record and folder: its spec from a template, the OS's defaults and the request
+// (or, for a clone, from its snapshot), checked against the template's limits and the daemon's
+// VM limit. The store's unique name decides between two creates of one name.
+
+import { mkdir, rm } from "node:fs/promises";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { DEFAULT_RECIPE } from "../images/recipe.ts";
+import { newId } from "../store/ids.ts";
+import type { Vm, VmOs } from "../store/vm-types.ts";
+import { resolveImage } from "./image-refs.ts";
+import { findTemplate, requireTemplate } from "./template-lookup.ts";
+import { type VmContext, vmFolder } from "./vm-context.ts";
+import { machineOptionsFor } from "./vm-machine-options.ts";
+import type { CreateVmRequest } from "./vm-schemas.ts";
+import { buildSpec, type ManagedSpec } from "./vm-spec.ts";
+import { transitionVm } from "./vm-state-changes.ts";
+
+interface Blueprint {
+  os: VmOs;
+  template: string | null;
+  imageId: string | null;
+  sourceSnapshotId: string | null;
+  spec: ManagedSpec;
+}
+
+/**
+ * Records a new VM (state `created`, not started) and makes its folder. `os` (from the
+ * `/v1/vms/linux` and `/v1/vms/windows` shorthands) overrides the request's. Throws
+ * CORRAL_CONFLICT for a taken name or when the daemon keeps its most VMs already,
+ * CORRAL_INVALID_ARGUMENT for a request its template does not allow, CORRAL_NOT_FOUND for an
+ * unknown template or snapshot, CORRAL_UNSUPPORTED for a spec this corral cannot start.
+ */
+export async function createVm(
+  context: VmContext,
+  request: CreateVmRequest,
+  os?: VmOs,
+): Promise<Vm> {
+  const blueprint = request.fromSnapshot
+    ? cloneBlueprint(context, request, os)
+    : await blueprintOf(context, request, os);
+  const id = newId();
+  const stateDir = vmFolder(context, id);
+  machineOptionsFor({ name: request.name, stateDir, spec: blueprint.spec });
+  const vm = context.store.transaction(() => {
+    const count = context.store.vms.list().length;
+    if (count >= context.maxVms) {
+      throw new CorralError(
+        ErrorCodes.CONFLICT,
+        `the daemon keeps at most ${context.maxVms} VMs and has ${count}: delete one, or raise limits.maxVms (--max-vms)`,
+      );
+    }
+    return context.store.vms.create({
+      id,
+      name: request.name,
+      ...blueprint,
+      state: "creating",
+      stateDir,
+      labels: request.labels ?? {},
+    });
+  });
+  context.events.publish({
+    type: "vm.state",
+    vmId: vm.id,
+    data: { name: vm.name, from: null, to: "creating", reason: null, operation: "create" },
+  });
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    await rm(stateDir, { recursive: true, force: true });
+    context.store.vms.remove(vm.id);
+    context.events.publish({ type: "vm.deleted", vmId: vm.id, data: { name: vm.name } });
+    throw error;
+  }
+  transitionVm(context, vm.id, { from: "creating", to: "created" });
+  return context.store.vms.get(vm.id);
+}
+
+async function blueprintOf(
+  context: VmContext,
+  request: CreateVmRequest,
+  forcedOs: VmOs | undefined,
+): Promise<Blueprint> {
+  const os = forcedOs ?? request.os ?? templateOs(context, request.template) ?? "linux";
+  const template = request.template
+    ? requireTemplate(context.store, request.template)
+    : findTemplate(context.store, `${os}-default`);
+  if (template && template.os !== os) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `template ${template.name} is for ${template.os} VMs; this one is ${os}`,
+    );
+  }
+  if (!template && os === "windows") {
+    throw new CorralError(
+      ErrorCodes.NOT_FOUND,
+      "a Windows VM is made from a template (machine type, firmware, drivers) and there is no windows-default: name one with `template`",
+    );
+  }
+  const imageRef =
+    request.image ?? template?.image ?? (os === "linux" ? DEFAULT_RECIPE : undefined);
+  const image = await resolveImage(context.store, imageRef);
+  return {
+    os,
+    template: template?.name ?? null,
+    imageId: image.kind === "none" ? null : image.storeImageId,
+    sourceSnapshotId: null,
+    spec: buildSpec(os, template, imageRef, image, request),
+  };
+}
+
+function templateOs(context: VmContext, name: string | undefined): VmOs | undefined {
+  return name === undefined ? undefined : requireTemplate(context.store, name).os;
+}
+
+/** A clone's blueprint: its snapshot's OS, image and spec; only its name and labels are its own. */
+function cloneBlueprint(
+  context: VmContext,
+  request: CreateVmRequest,
+  forcedOs: VmOs | undefined,
+): Blueprint {
+  const snapshot = context.store.snapshots.get(request.fromSnapshot ?? "");
+  const { rootDisk: _, ...spec } = snapshot.spec as unknown as ManagedSpec;
+  const clash: string[] = (["template", "image", "drives", "cloudInit", "diskGiB"] as const).filter(
+    (field) => request[field] !== undefined,
+  );
+  for (const field of ["cpus", "memoryMiB"] as const) {
+    if (request[field] !== undefined && request[field] !== spec[field]) clash.push(field);
+  }
+  const os = forcedOs ?? request.os;
+  if (os !== undefined && os !== snapshot.os) clash.push("os");
+  if (clash.length > 0) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `a clone is made as its snapshot was (${snapshot.os}, ${spec.cpus} vCPUs, ${spec.memoryMiB} MiB): body/${clash[0]} cannot differ; leave out ${clash.join(", ")}`,
+    );
+  }
+  return {
+    os: snapshot.os,
+    template: null,
+    imageId: snapshot.imageId,
+    sourceSnapshotId: snapshot.id,
+    spec,
+  };
+}
+
+/** Removes a VM's folder and record; its snapshots stay. */
+export async function removeVm(context: VmContext, vm: Vm): Promise<void> {
+  await rm(vm.stateDir, { recursive: true, force: true });
+  context.store.vms.remove(vm.id);
+  context.events.publish({ type: "vm.deleted", vmId: vm.id, data: { name: vm.name } });
+}

@@ -1,0 +1,169 @@
+// The work of the lifecycle operations on one VM's Machine: boot (a fresh Machine from the spec,
+// or from the snapshot a clone was made of), power down (ACPI, then forced), reboot, pause,
+// resume. Claims and states are vm-operations.ts's; this file only drives the machine.
+
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { readVmRecord } from "../backends/vm-record.ts";
+import { CorralError, ErrorCodes } from "../errors.ts";
+import { Machine } from "../machine/machine.ts";
+import type { Vm } from "../store/vm-types.ts";
+import type { VmContext } from "./vm-context.ts";
+import { machineOptionsFor } from "./vm-machine-options.ts";
+import { hasBackdoorShell, type ManagedSpec } from "./vm-spec.ts";
+
+/** How long a booting guest's backdoor shell may take to answer. */
+const SHELL_TIMEOUT_MS = 300_000;
+/** How often the ACPI power button is pressed while a guest is asked to power off. */
+const POWER_BUTTON_EVERY_MS = 2000;
+/** The grace period of a stop when the request gives none. */
+export const DEFAULT_STOP_GRACE_MS = 30_000;
+
+/** The Machine of VM `vm`, made from its spec (a clone's first start restores its snapshot). */
+async function newMachine(context: VmContext, vm: Vm): Promise<Machine> {
+  const spec = vm.spec as unknown as ManagedSpec;
+  const options = machineOptionsFor(vm as Vm & { spec: ManagedSpec });
+  if (vm.sourceSnapshotId !== null && spec.rootDisk === undefined) {
+    const snapshot = context.store.snapshots.get(vm.sourceSnapshotId);
+    return Machine.fromSnapshot(snapshot.folder, options);
+  }
+  return new Machine(options);
+}
+
+/**
+ * Starts VM `vm` and waits until it runs: its backdoor shell answers (with its hostname and
+ * machine id set) or, without one, its VMM runs. A failed start leaves nothing running.
+ */
+export async function bootVm(context: VmContext, vm: Vm, machine?: Machine): Promise<void> {
+  const booting = machine ?? (await newMachine(context, vm));
+  context.machines.add(vm.id, booting);
+  try {
+    await booting.start();
+    await settleStarted(context, vm, booting);
+  } catch (error) {
+    await booting.stop().catch(() => undefined);
+    await context.machines.release(vm.id, booting);
+    throw error;
+  }
+}
+
+/**
+ * After a (re)start: waits for the guest's shell and gives the guest the VM's identity, then
+ * records the run (pid, start time) and the disk the VM now boots from.
+ */
+export async function settleStarted(context: VmContext, vm: Vm, machine: Machine): Promise<void> {
+  const spec = vm.spec as unknown as ManagedSpec;
+  if (hasBackdoorShell(spec)) {
+    await machine.waitForShell({ timeout: SHELL_TIMEOUT_MS });
+    await machine.succeed(identityCommand(vm), { timeout: 60_000 });
+  }
+  await recordRun(context, vm.id, machine);
+}
+
+/** Records the VMM's ownership record and the disk overlay the VM boots from now. */
+export async function recordRun(context: VmContext, vmId: string, machine: Machine): Promise<void> {
+  const current = context.store.vms.get(vmId);
+  const record = await readVmRecord(current.stateDir);
+  const { rootDisk: _, ...spec } = current.spec as unknown as ManagedSpec;
+  const rootDisk = machine.rootDisk;
+  context.store.vms.update(vmId, {
+    spec: rootDisk === undefined ? spec : { ...spec, rootDisk },
+    ownership: {
+      backend: record.backend,
+      pid: record.pid,
+      startTime: record.startTime,
+      startedAt: record.startedAt,
+      accelerator: record.accelerator,
+    },
+  });
+}
+
+/**
+ * The guest command that names it after its VM: hostname, /etc/hostname, /etc/hosts, and a
+ * machine id of its own (a clone has its snapshot's, every VM of one image the image's).
+ */
+export function identityCommand(vm: Pick<Vm, "id" | "name">): string {
+  const machineId = createHash("sha256").update(vm.id).digest("hex").slice(0, 32);
+  return [
+    `hostname ${vm.name}`,
+    `echo ${vm.name} > /etc/hostname`,
+    `echo ${machineId} > /etc/machine-id`,
+    `sed -i 's/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t${vm.name}/' /etc/hosts`,
+  ].join(" && ");
+}
+
+/**
+ * Ends the VM: with `force` (or when paused, as a paused guest cannot react) its VMM quits at
+ * once. Otherwise the guest is asked to power off — through its backdoor shell once that
+ * answers (at once, even while it boots), else through the ACPI power button, pressed again every
+ * 2 s (a guest still booting misses it) — and its VMM quits when `graceMs` have passed.
+ */
+export async function powerOff(
+  context: VmContext,
+  vm: Vm,
+  options: { force?: boolean | undefined; graceMs?: number | undefined },
+): Promise<void> {
+  const machine = context.machines.get(vm.id);
+  if (machine) {
+    const graceMs = options.graceMs ?? DEFAULT_STOP_GRACE_MS;
+    const spec = vm.spec as unknown as ManagedSpec;
+    if (options.force || graceMs === 0 || machine.state === "paused") await machine.stop();
+    else if (hasBackdoorShell(spec) && machine.isUp()) {
+      await machine.shutdown({ timeout: graceMs }).catch(() => machine.stop());
+    } else await pressPowerButton(machine, graceMs);
+    await context.machines.release(vm.id, machine);
+  }
+  context.store.vms.update(vm.id, { ownership: null });
+}
+
+async function pressPowerButton(machine: Machine, graceMs: number): Promise<void> {
+  const until = Date.now() + graceMs;
+  let hasEnded = false;
+  const ended = machine.waitForShutdown({ timeout: graceMs }).then(
+    () => true,
+    () => false,
+  );
+  void ended.then((value) => {
+    hasEnded = value;
+  });
+  while (!hasEnded && Date.now() < until) {
+    // HMP's system_powerdown: the ACPI power button, as a person would press it.
+    await machine.sendMonitorCommand("system_powerdown").catch(() => undefined);
+    await Promise.race([ended, sleep(Math.min(POWER_BUTTON_EVERY_MS, until - Date.now()))]);
+  }
+  if (!(await ended)) await machine.stop();
+}
+
+/** Reboots the VM (the guest's own reboot when it has the backdoor shell) and waits for it. */
+export async function rebootVm(context: VmContext, vm: Vm): Promise<void> {
+  const machine = requireMachine(context, vm, "reboot");
+  if (hasBackdoorShell(vm.spec as unknown as ManagedSpec)) {
+    await machine.reboot({ timeout: SHELL_TIMEOUT_MS });
+  } else {
+    await machine.stop();
+    await machine.start();
+  }
+  await settleStarted(context, vm, machine);
+}
+
+/** The machine of a VM that runs; CORRAL_MACHINE_NOT_RUNNING when the daemon has none. */
+export function requireMachine(context: VmContext, vm: Vm, operation: string): Machine {
+  const machine = context.machines.get(vm.id);
+  if (machine) return machine;
+  throw new CorralError(
+    ErrorCodes.MACHINE_NOT_RUNNING,
+    `VM "${vm.name}": ${operation}: no VMM of it runs under this daemon`,
+  );
+}
+
+/** Whether the VM ended because its guest powered off or rebooted, or because its VMM died. */
+export function howItEnded(machine: Machine): { state: "exited" | "crashed"; reason: string } {
+  const tail = machine.consoleLines.slice(-50);
+  if (tail.some((line) => line.includes("reboot: Power down"))) {
+    return { state: "exited", reason: "the guest powered off" };
+  }
+  if (tail.some((line) => line.includes("reboot: Restarting system"))) {
+    return { state: "exited", reason: "the guest rebooted, which ends its VM: start it again" };
+  }
+  return { state: "crashed", reason: "its VMM ended without the guest powering off" };
+}
