@@ -301,6 +301,13 @@ describe("VM calls", () => {
     expect((await api("DELETE", "/v1/vms/doomed")).status).toBe(204);
     expect(existsSync(join(manager.stateDir, "vms", vm.id))).toBe(false);
     expect((await api("GET", "/v1/vms/doomed")).status).toBe(404);
+
+    await create({ name: "doomed-later" });
+    const accepted = await api("DELETE", "/v1/vms/doomed-later?wait=false");
+    expect(accepted.status).toBe(202);
+    expect(accepted.json).toMatchObject({ state: "deleting", operation: "delete" });
+    const waited = await api("GET", "/v1/vms/doomed-later/wait?state=stopped");
+    expect(waited.status).toBe(404);
   });
 });
 

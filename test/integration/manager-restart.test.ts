@@ -3,10 +3,10 @@
 // crashed before it answers; `--stop-all` stops them when it stops.
 
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { isAlive } from "../../src/host/pid-lock.ts";
 import { Machine } from "../../src/machine/machine.ts";
 import { Store } from "../../src/store/store.ts";
 import { temporaryDir } from "../helpers/cli.ts";
@@ -19,8 +19,18 @@ interface VmJson {
   stateReason: string | null;
 }
 
+/** Whether process `pid` runs: a zombie (dead, not yet reaped by init) does not. */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return false;
+  }
+}
+
 async function untilDead(pid: number): Promise<void> {
-  while (isAlive(pid)) await sleep(50);
+  while (isRunning(pid)) await sleep(50);
 }
 
 describe("corral serve restarting", () => {
@@ -47,7 +57,7 @@ describe("corral serve restarting", () => {
     await once(serve, "exit");
     process.kill(lostPid, "SIGKILL");
     await untilDead(lostPid);
-    expect(isAlive(keepPid)).toBe(true);
+    expect(isRunning(keepPid)).toBe(true);
 
     serve = await spawnServe(stateDir);
     const listed = ((await api("GET", "/v1/vms")).json as VmJson[]).sort((a, b) =>
@@ -65,7 +75,7 @@ describe("corral serve restarting", () => {
     // SIGTERM: the daemon stops cleanly and the VM runs on; its guest answers another process.
     serve.kill("SIGTERM");
     expect((await once(serve, "exit"))[0]).toBe(0);
-    expect(isAlive(keepPid)).toBe(true);
+    expect(isRunning(keepPid)).toBe(true);
     {
       await using machine = await Machine.attach(join(stateDir, "vms", keep.id));
       expect(await machine.succeed("hostname")).toBe("keep\n");
@@ -75,7 +85,7 @@ describe("corral serve restarting", () => {
     expect((await api("GET", "/v1/vms/keep")).json).toMatchObject({ state: "running" });
     serve.kill("SIGTERM");
     expect((await once(serve, "exit"))[0]).toBe(0);
-    expect(isAlive(keepPid)).toBe(false);
+    expect(isRunning(keepPid)).toBe(false);
     const store = await Store.open({ dir: stateDir });
     try {
       const rows = store.vms.list().sort((a, b) => a.name.localeCompare(b.name));
