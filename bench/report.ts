@@ -36,6 +36,16 @@ const ROWS: Row[] = [
   ["corral test examples/two-machines.ts (median of 3)", "twoMachineExampleMedianS", seconds(1)],
   ["GET /v1/health, unix socket (autocannon, 10 conns, 5 s)", "healthSocketRps", perSecond],
   ["GET /v1/health, TCP with the token (autocannon, 10 conns, 5 s)", "healthTcpRps", perSecond],
+  ["GET /v1/vms, 100 VMs, unix socket (autocannon, 10 conns, 5 s)", "listVmsSocketRps", perSecond],
+  ["GET /v1/vms, 100 VMs, TCP with the token", "listVmsTcpRps", perSecond],
+  ["Machine.fromSnapshot to first command (median of 3)", "libraryCloneMedianS", seconds(2)],
+  ["POST /v1/vms { fromSnapshot } until running (median of 3)", "apiCloneMedianS", seconds(2)],
+  ["API clone - library clone", "apiCloneOverLibraryS", seconds(2)],
+  [
+    "daemon restart (SIGKILL) with 10 live VMs, until it answers",
+    "restartWithLiveVmsS",
+    seconds(2),
+  ],
 ];
 
 export function reportTable(): string {

@@ -2,7 +2,8 @@
 // (round trip, waitForUnit's delay, copy speed), snapshots, the test driver and the daemon's
 // HTTP throughput, each area in its own module. Medians of repeated runs; baselines (a
 // kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
-// areas: images, boot (with guest verbs), snapshots, driver, server.
+// areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
+// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones).
 
 import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
@@ -12,14 +13,15 @@ import { benchBoot } from "./boot.ts";
 import { benchDriver } from "./driver.ts";
 import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
+import { benchManager } from "./manager.ts";
 import { log, results } from "./measure.ts";
 import { reportTable } from "./report.ts";
 import { benchServer } from "./server.ts";
 import { benchSnapshots } from "./snapshots.ts";
 
-const AREAS = ["images", "boot", "snapshots", "driver", "server"] as const;
+const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager"] as const;
 /** The areas that boot VMs: they need the accelerator's verdict and the built image. */
-const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver"];
+const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager"];
 type Area = (typeof AREAS)[number];
 
 function chosenAreas(argv: readonly string[]): Set<Area> {
@@ -48,6 +50,7 @@ if (VM_AREAS.some((area) => areas.has(area))) {
   if (areas.has("driver")) await benchDriver(image.dir, verdict.accelerator);
 }
 if (areas.has("server")) await benchServer();
+if (areas.has("manager")) await benchManager();
 
 const table = reportTable();
 if (process.argv.includes("--json")) {

@@ -48,7 +48,7 @@ export async function benchServer(): Promise<void> {
 }
 
 /** The mean requests per second of a run after a warm-up; throws if any request failed. */
-async function requestsPerSecond(target: autocannon.Options): Promise<number> {
+export async function requestsPerSecond(target: autocannon.Options): Promise<number> {
   await autocannon({ ...target, connections: CONNECTIONS, duration: WARMUP_S });
   const result = await autocannon({ ...target, connections: CONNECTIONS, duration: DURATION_S });
   if (result.errors > 0 || result.non2xx > 0) {
@@ -59,7 +59,8 @@ async function requestsPerSecond(target: autocannon.Options): Promise<number> {
   return result.requests.average;
 }
 
-async function waitForHealth(socket: string): Promise<void> {
+/** Resolves once the daemon on `socket` answers GET /v1/health (polled every 20 ms). */
+export async function waitForHealth(socket: string): Promise<void> {
   await using client = new ApiClient({ socket });
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -68,13 +69,13 @@ async function waitForHealth(socket: string): Promise<void> {
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 }
 
 /** A loopback port that was free a moment ago. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, "127.0.0.1", () => {
       const { port } = server.address() as { port: number };
