@@ -26,7 +26,8 @@ const READY_POLL_MS = 20;
 
 /**
  * Writes the network's leases and names, then starts its dnsmasq, or makes the running one re-read
- * them (SIGHUP). Restarts it when its command line changed (`config` other than when it started).
+ * them (SIGHUP). Restarts it when its command line changed (`config` other than when it started)
+ * or a host it leased an address to is gone (its lease is dropped: SIGHUP would keep it).
  * Returns its process. Throws CORRAL_HOST_COMMAND_FAILED with dnsmasq's own message when it does
  * not come up (its port 53 or 67 taken on the bridge, say).
  */
@@ -45,11 +46,16 @@ export async function ensureDnsmasq(
   await chmod(files.hosts, 0o644);
   const args = dnsmasqArgs(config);
   const running = await findDnsmasq(config.dir);
-  if (running && running.args === JSON.stringify(args)) {
+  const leases = await readFile(files.leases, "utf8").catch(() => "");
+  const kept = keptLeases(leases, hosts);
+  if (running && running.args === JSON.stringify(args) && kept === leases) {
     running.dnsmasq.kill("SIGHUP");
     return running.dnsmasq;
   }
   await running?.dnsmasq.stop();
+  // A lease outlives its host entry (and keeps its name in DNS, and its address from the next
+  // NIC given it) until it expires: a NIC that went takes its lease along, with a restart.
+  if (kept !== leases) await writeFileAtomic(files.leases, kept);
   return startDnsmasq(config, args, scope);
 }
 
@@ -62,6 +68,19 @@ export async function findDnsmasqProcess(dir: string): Promise<DetachedProcess |
 export async function stopDnsmasq(dir: string): Promise<void> {
   await (await findDnsmasq(dir))?.dnsmasq.stop();
   await rm(dir, { recursive: true, force: true });
+}
+
+/** The lines of a lease file (`expiry mac address name client-id`) that belong to `hosts`. */
+export function keptLeases(leases: string, hosts: readonly DnsmasqHost[]): string {
+  const wanted = new Set(hosts.map((host) => `${host.mac} ${host.address}`));
+  return leases
+    .split("\n")
+    .filter((line) => {
+      const [, mac, address] = line.split(" ");
+      return line !== "" && wanted.has(`${mac} ${address}`);
+    })
+    .map((line) => `${line}\n`)
+    .join("");
 }
 
 /**

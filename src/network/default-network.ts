@@ -1,5 +1,6 @@
-// The default network, `corral0`: the first /24 of 10.213.0.0/16 that collides neither with a
-// route of the host nor with another corral network, so it is chosen once per host and then kept.
+// The default network, `corral0`, and the subnet of a network made without one: the first /24 of
+// 10.213.0.0/16 that collides neither with a route of the host nor with another corral network.
+// It is chosen once, when the network is made, and then kept.
 
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { cidrsOverlap, formatCidr, parseCidr } from "./cidr.ts";
@@ -8,7 +9,7 @@ import { type HostRoute, routeBlock } from "./ipam.ts";
 /** The default network's name. */
 export const DEFAULT_NETWORK = "corral0";
 
-/** Where the default network's subnet is looked for: its /24s, in order. */
+/** Where subnets are looked for when none is given: its /24s, in order. */
 export const DEFAULT_NETWORK_POOL = "10.213.0.0/16";
 
 /**
@@ -32,6 +33,6 @@ export function chooseDefaultSubnet(
   }
   throw new CorralError(
     ErrorCodes.CONFLICT,
-    `no /24 of ${DEFAULT_NETWORK_POOL} is free for the default network: the host's routes or other networks cover all of them; create it yourself with another subnet`,
+    `no /24 of ${DEFAULT_NETWORK_POOL} is free for a network: the host's routes or other networks cover all of them; give the network a subnet elsewhere`,
   );
 }

@@ -33,6 +33,8 @@ export interface FirewallForward {
 export interface FirewallPlan {
   networks: readonly FirewallNetwork[];
   forwards: readonly FirewallForward[];
+  /** Counter values to start from, by name: those of the table being replaced, to keep them. */
+  counters?: ReadonlyMap<string, { packets: number; bytes: number }>;
 }
 
 /** The named counter of a network's routed traffic, `direction` as the VMs see it. */
@@ -63,11 +65,15 @@ export function renderRuleset(plan: FirewallPlan): string {
     "type ifname",
     ...(bridges.length > 0 ? [`elements = { ${bridges.join(", ")} }`] : []),
   ]);
+  const counter = (name: string) => {
+    const start = plan.counters?.get(name);
+    block(`counter ${name}`, start ? [`packets ${start.packets} bytes ${start.bytes}`] : []);
+  };
   for (const network of plan.networks) {
-    block(`counter ${networkCounter(network.name, "rx")}`, []);
-    block(`counter ${networkCounter(network.name, "tx")}`, []);
+    counter(networkCounter(network.name, "rx"));
+    counter(networkCounter(network.name, "tx"));
   }
-  for (const forward of plan.forwards) block(`counter ${forwardCounter(forward.id)}`, []);
+  for (const forward of plan.forwards) counter(forwardCounter(forward.id));
   block("chain forward", [
     "type filter hook forward priority filter; policy accept;",
     ...forwardChain(plan.networks),

@@ -15,6 +15,8 @@ import { uniqueConflict } from "./sqlite-errors.ts";
 export interface Nic {
   id: string;
   vmId: string;
+  /** The VM's name. */
+  vm: string;
   /** Its place among the VM's NICs, from 0: the guest sees them in this order. */
   index: number;
   networkId: string;
@@ -30,6 +32,7 @@ export interface Nic {
 interface NicRow {
   id: string;
   vm_id: string;
+  vm: string;
   idx: number;
   network_id: string;
   network: string;
@@ -39,8 +42,8 @@ interface NicRow {
   created_at: string;
 }
 
-const SELECT =
-  "SELECT nics.*, networks.name AS network FROM nics JOIN networks ON networks.id = nics.network_id";
+const SELECT = `SELECT nics.*, networks.name AS network, vms.name AS vm FROM nics
+  JOIN networks ON networks.id = nics.network_id JOIN vms ON vms.id = nics.vm_id`;
 
 export class NicRepository {
   readonly #db: Database;
@@ -125,6 +128,15 @@ export class NicRepository {
     return rows.map(toNic);
   }
 
+  /** Deletes the NIC (and its port forwards) and returns it; throws CORRAL_NOT_FOUND when gone. */
+  remove(id: string): Nic {
+    return this.#db.transaction(() => {
+      const nic = this.get(id);
+      this.#db.prepare("DELETE FROM nics WHERE id = ?").run(id);
+      return nic;
+    });
+  }
+
   /** Deletes the VM's NICs (and so their port forwards); returns them as they were. */
   removeByVm(vmId: string): Nic[] {
     return this.#db.transaction(() => {
@@ -139,6 +151,7 @@ function toNic(row: NicRow): Nic {
   return {
     id: row.id,
     vmId: row.vm_id,
+    vm: row.vm,
     index: row.idx,
     networkId: row.network_id,
     network: row.network,

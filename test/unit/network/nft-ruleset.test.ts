@@ -111,6 +111,15 @@ describe("corral's nftables table", () => {
     expect(input.join("\n")).not.toContain("crl-br-corral0");
   });
 
+  it("starts counters from given values, to keep them across a replace", () => {
+    const kept = renderRuleset({
+      ...plan,
+      counters: new Map([[networkCounter("corral0", "tx"), { packets: 7, bytes: 900 }]]),
+    });
+    expect(kept).toContain("  counter net_corral0_tx {\n    packets 7 bytes 900\n  }");
+    expect(kept).toContain("  counter net_corral0_rx {\n  }");
+  });
+
   it("renders a table with empty chains when there is nothing", () => {
     const empty = renderRuleset({ networks: [], forwards: [] });
     expect(empty).toContain("  set bridges {\n    type ifname\n  }");
