@@ -13,6 +13,7 @@ import Fastify, {
 } from "fastify";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import type { ImageService } from "../manager/images.ts";
+import type { NetworkService } from "../manager/networks.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
@@ -20,6 +21,7 @@ import { registerErrorHandling, validationError } from "./error-handling.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { ErrorBody } from "./schemas.ts";
 
 /** The API's base path. */
@@ -41,6 +43,11 @@ export interface BuildAppOptions {
   limits?: DaemonConfig["limits"];
   /** Serves /v1/images, and /v1/jobs from its job service, when given. */
   images?: ImageService;
+  /**
+   * Serves /v1/networks when given: the service, or the CORRAL_NETWORK_UNAVAILABLE error that
+   * says why there is none (every network route then answers it, 503).
+   */
+  networks?: NetworkService | CorralError;
 }
 
 /**
@@ -98,6 +105,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
   if (options.images) {
     await app.register(imageRoutes, { prefix: API_PREFIX, images: options.images });
     await app.register(jobRoutes, { prefix: API_PREFIX, jobs: options.images.jobs });
+  }
+  if (options.networks) {
+    await app.register(networkRoutes, { prefix: API_PREFIX, networks: options.networks });
   }
   return app;
 }
