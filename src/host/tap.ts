@@ -1,6 +1,7 @@
 // A NIC's TAP device: persistent (it outlives the QEMU that opens it, and corral), a port of its
 // network's bridge, up, marked with its VM and index. QEMU opens it with
-// `-netdev tap,ifname=<name>,script=no,downscript=no`.
+// `-netdev tap,ifname=<name>,script=no,downscript=no`. It is single-queue: the kernel refuses a
+// QEMU asking for several queues (`queues=N`) on it, and a multi-queue TAP opened without them.
 
 import { linkAlias } from "../network/link-names.ts";
 import { deleteLink, findLink, type LinkInfo, listCorralLinks } from "./links.ts";
@@ -13,11 +14,6 @@ export interface TapSpec {
   vmId: string;
   /** The NIC's index among the VM's NICs. */
   index: number;
-  /**
-   * Made with IFF_MULTI_QUEUE: QEMU must then open it with `queues=N` (N > 1), and without this
-   * it must not — the kernel refuses a mismatch. Default false.
-   */
-  multiQueue?: boolean;
 }
 
 /**
@@ -27,15 +23,7 @@ export interface TapSpec {
  */
 export async function ensureTap(spec: TapSpec, scope: NetScope = {}): Promise<void> {
   if (!(await findLink(spec.name, scope))) {
-    await runScoped(scope, "ip", [
-      "tuntap",
-      "add",
-      "dev",
-      spec.name,
-      "mode",
-      "tap",
-      ...(spec.multiQueue ? ["multi_queue"] : []),
-    ]);
+    await runScoped(scope, "ip", ["tuntap", "add", "dev", spec.name, "mode", "tap"]);
   }
   const alias = linkAlias({ kind: "tap", vmId: spec.vmId, index: spec.index });
   await runScoped(scope, "ip", [

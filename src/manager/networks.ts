@@ -47,13 +47,13 @@ export interface NetworkServiceOptions {
 }
 
 export class NetworkService {
-  readonly host: NetworkHost;
+  readonly #host: NetworkHost;
   readonly #store: Store;
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(store: Store, options: NetworkServiceOptions) {
     this.#store = store;
-    this.host = new NetworkHost(store, options.runDir ?? DEFAULT_NETWORK_RUN_DIR, {
+    this.#host = new NetworkHost(store, options.runDir ?? DEFAULT_NETWORK_RUN_DIR, {
       netns: options.netns,
     });
   }
@@ -97,7 +97,7 @@ export class NetworkService {
     return this.#serial(async () => {
       const existing = this.#store.networks.list();
       // Routes of corral's own bridges are networks, which the store checks for overlaps.
-      const routes = (await listRoutes(this.host.scope)).filter(
+      const routes = (await listRoutes(this.#host.scope)).filter(
         (route) => !existing.some((network) => network.bridge === route.device),
       );
       const subnet =
@@ -123,12 +123,12 @@ export class NetworkService {
         isolated: request.isolated ?? false,
       });
       try {
-        await this.host.ensureNetwork(network);
-        await this.host.applyFirewall();
+        await this.#host.ensureNetwork(network);
+        await this.#host.applyFirewall();
       } catch (error) {
         this.#store.networks.remove(network.id);
-        await this.host.removeNetwork(network).catch(() => {});
-        await this.host.applyFirewall().catch(() => {});
+        await this.#host.removeNetwork(network).catch(() => {});
+        await this.#host.applyFirewall().catch(() => {});
         throw error;
       }
       return (await this.#views([network]))[0] as NetworkViewType;
@@ -143,8 +143,8 @@ export class NetworkService {
     return this.#serial(async () => {
       const [view] = await this.#views([this.#store.networks.get(name)]);
       const network = this.#store.networks.remove(name);
-      await this.host.removeNetwork(network);
-      await this.host.applyFirewall();
+      await this.#host.removeNetwork(network);
+      await this.#host.applyFirewall();
       return view as NetworkViewType;
     });
   }
@@ -159,12 +159,12 @@ export class NetworkService {
     return this.#serial(async () => {
       const nics = this.#store.nics.allocate(vmId, networks);
       try {
-        for (const nic of nics) await this.host.ensureNic(nic, this.#networkOf(nic));
-        for (const network of this.#networksOf(nics)) await this.host.refreshDnsmasq(network);
+        for (const nic of nics) await this.#host.ensureNic(nic, this.#networkOf(nic));
+        for (const network of this.#networksOf(nics)) await this.#host.refreshDnsmasq(network);
       } catch (error) {
         for (const nic of nics) {
           this.#store.nics.remove(nic.id);
-          await deleteTap(nic.tap, this.host.scope).catch(() => {});
+          await deleteTap(nic.tap, this.#host.scope).catch(() => {});
         }
         throw error;
       }
@@ -179,7 +179,7 @@ export class NetworkService {
   prepareVm(vmId: string): Promise<NicPlan[]> {
     return this.#serial(async () => {
       const nics = this.#store.nics.listByVm(vmId);
-      for (const nic of nics) await this.host.ensureNic(nic, this.#networkOf(nic));
+      for (const nic of nics) await this.#host.ensureNic(nic, this.#networkOf(nic));
       return nics.map((nic) => nicPlan(nic, this.#networkOf(nic)));
     });
   }
@@ -193,9 +193,9 @@ export class NetworkService {
     return this.#serial(async () => {
       const hadForwards = this.#store.portForwards.list({ vmId }).length > 0;
       const nics = this.#store.nics.removeByVm(vmId);
-      for (const nic of nics) await deleteTap(nic.tap, this.host.scope);
-      for (const network of this.#networksOf(nics)) await this.host.refreshDnsmasq(network);
-      if (hadForwards) await this.host.applyFirewall();
+      for (const nic of nics) await deleteTap(nic.tap, this.#host.scope);
+      for (const network of this.#networksOf(nics)) await this.#host.refreshDnsmasq(network);
+      if (hadForwards) await this.#host.applyFirewall();
     });
   }
 
@@ -223,7 +223,7 @@ export class NetworkService {
         protocol: (request.protocol ?? "tcp") as Protocol,
       };
       if (wanted.hostAddress !== ANY_ADDRESS) {
-        const local = await listLocalAddresses(this.host.scope);
+        const local = await listLocalAddresses(this.#host.scope);
         if (!local.includes(wanted.hostAddress)) {
           throw new CorralError(
             ErrorCodes.INVALID_ARGUMENT,
@@ -231,7 +231,7 @@ export class NetworkService {
           );
         }
       }
-      const listener = await findListener(wanted, this.host.scope);
+      const listener = await findListener(wanted, this.#host.scope);
       if (listener) {
         throw new CorralError(
           ErrorCodes.CONFLICT,
@@ -245,7 +245,7 @@ export class NetworkService {
         guestPort: request.guestPort,
       });
       try {
-        await this.host.applyFirewall();
+        await this.#host.applyFirewall();
       } catch (error) {
         this.#store.portForwards.remove(forward.id);
         throw error;
@@ -276,7 +276,7 @@ export class NetworkService {
       }
       const [view] = await this.#forwardViews([forward]);
       this.#store.portForwards.remove(forward.id);
-      await this.host.applyFirewall();
+      await this.#host.applyFirewall();
       return view as PortForwardViewType;
     });
   }
@@ -291,14 +291,14 @@ export class NetworkService {
     const nics = this.#store.nics.listByVm(vmId);
     const stats = await readLinkStats(
       nics.map((nic) => nic.tap),
-      this.host.scope,
+      this.#host.scope,
     );
     return nics.map((nic) => nicStats(nic, stats.get(nic.tap)));
   }
 
   /** Makes the host match the store (see NetworkHost.reconcile). */
   reconcile(): Promise<ReconcileReport> {
-    return this.#serial(() => this.host.reconcile());
+    return this.#serial(() => this.#host.reconcile());
   }
 
   /**
@@ -306,7 +306,7 @@ export class NetworkService {
    * its nftables table); the store keeps them, and the next reconcile makes them again.
    */
   cleanup(): Promise<string[]> {
-    return this.#serial(() => this.host.cleanup());
+    return this.#serial(() => this.#host.cleanup());
   }
 
   #networkOf(nic: Nic): Network {
@@ -320,8 +320,8 @@ export class NetworkService {
 
   async #views(networks: readonly Network[]): Promise<NetworkViewType[]> {
     const nics = this.#store.nics.list();
-    const links = await readLinkStats(undefined, this.host.scope);
-    const counters = await readCounters(this.host.scope);
+    const links = await readLinkStats(undefined, this.#host.scope);
+    const counters = await readCounters(this.#host.scope);
     const counter = (name: string) => counters.get(name) ?? { packets: 0, bytes: 0 };
     return networks.map((network) => {
       const own = nics.filter((nic) => nic.networkId === network.id);
@@ -347,7 +347,7 @@ export class NetworkService {
   }
 
   async #forwardViews(forwards: readonly PortForward[]): Promise<PortForwardViewType[]> {
-    const counters = forwards.length > 0 ? await readCounters(this.host.scope) : new Map();
+    const counters = forwards.length > 0 ? await readCounters(this.#host.scope) : new Map();
     return forwards.map(({ nicId: _, ...forward }) => ({
       ...forward,
       connections: counters.get(forwardCounter(forward.id))?.packets ?? 0,

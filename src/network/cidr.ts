@@ -1,4 +1,4 @@
-// IPv4 addresses and CIDR blocks as numbers: parsing, printing, containment and overlap. corral's
+// IPv4 addresses and CIDR blocks as numbers: parsing, printing and overlap. corral's
 // bridged networks are IPv4 only (see docs/networking.md).
 
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";

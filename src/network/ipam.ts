@@ -5,7 +5,6 @@
 import { CorralError, ErrorCodes } from "../errors.ts";
 import {
   type Cidr,
-  cidrContains,
   cidrsOverlap,
   formatCidr,
   formatIpv4,
@@ -133,9 +132,4 @@ export function overlappingRoute(
     const block = routeBlock(route);
     return block !== undefined && block.prefix > 0 && cidrsOverlap(cidr, block);
   });
-}
-
-/** Whether `address` lies in `subnet`. */
-export function subnetContains(subnet: string, address: string): boolean {
-  return cidrContains(parseCidr(subnet), parseIpv4(address));
 }

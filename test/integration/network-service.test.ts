@@ -183,6 +183,9 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
     expect(fetch(host, "http://127.0.0.1:8080/")).toBe("web\n");
     const [listed] = await service.listPortForwards(web.id);
     expect(listed?.connections).toBe(2);
+    // Replacing the table (a new network) keeps the counters.
+    await service.create({ name: "spare" });
+    expect((await service.listPortForwards(web.id))[0]?.connections).toBe(2);
     expect((await service.get("corral0")).traffic.routed.rx.packets).toBeGreaterThan(0);
 
     // Taken ports: by corral's own forward, and by a listener on the host.
@@ -256,11 +259,10 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
     if (!nic) throw new Error("no NIC");
     await service.addPortForward(web.id, { hostPort: 8080, guestPort: 8000 });
 
-    // Damage: the bridge (and so the TAP's place on it) gone, dnsmasq killed, the table deleted;
-    // an orphan TAP marked as corral's; links and a table that are not corral's.
+    // Damage: the bridge (and so the TAP's place on it) gone under a running dnsmasq, the table
+    // deleted; an orphan TAP marked as corral's; links and a table that are not corral's.
     await host.run("ip", ["link", "delete", "crl-br-corral0"]);
     await host.run("ip", ["link", "delete", nic.tap]);
-    (await findDnsmasqProcess(join(dir, "corral0")))?.kill("SIGKILL");
     await host.run("nft", ["delete", "table", "inet", "corral"]);
     const orphanId = newId();
     const orphan = `crl-${orphanId.slice(-8).toLowerCase()}-0`;
@@ -279,12 +281,16 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
     expect(report.ensured).toEqual(["crl-br-corral0", nic.tap]);
     expect(report.removed).toEqual([orphan]);
     expect(await hasCorralTable(scope)).toBe(true);
-    await expect.poll(() => findDnsmasqProcess(join(dir, "corral0"))).toBeDefined();
+    expect(await findDnsmasqProcess(join(dir, "corral0"))).toBeDefined();
     expect((await listLinks(scope)).find((link) => link.name === nic.tap)?.master).toBe(
       "crl-br-corral0",
     );
+    // The dnsmasq that ran on the old bridge serves the new one: a lease and names.
     const guest = await standIn(host, "crl-br-corral0", nic.mac, dir);
     await using _guest = guest;
+    expect(await guest.run("busybox", ["nslookup", "web.corral0", "10.213.0.1"])).toMatch(
+      /Address: 10\.213\.0\.2/,
+    );
     const www = mkdtempSync(join(tmpdir(), "corral-www-"));
     onTestFinished(() => rmSync(www, { recursive: true, force: true }));
     writeFileSync(join(www, "index.html"), "web\n");
