@@ -355,6 +355,96 @@ describe.skipIf(!canMakeNamespaces())("networks on the host, in namespaces", () 
     }
   });
 
+  it("keeps an isolated network from other networks and the host, and a network without NAT in", async () => {
+    await using host = await netns();
+    await using open = await netns();
+    await using closed = await netns();
+    await using client = await netns();
+    const scope = { netns: host.name };
+    const networks = [
+      { name: "open", subnet: "10.77.0.0/24", gateway: "10.77.0.1", guest: open },
+      { name: "closed", subnet: "10.78.0.0/24", gateway: "10.78.0.1", guest: closed },
+    ];
+    for (const [i, network] of networks.entries()) {
+      const bridge = bridgeName(network.name);
+      await ensureBridge(
+        {
+          name: bridge,
+          network: network.name,
+          gateway: network.gateway,
+          prefix: 24,
+          mac: `52:54:00:01:02:0${i}`,
+        },
+        scope,
+      );
+      const guestAddress = network.gateway.replace(/1$/, "5");
+      await connect(host, network.guest, {
+        nameA: `vg${i}`,
+        nameB: "eth0",
+        addressB: `${guestAddress}/24`,
+      });
+      await host.run("ip", ["link", "set", `vg${i}`, "master", bridge]);
+      await network.guest.run("ip", ["route", "add", "default", "via", network.gateway]);
+    }
+    await connect(host, client, {
+      nameA: "up0",
+      nameB: "eth0",
+      addressA: "192.0.2.1/24",
+      addressB: "192.0.2.2/24",
+    });
+    // The client knows the way to the open network: only the firewall can stop it.
+    await client.run("ip", ["route", "add", "10.77.0.0/24", "via", "192.0.2.1"]);
+    await setSysctl(scope, "net.ipv4.ip_forward", "1");
+    const www = mkdtempSync(join(tmpdir(), "corral-www-"));
+    try {
+      writeFileSync(join(www, "index.html"), "up\n");
+      for (const ns of [host, open, closed, client])
+        ns.spawn("busybox", ["httpd", "-f", "-p", "8000", "-h", www]);
+      const reaches = (ns: Netns, address: string) =>
+        ns.tryRun("curl", ["-sS", "-m", "1", `http://${address}:8000/`]).output === "up\n";
+      const rules = (isolated: boolean) =>
+        renderRuleset({
+          networks: [
+            {
+              name: "open",
+              bridge: bridgeName("open"),
+              subnet: "10.77.0.0/24",
+              nat: true,
+              isolated: false,
+            },
+            {
+              name: "closed",
+              bridge: bridgeName("closed"),
+              subnet: "10.78.0.0/24",
+              nat: !isolated,
+              isolated,
+            },
+          ],
+          forwards: [],
+        });
+
+      await applyRuleset(rules(false), scope);
+      await expect.poll(() => reaches(open, "10.78.0.5")).toBe(true);
+      expect(reaches(closed, "10.77.0.5")).toBe(true);
+      expect(reaches(closed, "10.78.0.1")).toBe(true);
+      expect(reaches(closed, "192.0.2.2")).toBe(true);
+
+      await applyRuleset(rules(true), scope);
+      expect(reaches(open, "10.78.0.5")).toBe(false);
+      expect(reaches(closed, "10.77.0.5")).toBe(false);
+      expect(reaches(closed, "10.78.0.1")).toBe(false);
+      expect(reaches(closed, "10.77.0.1")).toBe(false);
+      expect(reaches(closed, "192.0.2.2")).toBe(false);
+      expect(reaches(client, "10.77.0.5")).toBe(false);
+      // What stays allowed: the open network to the host and out, the host to the closed one.
+      expect(reaches(open, "10.77.0.1")).toBe(true);
+      expect(reaches(open, "192.0.2.2")).toBe(true);
+      expect(reaches(host, "10.78.0.5")).toBe(true);
+    } finally {
+      rmSync(www, { recursive: true, force: true });
+    }
+  });
+
   it("finds listeners on a port, TCP and UDP, by address", async () => {
     await using ns = await netns();
     const scope = { netns: ns.name };
