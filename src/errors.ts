@@ -47,6 +47,10 @@ export const ErrorTable = {
   SNAPSHOT_INVALID: [409, "a snapshot cannot be used with this machine"],
   UNAUTHORIZED: [401, "a request over TCP lacks the daemon's bearer token, or has a wrong one"],
   DAEMON_UNREACHABLE: [503, "no corral daemon answers at the socket or TCP address"],
+  NETWORK_UNAVAILABLE: [
+    503,
+    "bridged networks need root (CAP_NET_ADMIN), ip, nft and dnsmasq; VMs use user-mode networking",
+  ],
   INTERNAL: [500, "an unexpected error inside corral; the daemon's log has the details"],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -31,7 +31,7 @@ export function registerDoctor(program: Command): void {
       } else {
         const rows = report.requirements.map((req) => [
           req.id,
-          req.isPresent ? "ok" : "MISSING",
+          req.isPresent ? "ok" : req.isOptional ? "missing" : "MISSING",
           req.isPresent ? req.detail : `${req.detail} (Debian package ${req.debianPackage})`,
         ]);
         const accel = report.accelerator;
@@ -42,9 +42,18 @@ export function registerDoctor(program: Command): void {
             ? accelSentence(accel.accelerator, accel.isKvmUsable, accel.reason)
             : `not probed: ${backend.hostTools.join(" or ")} is missing`,
         ]);
+        rows.push([
+          "networks",
+          report.networks.isAvailable ? "bridged" : "user-mode",
+          report.networks.isAvailable
+            ? `the manager's VMs get bridged networks (${report.networks.reason})`
+            : `the manager's VMs get user-mode networking: ${report.networks.reason}`,
+        ]);
         process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
-        if (report.fix)
-          process.stdout.write(`\nSomething required is missing. Fix it with:\n  ${report.fix}\n`);
+        if (report.fix) {
+          const what = report.isReady ? "Something optional" : "Something required";
+          process.stdout.write(`\n${what} is missing. Fix it with:\n  ${report.fix}\n`);
+        }
       }
       process.exitCode = report.isReady ? 0 : 1;
     });

@@ -8,6 +8,7 @@ import {
   type AcceleratorVerdict,
   resolveAccelerator,
 } from "./accelerator.ts";
+import { checkNetworking, type NetworkingSupport } from "./net-capability.ts";
 import {
   aptInstallCommand,
   checkRequirements,
@@ -16,12 +17,14 @@ import {
 } from "./requirements.ts";
 
 export interface DoctorReport {
-  /** False when a required program or file is missing. */
+  /** False when a required program or file is missing (optional ones do not count). */
   isReady: boolean;
   requirements: RequirementStatus[];
   /** Undefined when the VMM itself is missing, so nothing could be probed. */
   accelerator: AcceleratorVerdict | undefined;
-  /** The command that installs what is missing. */
+  /** Whether the manager can give VMs bridged networks, or they use user-mode networking. */
+  networks: NetworkingSupport;
+  /** The command that installs what is missing, optional things included. */
   fix: string | undefined;
 }
 
@@ -50,9 +53,10 @@ export async function diagnoseHost(options: DiagnoseOptions): Promise<DoctorRepo
     });
   }
   return {
-    isReady: missing.length === 0,
+    isReady: missing.every((status) => status.isOptional),
     requirements,
     accelerator,
+    networks: checkNetworking(),
     fix: missing.length > 0 ? aptInstallCommand(missing) : undefined,
   };
 }

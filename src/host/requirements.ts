@@ -13,7 +13,13 @@ export type RequirementId =
   | "cpio"
   | "mkfs.ext4"
   | "ovmf"
-  | "xorriso";
+  | "xorriso"
+  | "ip"
+  | "nft"
+  | "dnsmasq";
+
+/** What the manager's bridged networks need (optional: without them VMs use user-mode networking). */
+export const NETWORK_REQUIREMENTS: readonly RequirementId[] = ["ip", "nft", "dnsmasq"];
 
 export interface RequirementStatus {
   id: RequirementId;
@@ -24,12 +30,15 @@ export interface RequirementStatus {
   detail: string;
   /** What corral uses it for. */
   purpose: string;
+  /** Only some features need it: `corral doctor` reports it missing but still passes. */
+  isOptional: boolean;
 }
 
 interface Requirement {
   id: RequirementId;
   debianPackage: string;
   purpose: string;
+  isOptional?: boolean;
   locate(): { path?: string; problem?: string };
 }
 
@@ -38,8 +47,13 @@ export const OVMF_CODE_FILE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS_FILE = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 const OVMF_FILES = [OVMF_CODE_FILE, OVMF_VARS_FILE];
 
-function program(id: RequirementId, debianPackage: string, purpose: string): Requirement {
-  return { id, debianPackage, purpose, locate: () => ({ path: findProgram(id) }) };
+function program(
+  id: RequirementId,
+  debianPackage: string,
+  purpose: string,
+  isOptional = false,
+): Requirement {
+  return { id, debianPackage, purpose, isOptional, locate: () => ({ path: findProgram(id) }) };
 }
 
 const REQUIREMENTS: readonly Requirement[] = [
@@ -75,6 +89,9 @@ const REQUIREMENTS: readonly Requirement[] = [
     // genisoimage makes the same ISO from the same arguments.
     locate: () => ({ path: findProgram("xorriso") ?? findProgram("genisoimage") }),
   },
+  program("ip", "iproute2", "the manager's bridges and TAP devices (optional)", true),
+  program("nft", "nftables", "the manager's NAT, isolation and port forwards (optional)", true),
+  program("dnsmasq", "dnsmasq-base", "DHCP and DNS on the manager's networks (optional)", true),
 ];
 
 /** Checks every requirement (or the named ones) and says what was found. */
@@ -85,6 +102,7 @@ export function checkRequirements(ids?: readonly RequirementId[]): RequirementSt
       id: req.id,
       debianPackage: req.debianPackage,
       purpose: req.purpose,
+      isOptional: req.isOptional ?? false,
       isPresent: path !== undefined,
       detail: path ?? problem ?? "not found",
     };

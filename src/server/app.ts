@@ -14,6 +14,7 @@ import Fastify, {
 import { CorralError, ErrorCodes } from "../errors.ts";
 import type { ImageService } from "../manager/images.ts";
 import type { Manager } from "../manager/manager.ts";
+import type { NetworkService } from "../manager/networks.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
 import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
@@ -27,6 +28,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { vmRoutes } from "./routes/vms.ts";
@@ -58,6 +60,11 @@ export interface BuildAppOptions {
   eventsHeartbeatMs?: number;
   /** Serves /v1/images, and /v1/jobs from its job service; default: the manager's. */
   images?: ImageService;
+  /**
+   * Serves /v1/networks when given: the service, or the CORRAL_NETWORK_UNAVAILABLE error that
+   * says why there is none (every network route then answers it, 503).
+   */
+  networks?: NetworkService | CorralError;
 }
 
 /**
@@ -132,6 +139,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
   if (images) {
     await app.register(imageRoutes, { prefix: API_PREFIX, images });
     await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
+  }
+  if (options.networks) {
+    await app.register(networkRoutes, { prefix: API_PREFIX, networks: options.networks });
   }
   return app;
 }

@@ -116,6 +116,53 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE state IN ('queued', 'running');
     `,
   },
+  {
+    version: 2,
+    name: "networks, NICs and port forwards",
+    sql: `
+      CREATE TABLE networks (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 63),
+        subnet     TEXT NOT NULL UNIQUE,
+        gateway    TEXT NOT NULL,
+        dhcp_start TEXT NOT NULL,
+        dhcp_end   TEXT NOT NULL,
+        nat        INTEGER NOT NULL CHECK (nat IN (0, 1)),
+        isolated   INTEGER NOT NULL CHECK (isolated IN (0, 1)),
+        bridge     TEXT NOT NULL UNIQUE CHECK (length(bridge) BETWEEN 1 AND 15),
+        bridge_mac TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE nics (
+        id         TEXT PRIMARY KEY,
+        vm_id      TEXT NOT NULL REFERENCES vms (id) ON DELETE CASCADE,
+        idx        INTEGER NOT NULL CHECK (idx >= 0),
+        network_id TEXT NOT NULL REFERENCES networks (id) ON DELETE RESTRICT,
+        mac        TEXT NOT NULL UNIQUE,
+        address    TEXT NOT NULL,
+        tap        TEXT NOT NULL UNIQUE CHECK (length(tap) BETWEEN 1 AND 15),
+        created_at TEXT NOT NULL,
+        UNIQUE (vm_id, idx),
+        UNIQUE (network_id, address)
+      ) STRICT;
+
+      CREATE TABLE port_forwards (
+        id           TEXT PRIMARY KEY,
+        vm_id        TEXT NOT NULL REFERENCES vms (id) ON DELETE CASCADE,
+        nic_id       TEXT NOT NULL REFERENCES nics (id) ON DELETE CASCADE,
+        host_address TEXT NOT NULL,
+        host_port    INTEGER NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+        protocol     TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),
+        guest_port   INTEGER NOT NULL CHECK (guest_port BETWEEN 1 AND 65535),
+        created_at   TEXT NOT NULL,
+        UNIQUE (host_address, host_port, protocol)
+      ) STRICT;
+      CREATE INDEX port_forwards_by_vm ON port_forwards (vm_id);
+      CREATE INDEX port_forwards_by_nic ON port_forwards (nic_id);
+      CREATE INDEX port_forwards_by_port ON port_forwards (host_port, protocol);
+    `,
+  },
 ];
 
 /** What migrate did: the schema version before and after. */

@@ -5,6 +5,9 @@ import { type Database, type OpenStateDatabaseOptions, openStateDatabase } from 
 import { EventRepository } from "./events.ts";
 import { ImageRepository } from "./images.ts";
 import { JobRepository } from "./jobs.ts";
+import { NetworkRepository } from "./networks.ts";
+import { NicRepository } from "./nics.ts";
+import { PortForwardRepository } from "./port-forwards.ts";
 import { SnapshotRepository } from "./snapshots.ts";
 import { TemplateRepository } from "./templates.ts";
 import { VmRepository } from "./vms.ts";
@@ -22,6 +25,9 @@ export class Store implements Disposable {
   readonly templates: TemplateRepository;
   readonly events: EventRepository;
   readonly jobs: JobRepository;
+  readonly networks: NetworkRepository;
+  readonly nics: NicRepository;
+  readonly portForwards: PortForwardRepository;
 
   constructor(database: Database, options: { maxEvents?: number } = {}) {
     this.database = database;
@@ -31,6 +37,9 @@ export class Store implements Disposable {
     this.templates = new TemplateRepository(database);
     this.events = new EventRepository(database, options);
     this.jobs = new JobRepository(database);
+    this.networks = new NetworkRepository(database);
+    this.nics = new NicRepository(database, this.networks);
+    this.portForwards = new PortForwardRepository(database);
   }
 
   /**

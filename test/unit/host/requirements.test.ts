@@ -3,6 +3,7 @@ import { ErrorCodes } from "../../../src/errors.ts";
 import {
   aptInstallCommand,
   checkRequirements,
+  NETWORK_REQUIREMENTS,
   requireHostTools,
 } from "../../../src/host/requirements.ts";
 
@@ -17,6 +18,16 @@ describe("host requirements", () => {
     expect(statuses.map((s) => [s.id, s.isPresent])).toEqual([
       ["cpio", true],
       ["mkfs.ext4", true],
+    ]);
+  });
+
+  it("marks what only the manager's networks need as optional", () => {
+    const statuses = checkRequirements([...NETWORK_REQUIREMENTS, "qemu-img"]);
+    expect(statuses.map((s) => [s.id, s.debianPackage, s.isOptional])).toEqual([
+      ["qemu-img", "qemu-utils", false],
+      ["ip", "iproute2", true],
+      ["nft", "nftables", true],
+      ["dnsmasq", "dnsmasq-base", true],
     ]);
   });
 
