@@ -75,6 +75,11 @@ export class VmService {
     return reconcile(this.#context);
   }
 
+  /** Changes whenever a VM may have changed: list() answers the same until it does. */
+  get revision(): number {
+    return this.#context.store.vms.revision;
+  }
+
   /** The VMs, optionally only those in `state` and carrying every label in `labels`. */
   list(filter: { state?: VmState | undefined; labels?: Labels | undefined } = {}): VmViewType[] {
     return this.#context.store.vms

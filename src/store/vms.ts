@@ -58,9 +58,19 @@ const SELECT = `SELECT vms.*, ${LABELS_JSON} AS labels FROM vms`;
 
 export class VmRepository {
   readonly #db: Database;
+  #revision = 0;
 
   constructor(db: Database) {
     this.#db = db;
+  }
+
+  /**
+   * A number that changes whenever this repository may have changed a VM (a failed or rolled
+   * back write may change it too): what a cache of views keys on. Writes of other connections
+   * are not counted.
+   */
+  get revision(): number {
+    return this.#revision;
   }
 
   /**
@@ -69,6 +79,7 @@ export class VmRepository {
    * snapshot does not exist, CORRAL_INVALID_ARGUMENT when a field is invalid.
    */
   create(input: NewVm): Vm {
+    this.#revision++;
     const id = idFor("VM", input.id);
     const name = requireDnsLabel(input.name, "VM name");
     const template = input.template == null ? null : requireDnsLabel(input.template, "template");
@@ -144,6 +155,7 @@ export class VmRepository {
    * if it (or the snapshot) is gone.
    */
   update(id: string, patch: VmPatch): Vm {
+    this.#revision++;
     const sets: string[] = [];
     const values: (string | null)[] = [];
     if (patch.spec !== undefined) {
@@ -178,6 +190,7 @@ export class VmRepository {
    * Throws CORRAL_NOT_FOUND when the VM is gone.
    */
   transition(id: string, change: StateChange): TransitionResult {
+    this.#revision++;
     const from = stateList(change.from, "from state");
     const to = requireOneOf(change.to, VM_STATES, "VM state");
     return this.#db.transaction(() => {
@@ -199,6 +212,7 @@ export class VmRepository {
    * when it is gone.
    */
   claim(id: string, claim: Claim): Vm {
+    this.#revision++;
     const operation = requireName(claim.operation, "operation");
     const from = stateList(claim.from, "from state");
     const to = claim.to === undefined ? undefined : requireOneOf(claim.to, VM_STATES, "VM state");
@@ -241,6 +255,7 @@ export class VmRepository {
     operation: string,
     change?: { to: VmState; reason?: string | null },
   ): boolean {
+    this.#revision++;
     const to = change && requireOneOf(change.to, VM_STATES, "VM state");
     const time = now();
     const setState = to === undefined ? "" : "state = ?, state_reason = ?, state_changed_at = ?,";
@@ -259,6 +274,7 @@ export class VmRepository {
    * Returns the VMs that were held, as they were (with their operation), to reconcile.
    */
   releaseAll(): Vm[] {
+    this.#revision++;
     return this.#db.transaction(() => {
       const held = this.#db
         .prepare(`${SELECT} WHERE vms.operation IS NOT NULL ORDER BY vms.rowid`)
@@ -275,6 +291,7 @@ export class VmRepository {
    * Returns the VM as it was. Throws CORRAL_NOT_FOUND when it is gone.
    */
   remove(id: string): Vm {
+    this.#revision++;
     return this.#db.transaction(() => {
       const vm = this.#byId(id);
       this.#db.prepare("DELETE FROM vms WHERE id = ?").run(id);

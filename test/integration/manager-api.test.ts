@@ -262,6 +262,11 @@ describe("VM calls", () => {
       ((await api("GET", `/v1/vms?${query}`)).json as { name: string }[]).map((vm) => vm.name);
     expect(await names("label=team=red")).toEqual(["lab-a", "lab-b"]);
     expect(await names("label=team=red&label=env=ci")).toEqual(["lab-a"]);
+    // The same query again after a change answers the change, not a kept copy.
+    await api("PATCH", "/v1/vms/lab-b", { labels: { team: "red", env: "ci" } });
+    expect(await names("label=team=red&label=env=ci")).toEqual(["lab-a", "lab-b"]);
+    await api("DELETE", "/v1/vms/lab-b");
+    expect(await names("label=team=red")).toEqual(["lab-a"]);
     expect(await names("state=running")).toEqual([]);
     expect((await names("state=created")).length).toBeGreaterThan(2);
     expect((await api("GET", "/v1/vms?state=asleep")).status).toBe(400);

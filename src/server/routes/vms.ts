@@ -22,6 +22,8 @@ export interface VmRouteOptions {
 }
 
 const MAX_WAIT_MS = 300_000;
+/** Distinct list queries whose answers are kept (all are dropped when this many are). */
+const LIST_CACHE_ENTRIES = 64;
 
 const ListQuery = Type.Object(
   {
@@ -61,6 +63,7 @@ const doneOrAccepted = (done: 200 | 201) =>
   }) as const;
 
 export const vmRoutes: FastifyPluginAsyncTypebox<VmRouteOptions> = async (app, { manager }) => {
+  const listCache = new Map<string, { revision: number; body: string }>();
   const { vms } = manager;
 
   app.post(
@@ -111,11 +114,23 @@ export const vmRoutes: FastifyPluginAsyncTypebox<VmRouteOptions> = async (app, {
         response: { 200: Type.Array(VmView), ...errorResponses },
       },
     },
-    async (request) =>
-      vms.list({
-        state: request.query.state,
-        labels: parseLabelFilter(request.query.label),
-      }),
+    async (request, reply) => {
+      // The answer is kept as JSON text until a VM changes: a poller of the list (a dashboard,
+      // `watch corral vm ls`) costs a map lookup, not a query and a serialisation per request.
+      const key = request.url.slice(request.url.indexOf("?") + 1 || request.url.length);
+      let cached = listCache.get(key);
+      if (cached?.revision !== vms.revision) {
+        const revision = vms.revision;
+        const list = vms.list({
+          state: request.query.state,
+          labels: parseLabelFilter(request.query.label),
+        });
+        if (listCache.size >= LIST_CACHE_ENTRIES) listCache.clear();
+        cached = { revision, body: JSON.stringify(list) };
+        listCache.set(key, cached);
+      }
+      return reply.type("application/json; charset=utf-8").send(cached.body);
+    },
   );
 
   app.get(
