@@ -137,12 +137,13 @@ export function checkLimits(
 }
 
 /**
- * Whether corral reaches the guest through its backdoor shell (corral's own images have it):
- * such a VM is `running` once the shell answers, and gets its hostname and machine id set.
+ * Whether corral reaches the guest through its backdoor shell: only corral's own images have it
+ * (whatever a template says, as another image may replace the template's), unless the template
+ * says `qga`. Such a VM is `running` once the shell answers, and gets its hostname and machine
+ * id set.
  */
 export function hasBackdoorShell(spec: ManagedSpec): boolean {
-  if (spec.guestChannel !== "auto") return spec.guestChannel === "backdoor";
-  return spec.cacheImage !== null && spec.bootDisk === null;
+  return spec.cacheImage !== null && spec.bootDisk === null && spec.guestChannel !== "qga";
 }
 
 /** The spec as a VM view shows it. */
