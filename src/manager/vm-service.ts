@@ -30,7 +30,7 @@ import {
   snapshotNameNow,
   takeSnapshot,
 } from "./vm-snapshots.ts";
-import { checkLimits, type ManagedSpec } from "./vm-spec.ts";
+import { checkLimits, hasBackdoorShell, type ManagedSpec } from "./vm-spec.ts";
 import { claimVm, releaseVm, transitionVm } from "./vm-state-changes.ts";
 import { LIVE_STATES } from "./vm-states.ts";
 import { type VmStats, vmStats } from "./vm-stats.ts";
@@ -190,7 +190,8 @@ export class VmService {
    * its vCPUs and memory change for its next start, and so does its disk while it has none yet
    * (never started). Throws CORRAL_CONFLICT naming the limit when asked to shrink a running VM
    * or a disk, or to pass its template's `max` (the VM's copy of it), and for a disk of a VM at
-   * rest that has one; CORRAL_INVALID_ARGUMENT for memory not grown in whole steps (128 MiB);
+   * rest that has one or a running VM without corral's guest shell (it could not see the guest
+   * take the growth); CORRAL_INVALID_ARGUMENT for memory not grown in whole steps (128 MiB);
    * CORRAL_UNSUPPORTED for a running microvm (no bus to plug into).
    */
   async resize(idOrName: string, request: ResizeVmRequest): Promise<VmViewType> {
@@ -360,6 +361,12 @@ export class VmService {
 
   /** Grows the running VM's machine and records the size it then has, also when it failed. */
   async #resizeRunning(vm: Vm, request: ResizeVmRequest): Promise<void> {
+    if (!hasBackdoorShell(vm.spec as unknown as ManagedSpec)) {
+      throw new CorralError(
+        ErrorCodes.CONFLICT,
+        `VM "${vm.name}" is running: resize: a running VM grows only with corral's guest shell in it (corral's images), to see the guest take the new vCPUs and memory; stop it, resize it and start it again`,
+      );
+    }
     const machine = requireMachine(this.#context, vm, "resize");
     try {
       await machine.resize(request);

@@ -1,6 +1,7 @@
 // The built-in templates and imported images through the VM API on a real daemon, one small VM
-// at a time: linux-microvm boots corral's image to its shell; windows-default with no OS reaches
-// OVMF (in the VM's console log) and is forced off after its grace period; the Windows shorthand
+// at a time: linux-microvm boots corral's image to its shell (and cannot grow while it runs);
+// windows-default with no OS reaches OVMF (in the VM's console log), cannot grow while it runs
+// without corral's guest shell, and is forced off after its grace period; the Windows shorthand
 // refuses 1 vCPU; an imported raw disk boots through its own boot loader, and the image cannot be
 // deleted while a VM is made from it.
 
@@ -69,6 +70,10 @@ describe("built-in templates through the API", () => {
     });
     const machine = manager.daemon.manager.vms.machineOf("micro");
     expect(await machine?.succeed("hostname; ls /sys/bus/pci/devices | wc -l")).toBe("micro\n0\n");
+    // No bus to plug vCPUs or memory into.
+    const grow = await api("POST", "/v1/vms/micro/resize", { cpus: 2 });
+    expect(grow.status, grow.text).toBe(501);
+    expect(grow.json).toMatchObject({ code: ErrorCodes.UNSUPPORTED });
     const stopped = await api("POST", "/v1/vms/micro/stop");
     expect(stopped.json).toMatchObject({ state: "stopped", stateReason: null });
     await remove("micro");
@@ -94,6 +99,11 @@ describe("built-in templates through the API", () => {
     );
     expect(disk["virtual-size"]).toBe(64 * 2 ** 30);
 
+    const grow = await api("POST", "/v1/vms/win/resize", { cpus: 4 });
+    expect(grow.json).toMatchObject({
+      code: ErrorCodes.CONFLICT,
+      message: expect.stringContaining("a running VM grows only with corral's guest shell in it"),
+    });
     const stopped = await api("POST", "/v1/vms/win/stop", { graceMs: 3000 });
     expect(stopped.status, stopped.text).toBe(200);
     expect(stopped.json).toMatchObject({
