@@ -61,7 +61,7 @@ export function registerVmActions(vm: Command): void {
   actionCommand(
     vm,
     "resize",
-    "change a VM's vCPUs, memory or disk: a running VM only grows, up to its template's max; one at rest gets the new size at its next start",
+    "change a VM's vCPUs, memory or disk: a running VM grows at once (memory in steps of 128 MiB), up to its template's max, and the call returns once its guest sees it; one at rest gets new vCPUs and memory at its next start (a disk grows while its VM runs)",
     "corral vm resize web --cpus 4 --memory 2048 --disk 16",
     { hasWait: false },
   )

@@ -144,7 +144,7 @@ export function requireCompatible(
   }
   const keys = new Set([...Object.keys(manifest.config), ...Object.keys(current.config)]);
   for (const key of keys as Set<keyof SnapshotConfig>) {
-    if (!same(manifest.config[key], current.config[key])) {
+    if (!same(comparable(key, manifest.config[key]), comparable(key, current.config[key]))) {
       differences.push(
         `machine config ${key} is ${JSON.stringify(manifest.config[key] ?? null)}, not ${JSON.stringify(current.config[key] ?? null)}`,
       );
@@ -156,6 +156,18 @@ export function requireCompatible(
       `snapshot ${dir} does not fit this machine: ${differences.join("; ")}`,
     );
   }
+}
+
+/**
+ * A config value as a restore must match it. A read-only drive may be another file of its kind
+ * (a clone's own cloud-init seed beside the one its snapshot's VM had): the guest never wrote to
+ * it, and the devices are the same.
+ */
+function comparable(key: keyof SnapshotConfig, value: unknown): unknown {
+  if (key !== "drives" || !Array.isArray(value)) return value;
+  return (value as VmDrive[]).map(({ path, ...drive }) =>
+    drive.readOnly ? drive : { path, ...drive },
+  );
 }
 
 function describeSource(source: SnapshotSource): string {

@@ -79,6 +79,15 @@ export async function sha256OfFile(path: string, signal?: AbortSignal): Promise<
   return hash.digest("hex");
 }
 
+/**
+ * The size of the disk image at `path` as the guest sees it, in bytes. Throws
+ * CORRAL_INVALID_ARGUMENT when qemu-img cannot read it.
+ */
+export async function virtualSizeOf(path: string, format: "qcow2" | "raw"): Promise<number> {
+  // -U: a running VM may hold the image's lock; it only reads the base image.
+  return (await qemuImgInfo(path, undefined, ["-U", "-f", format]))["virtual-size"];
+}
+
 interface QemuImgInfo {
   format: string;
   "virtual-size": number;
@@ -86,11 +95,15 @@ interface QemuImgInfo {
   "format-specific"?: { data?: { "data-file"?: string } };
 }
 
-async function qemuImgInfo(path: string, signal?: AbortSignal): Promise<QemuImgInfo> {
+async function qemuImgInfo(
+  path: string,
+  signal?: AbortSignal,
+  extraArgs: string[] = [],
+): Promise<QemuImgInfo> {
   try {
     const { stdout } = await runProgram(
       "qemu-img",
-      ["info", "--output=json", path],
+      ["info", "--output=json", ...extraArgs, path],
       signal ? { signal } : {},
     );
     return JSON.parse(stdout) as QemuImgInfo;

@@ -2,11 +2,15 @@
 // (or, for a clone, from its snapshot), checked against the template's limits and the daemon's
 // VM limit. The store's unique name decides between two creates of one name.
 
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { isAbsolute } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { requireHostTools } from "../host/requirements.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import { newId } from "../store/ids.ts";
 import type { Vm, VmOs } from "../store/vm-types.ts";
+import { type CloudInitDataOptions, cloudInitFiles } from "./cloud-init-data.ts";
+import { writeCloudInitSeed } from "./cloud-init-seed.ts";
 import { resolveImage } from "./image-refs.ts";
 import { findTemplate, requireTemplate } from "./template-lookup.ts";
 import { type VmContext, vmFolder } from "./vm-context.ts";
@@ -24,11 +28,13 @@ interface Blueprint {
 }
 
 /**
- * Records a new VM (state `created`, not started) and makes its folder. `os` (from the
- * `/v1/vms/linux` and `/v1/vms/windows` shorthands) overrides the request's. Throws
- * CORRAL_CONFLICT for a taken name or when the daemon keeps its most VMs already,
- * CORRAL_INVALID_ARGUMENT for a request its template does not allow, CORRAL_NOT_FOUND for an
- * unknown template or snapshot, CORRAL_UNSUPPORTED for a spec this corral cannot start.
+ * Records a new VM (state `created`, not started) and makes its folder, with its cloud-init seed
+ * when it has one. Everything is checked first, as Machine will check it: a refused create leaves
+ * no record and no folder. `os` (from the `/v1/vms/linux` and `/v1/vms/windows` shorthands)
+ * overrides the request's. Throws CORRAL_CONFLICT for a taken name or when the daemon keeps its
+ * most VMs already, CORRAL_INVALID_ARGUMENT for a request its template or Machine does not allow
+ * (a drive that is not an absolute path to a file, bad cloud-init data), CORRAL_NOT_FOUND for an
+ * unknown template or snapshot.
  */
 export async function createVm(
   context: VmContext,
@@ -40,7 +46,19 @@ export async function createVm(
     : await blueprintOf(context, request, os);
   const id = newId();
   const stateDir = vmFolder(context, id);
-  machineOptionsFor({ name: request.name, stateDir, spec: blueprint.spec });
+  const { spec } = blueprint;
+  machineOptionsFor(
+    { name: request.name, stateDir, spec },
+    { isSnapshotStart: blueprint.sourceSnapshotId !== null },
+  );
+  await requireDriveFiles(spec);
+  const seed: CloudInitDataOptions | undefined = spec.cloudInit
+    ? { instanceId: id, hostname: request.name, cloudInit: spec.cloudInit }
+    : undefined;
+  if (seed) {
+    cloudInitFiles(seed);
+    requireHostTools(["xorriso"], `VM "${request.name}": its cloud-init seed`);
+  }
   const vm = context.store.transaction(() => {
     const count = context.store.vms.list().length;
     if (count >= context.maxVms) {
@@ -65,6 +83,7 @@ export async function createVm(
   });
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    if (seed) await writeCloudInitSeed(stateDir, seed);
   } catch (error) {
     await rm(stateDir, { recursive: true, force: true });
     context.store.vms.remove(vm.id);
@@ -141,6 +160,29 @@ function cloneBlueprint(
     sourceSnapshotId: snapshot.id,
     spec,
   };
+}
+
+/**
+ * Throws CORRAL_INVALID_ARGUMENT naming the first drive that is not an absolute path to a file
+ * on this host: the daemon's QEMU opens it, wherever the client runs.
+ */
+async function requireDriveFiles(spec: ManagedSpec): Promise<void> {
+  for (const [index, drive] of spec.drives.entries()) {
+    const what = `drives[${index}].path ${JSON.stringify(drive.path)}`;
+    if (!isAbsolute(drive.path)) {
+      throw new CorralError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `${what} is not an absolute path: give the file's full path on the daemon's host`,
+      );
+    }
+    const info = await stat(drive.path).catch(() => undefined);
+    if (!info?.isFile() && !info?.isBlockDevice()) {
+      throw new CorralError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `${what} ${info ? "is not a file" : "does not exist"} on the daemon's host`,
+      );
+    }
+  }
 }
 
 /** Removes a VM's folder and record; its snapshots stay. */

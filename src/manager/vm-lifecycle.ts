@@ -3,7 +3,6 @@
 // resume. Claims and states are vm-operations.ts's; this file only drives the machine.
 
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { readVmRecord } from "../backends/vm-record.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { Machine } from "../machine/machine.ts";
@@ -14,16 +13,15 @@ import { hasBackdoorShell, type ManagedSpec } from "./vm-spec.ts";
 
 /** How long a booting guest's backdoor shell may take to answer. */
 const SHELL_TIMEOUT_MS = 300_000;
-/** How often the ACPI power button is pressed while a guest is asked to power off. */
-const POWER_BUTTON_EVERY_MS = 2000;
 /** The grace period of a stop when the request gives none. */
 export const DEFAULT_STOP_GRACE_MS = 30_000;
 
 /** The Machine of VM `vm`, made from its spec (a clone's first start restores its snapshot). */
 async function newMachine(context: VmContext, vm: Vm): Promise<Machine> {
   const spec = vm.spec as unknown as ManagedSpec;
-  const options = machineOptionsFor(vm as Vm & { spec: ManagedSpec });
-  if (vm.sourceSnapshotId !== null && spec.rootDisk === undefined) {
+  const isSnapshotStart = vm.sourceSnapshotId !== null && spec.rootDisk === undefined;
+  const options = machineOptionsFor({ ...vm, spec }, { isSnapshotStart });
+  if (vm.sourceSnapshotId !== null && isSnapshotStart) {
     const snapshot = context.store.snapshots.get(vm.sourceSnapshotId);
     return Machine.fromSnapshot(snapshot.folder, options);
   }
@@ -55,7 +53,7 @@ export async function settleStarted(context: VmContext, vm: Vm, machine: Machine
   const spec = vm.spec as unknown as ManagedSpec;
   if (hasBackdoorShell(spec)) {
     await machine.waitForShell({ timeout: SHELL_TIMEOUT_MS });
-    await machine.succeed(identityCommand(vm), { timeout: 60_000 });
+    await machine.succeed(identityCommand(vm, spec.cloudInit?.hostname), { timeout: 60_000 });
   }
   await recordRun(context, vm.id, machine);
 }
@@ -79,62 +77,55 @@ export async function recordRun(context: VmContext, vmId: string, machine: Machi
 }
 
 /**
- * The guest command that names it after its VM: hostname, /etc/hostname, /etc/hosts, and a
- * machine id of its own (a clone has its snapshot's, every VM of one image the image's). Bash
- * builtins only: a forked program costs ~100 ms under TCG, and a clone waits for this.
+ * The guest command that names it after its VM (or `hostname`, its cloud-init data's): hostname,
+ * /etc/hostname, /etc/hosts, and a machine id of its own (a clone has its snapshot's, every VM of
+ * one image the image's). Bash builtins only: a forked program costs ~100 ms under TCG, and a
+ * clone waits for this.
  */
-export function identityCommand(vm: Pick<Vm, "id" | "name">): string {
+export function identityCommand(vm: Pick<Vm, "id" | "name">, hostname = vm.name): string {
   const machineId = createHash("sha256").update(vm.id).digest("hex").slice(0, 32);
   return [
-    `echo ${vm.name} > /proc/sys/kernel/hostname`,
-    `echo ${vm.name} > /etc/hostname`,
+    `echo ${hostname} > /proc/sys/kernel/hostname`,
+    `echo ${hostname} > /etc/hostname`,
     `echo ${machineId} > /etc/machine-id`,
     "mapfile -t hosts < /etc/hosts",
-    `for i in "\${!hosts[@]}"; do if [[ \${hosts[i]} == 127.0.1.1[[:space:]]* ]]; then hosts[i]=$'127.0.1.1\\t${vm.name}'; fi; done`,
+    `for i in "\${!hosts[@]}"; do if [[ \${hosts[i]} == 127.0.1.1[[:space:]]* ]]; then hosts[i]=$'127.0.1.1\\t${hostname}'; fi; done`,
     `printf '%s\\n' "\${hosts[@]}" > /etc/hosts`,
   ].join(" && ");
 }
 
 /**
- * Ends the VM: with `force` (or when paused, as a paused guest cannot react) its VMM quits at
- * once. Otherwise the guest is asked to power off — through its backdoor shell once that
- * answers (at once, even while it boots), else through the ACPI power button, pressed again every
- * 2 s (a guest still booting misses it) — and its VMM quits when `graceMs` have passed.
+ * Ends the VM and says why it had to be forced off, if it was (null: it powered off, or `force`
+ * asked for it). With `force` (or `graceMs` 0) its VMM quits at once. Otherwise the guest is
+ * asked to power off and forced off when `graceMs` have passed: through its backdoor shell when
+ * that answers, else by the ACPI power button (Machine.powerDown; a paused VM is resumed first,
+ * so that its guest sees the button).
  */
 export async function powerOff(
   context: VmContext,
   vm: Vm,
   options: { force?: boolean | undefined; graceMs?: number | undefined },
-): Promise<void> {
+): Promise<string | null> {
   const machine = context.machines.get(vm.id);
+  let reason: string | null = null;
   if (machine) {
     const graceMs = options.graceMs ?? DEFAULT_STOP_GRACE_MS;
+    const forced = `the guest did not power off within ${graceMs} ms: forced off`;
     const spec = vm.spec as unknown as ManagedSpec;
-    if (options.force || graceMs === 0 || machine.state === "paused") await machine.stop();
-    else if (hasBackdoorShell(spec) && machine.isUp()) {
-      await machine.shutdown({ timeout: graceMs }).catch(() => machine.stop());
-    } else await pressPowerButton(machine, graceMs);
+    if (options.force || graceMs === 0) await machine.stop();
+    else if (hasBackdoorShell(spec) && machine.isUp() && machine.state === "running") {
+      // `poweroff` through the shell ends the guest whatever its ACPI handling: under TCG a
+      // guest that boots slowly may not watch the power button yet (systemd-logind starts late)
+      // and a press before then is lost, so the button alone makes a stop slow or forced.
+      await machine.shutdown({ timeout: graceMs }).catch(async () => {
+        reason = forced;
+        await machine.stop();
+      });
+    } else if ((await machine.powerDown({ graceMs })).isForced) reason = forced;
     await context.machines.release(vm.id, machine);
   }
   context.store.vms.update(vm.id, { ownership: null });
-}
-
-async function pressPowerButton(machine: Machine, graceMs: number): Promise<void> {
-  const until = Date.now() + graceMs;
-  let hasEnded = false;
-  const ended = machine.waitForShutdown({ timeout: graceMs }).then(
-    () => true,
-    () => false,
-  );
-  void ended.then((value) => {
-    hasEnded = value;
-  });
-  while (!hasEnded && Date.now() < until) {
-    // HMP's system_powerdown: the ACPI power button, as a person would press it.
-    await machine.sendMonitorCommand("system_powerdown").catch(() => undefined);
-    await Promise.race([ended, sleep(Math.min(POWER_BUTTON_EVERY_MS, until - Date.now()))]);
-  }
-  if (!(await ended)) await machine.stop();
+  return reason;
 }
 
 /** Reboots the VM (the guest's own reboot when it has the backdoor shell) and waits for it. */

@@ -13,7 +13,7 @@ import type { VmContext } from "./vm-context.ts";
 import { createVm, removeVm } from "./vm-create.ts";
 import { bootVm, howItEnded, powerOff, rebootVm, requireMachine } from "./vm-lifecycle.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
-import { type OperationResult, runOperation } from "./vm-operations.ts";
+import { type OperationResult, type Outcome, runOperation } from "./vm-operations.ts";
 import { reconcile } from "./vm-reconcile.ts";
 import type {
   CreateVmRequest,
@@ -30,7 +30,7 @@ import {
   snapshotNameNow,
   takeSnapshot,
 } from "./vm-snapshots.ts";
-import { checkLimits, type ManagedSpec } from "./vm-spec.ts";
+import { checkLimits, hasBackdoorShell, type ManagedSpec } from "./vm-spec.ts";
 import { claimVm, releaseVm, transitionVm } from "./vm-state-changes.ts";
 import { LIVE_STATES } from "./vm-states.ts";
 import { type VmStats, vmStats } from "./vm-stats.ts";
@@ -153,16 +153,18 @@ export class VmService {
   /** Starts a VM at rest and waits until it runs (its shell answers, when it has one). */
   start(idOrName: string, options: WaitOption = {}): Promise<VmResult> {
     const vm = this.#vm(idOrName);
-    machineOptionsFor(vm as Vm & { spec: ManagedSpec });
+    machineOptionsFor({ ...vm, spec: vm.spec as unknown as ManagedSpec });
     return this.#operation(vm, "start", options, (claimed) => this.#boot(claimed));
   }
 
-  /** Powers the VM off: ACPI with a grace period (default 30 s), then forced; at once with `force`. */
+  /**
+   * Powers the VM off: asks the guest, and forces it off after a grace period (default 30 s; its
+   * `stateReason` then says so); at once with `force`.
+   */
   stop(idOrName: string, request: StopVmRequest & WaitOption = {}): Promise<VmResult> {
-    return this.#operation(this.#vm(idOrName), "stop", request, async (claimed) => {
-      await powerOff(this.#context, claimed, request);
-      return undefined;
-    });
+    return this.#operation(this.#vm(idOrName), "stop", request, async (claimed) => ({
+      reason: await powerOff(this.#context, claimed, request),
+    }));
   }
 
   reboot(idOrName: string, options: WaitOption = {}): Promise<VmResult> {
@@ -188,23 +190,25 @@ export class VmService {
   }
 
   /**
-   * Resizes a VM. At rest, its vCPUs and memory change for its next start. A running VM can only
-   * grow (CORRAL_CONFLICT with the limit otherwise) and needs hot-plug, which this corral lacks
-   * (CORRAL_UNSUPPORTED), as does growing a disk.
+   * Resizes a VM. A running VM grows at once (Machine.resize: vCPUs and memory hot-plugged, the
+   * disk grown) and the call returns once its guest sees it; the VM keeps that size. At rest,
+   * its vCPUs and memory change for its next start, and so does its disk while it has none yet
+   * (never started). Throws CORRAL_CONFLICT naming the limit when asked to shrink a running VM
+   * or a disk, or to pass its template's `max` (the VM's copy of it), and for a disk of a VM at
+   * rest that has one or a running VM without corral's guest shell (it could not see the guest
+   * take the growth); CORRAL_INVALID_ARGUMENT for memory not grown in whole steps (128 MiB);
+   * CORRAL_UNSUPPORTED for a running microvm (no bus to plug into).
    */
   async resize(idOrName: string, request: ResizeVmRequest): Promise<VmViewType> {
     const vm = this.#vm(idOrName);
     const claimed = claimVm(this.#context, vm, "resize");
     try {
       const spec = this.#resized(claimed, request, "resize");
-      const isRunning = LIVE_STATES.includes(claimed.state);
-      if (isRunning || request.diskGiB !== undefined) {
-        throw new CorralError(
-          ErrorCodes.UNSUPPORTED,
-          `VM "${vm.name}": resize: ${isRunning ? "resizing a running VM (CPU and memory hot-plug)" : "growing a disk"} is not in this corral yet; stop the VM and resize its vCPUs and memory`,
-        );
+      if (vm.state === "running") await this.#resizeRunning(claimed, request);
+      else {
+        if (request.diskGiB !== undefined) requireDiskToMake(claimed, request.diskGiB);
+        this.#context.store.vms.update(vm.id, { spec });
       }
-      this.#context.store.vms.update(vm.id, { spec });
     } finally {
       releaseVm(this.#context, vm.id, "resize");
     }
@@ -313,7 +317,7 @@ export class VmService {
     vm: Vm,
     operation: "start" | "stop" | "reboot" | "pause" | "resume" | "restore",
     options: WaitOption,
-    work: (vm: Vm) => Promise<undefined>,
+    work: (vm: Vm) => Promise<Outcome | undefined>,
   ): Promise<VmResult> {
     return this.#result(
       runOperation(this.#context, vm, operation, work, { wait: options.wait ?? true }),
@@ -325,10 +329,14 @@ export class VmService {
     return { vm: toVmView(vm), isDone };
   }
 
-  /** The VM's spec with the vCPUs and memory of `size`, checked against its template's limits. */
+  /** The VM's spec with the size of `size`, checked against its template's limits. */
   #resized(
     vm: Vm,
-    size: { cpus?: number | undefined; memoryMiB?: number | undefined },
+    size: {
+      cpus?: number | undefined;
+      memoryMiB?: number | undefined;
+      diskGiB?: number | undefined;
+    },
     operation: "update" | "resize",
   ): ManagedSpec {
     const spec = vm.spec as unknown as ManagedSpec;
@@ -336,6 +344,7 @@ export class VmService {
       ...spec,
       ...(size.cpus !== undefined ? { cpus: size.cpus } : {}),
       ...(size.memoryMiB !== undefined ? { memoryMiB: size.memoryMiB } : {}),
+      ...(size.diskGiB !== undefined ? { diskGiB: size.diskGiB } : {}),
     };
     try {
       checkLimits(next, vm.template ?? undefined);
@@ -355,6 +364,35 @@ export class VmService {
     return next;
   }
 
+  /** Grows the running VM's machine and records the size it then has, also when it failed. */
+  async #resizeRunning(vm: Vm, request: ResizeVmRequest): Promise<void> {
+    if (!hasBackdoorShell(vm.spec as unknown as ManagedSpec)) {
+      throw new CorralError(
+        ErrorCodes.CONFLICT,
+        `VM "${vm.name}" is running: resize: a running VM grows only with corral's guest shell in it (corral's images), to see the guest take the new vCPUs and memory; stop it, resize it and start it again`,
+      );
+    }
+    const machine = requireMachine(this.#context, vm, "resize");
+    try {
+      await machine.resize(request);
+    } finally {
+      const size = await machine.getSize().catch(() => undefined);
+      if (size) {
+        const spec = this.#context.store.vms.get(vm.id).spec as unknown as ManagedSpec;
+        const isDiskGrown =
+          request.diskGiB !== undefined && size.diskBytes >= request.diskGiB * 2 ** 30;
+        this.#context.store.vms.update(vm.id, {
+          spec: {
+            ...spec,
+            cpus: size.cpus,
+            memoryMiB: size.memoryMiB,
+            ...(isDiskGrown ? { diskGiB: request.diskGiB } : {}),
+          },
+        });
+      }
+    }
+  }
+
   /** A VM's machine ended without being asked: the VM is `exited` or `crashed`, with why. */
   #onEnded(vmId: string, machine: Machine): void {
     const vm = this.#context.store.vms.find(vmId);
@@ -369,5 +407,27 @@ export class VmService {
       this.#context.store.vms.update(vmId, { ownership: null });
     }
     void this.#context.machines.release(vmId, machine);
+  }
+}
+
+/**
+ * Throws CORRAL_CONFLICT unless the VM at rest has no disk yet (made, never started, not a
+ * clone) and `diskGiB` is at least what it is to be made with: a disk that exists grows while
+ * its VM runs.
+ */
+function requireDiskToMake(vm: Vm, diskGiB: number): void {
+  const spec = vm.spec as unknown as ManagedSpec;
+  const refuse = (why: string) =>
+    new CorralError(ErrorCodes.CONFLICT, `VM "${vm.name}" is ${vm.state}: resize: ${why}`);
+  if (vm.state !== "created" || vm.sourceSnapshotId !== null) {
+    throw refuse("its disk exists, and a disk grows while its VM runs: start it, then resize it");
+  }
+  if (spec.diskGiB === null) {
+    throw refuse("its disk is to be its image's as it is: start it, then grow the disk");
+  }
+  if (diskGiB < spec.diskGiB) {
+    throw refuse(
+      `diskGiB ${diskGiB} is less than the ${spec.diskGiB} GiB its disk is to be made with: a disk only grows`,
+    );
   }
 }

@@ -98,7 +98,7 @@ export async function rollBack(context: VmContext, vm: Vm, snapshot: Snapshot): 
   });
   const machine = await Machine.fromSnapshot(
     snapshot.folder,
-    machineOptionsFor({ ...restored, spec }),
+    machineOptionsFor({ ...restored, spec }, { isSnapshotStart: true }),
   );
   await bootVm(context, restored, machine);
 }

@@ -26,6 +26,7 @@ export interface ManagedSpec {
   kernelParams: string[];
   hypervEnlightenments: boolean;
   guestChannel: "auto" | "backdoor" | "qga";
+  /** cloud-init data for the VM's NoCloud seed; null: no seed. */
   cloudInit: CloudInit | null;
   /** The disk overlay it boots from when not the image's default one (a clone, after a snapshot). */
   rootDisk?: string;
@@ -45,7 +46,14 @@ export interface SpecRequest {
   cloudInit?: CloudInit | undefined;
 }
 
-/** The spec of a VM made from `template` (if any), `image` and the request's own fields. */
+const GIB = 2 ** 30;
+
+/**
+ * The spec of a VM made from `template` (if any), `image` and the request's own fields. A VM of
+ * a cloud image (cloud-init in its packages) gets a seed even when the request has no
+ * `cloudInit`. Throws CORRAL_INVALID_ARGUMENT for a size outside the template's limits, or a
+ * `diskGiB` smaller than the image's disk.
+ */
 export function buildSpec(
   os: VmOs,
   template: TemplateDocument | undefined,
@@ -65,16 +73,37 @@ export function buildSpec(
     drives,
     cpus: request.cpus ?? template?.cpus ?? OS_DEFAULTS[os].cpus,
     memoryMiB: request.memoryMiB ?? template?.memoryMiB ?? OS_DEFAULTS[os].memoryMiB,
-    diskGiB: request.diskGiB ?? template?.diskGiB ?? null,
+    diskGiB: diskSize(image, imageRef, request.diskGiB, template?.diskGiB),
     min: template?.min ?? {},
     max: template?.max ?? {},
     kernelParams: template?.kernelParams ?? [],
     hypervEnlightenments: template?.hypervEnlightenments ?? false,
     guestChannel: template?.guestChannel ?? "auto",
-    cloudInit: request.cloudInit ?? null,
+    cloudInit: request.cloudInit ?? (image.kind === "corral" && image.hasCloudInit ? {} : null),
   };
   checkLimits(spec, template?.name);
   return spec;
+}
+
+/**
+ * The VM's disk size in GiB: the request's (at least the image's disk: a disk only grows), else
+ * the template's when the image's disk fits in it; null: the image's disk as it is.
+ */
+function diskSize(
+  image: ResolvedImage,
+  imageRef: string | undefined,
+  requested: number | undefined,
+  templateDefault: number | undefined,
+): number | null {
+  const baseBytes = image.kind === "corral" || image.kind === "disk" ? image.diskBytes : 0;
+  if (requested !== undefined && requested * GIB < baseBytes) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `body/diskGiB is ${requested}, smaller than the disk of image ${imageRef} (${Math.ceil((baseBytes / GIB) * 100) / 100} GiB): a disk only grows; ask for at least ${Math.ceil(baseBytes / GIB)}`,
+    );
+  }
+  const size = requested ?? templateDefault;
+  return size !== undefined && size * GIB >= baseBytes ? size : null;
 }
 
 /**
@@ -108,12 +137,13 @@ export function checkLimits(
 }
 
 /**
- * Whether corral reaches the guest through its backdoor shell (corral's own images have it):
- * such a VM is `running` once the shell answers, and gets its hostname and machine id set.
+ * Whether corral reaches the guest through its backdoor shell: only corral's own images have it
+ * (whatever a template says, as another image may replace the template's), unless the template
+ * says `qga`. Such a VM is `running` once the shell answers, and gets its hostname and machine
+ * id set.
  */
 export function hasBackdoorShell(spec: ManagedSpec): boolean {
-  if (spec.guestChannel !== "auto") return spec.guestChannel === "backdoor";
-  return spec.cacheImage !== null && spec.bootDisk === null;
+  return spec.cacheImage !== null && spec.bootDisk === null && spec.guestChannel !== "qga";
 }
 
 /** The spec as a VM view shows it. */

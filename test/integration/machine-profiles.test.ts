@@ -9,6 +9,7 @@ import { Machine, UnsupportedError } from "corral";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { findImage } from "../../src/images/image-cache.ts";
 import { processesMentioning, temporaryDir } from "../helpers/cli.ts";
+import { serialBootDisk } from "../helpers/image-files.ts";
 
 /** Kills the persistent VM in `stateDir`, if a failed test left one. */
 function killLeftover(stateDir: string): void {
@@ -20,26 +21,6 @@ function killLeftover(stateDir: string): void {
       // none left
     }
   });
-}
-
-/**
- * A 1 MiB raw disk whose boot sector (real-mode x86) writes `text` to the first serial port and
- * halts: a boot loader of its own, as an imported disk has.
- */
-function serialBootDisk(path: string, text: string): void {
-  const code = [
-    ...[0x31, 0xc0, 0x8e, 0xd8], // xor ax, ax; mov ds, ax
-    ...[0xbe, 0x16, 0x7c], // mov si, 0x7c16 (the text)
-    ...[0xba, 0xf8, 0x03], // mov dx, 0x3f8 (COM1)
-    ...[0xac, 0x84, 0xc0, 0x74, 0x03], // next: lodsb; test al, al; jz done
-    ...[0xee, 0xeb, 0xf8], // out dx, al; jmp next
-    ...[0xfa, 0xf4, 0xeb, 0xfd], // done: cli; hlt; jmp $-1
-  ];
-  const disk = Buffer.alloc(1024 * 1024);
-  Buffer.from(code).copy(disk, 0);
-  disk.write(`${text}\r\n\0`, code.length, "latin1");
-  disk.writeUInt16LE(0xaa55, 510);
-  writeFileSync(path, disk);
 }
 
 describe("machine profiles", () => {

@@ -3,7 +3,7 @@
 // claims (409), limits, label and state filters, waiting, the events stream, reconciling cut-short
 // operations, racing creates, and the OpenAPI document. Needs the default image in the cache.
 
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -132,14 +132,46 @@ describe("creating VMs", () => {
     });
   });
 
-  it("answers 501 for a spec this corral cannot start yet, naming what", async () => {
-    const answer = await api("POST", "/v1/vms/windows", { name: "win", start: false });
-    expect(answer.status).toBe(501);
-    expect(answer.json).toMatchObject({
-      code: ErrorCodes.UNSUPPORTED,
-      message: expect.stringContaining("machine type q35, firmware uefi"),
+  it("makes a Windows VM (q35, UEFI, an empty disk); refuses what Machine would, leaving nothing", async () => {
+    const win = await api("POST", "/v1/vms/windows", { name: "win", start: false });
+    expect(win.status, win.text).toBe(201);
+    expect(win.json).toMatchObject({
+      os: "windows",
+      template: "windows-default",
+      imageId: null,
+      spec: { machineType: "q35", firmware: "uefi", image: null, cpus: 2, diskGiB: 64 },
     });
-    expect((await api("GET", "/v1/vms/win")).status).toBe(404);
+    const folders = readdirSync(join(manager.stateDir, "vms")).length;
+    const iso = join(temporaryDir("corral-api-iso-"), "install.iso");
+    writeFileSync(iso, "not really an ISO");
+    const refusals: [Record<string, unknown>, string][] = [
+      [
+        { drives: [{ path: iso, media: "cdrom", readOnly: false }] },
+        'machine "refused": drives[0] is a CD-ROM: always raw (an ISO) and read-only',
+      ],
+      [
+        { drives: [{ path: "install.iso", media: "cdrom" }] },
+        'drives[0].path "install.iso" is not an absolute path',
+      ],
+      [
+        { drives: [{ path: `${iso}.gone`, media: "cdrom" }] },
+        `drives[0].path "${iso}.gone" does not exist on the daemon's host`,
+      ],
+      [
+        { diskGiB: 1 },
+        "body/diskGiB is 1, smaller than the disk of image debian-12 (2 GiB): a disk only grows",
+      ],
+    ];
+    for (const [body, message] of refusals) {
+      const answer = await create({ name: "refused", ...body });
+      expect(answer.status, answer.text).toBe(400);
+      expect(answer.json).toMatchObject({
+        code: ErrorCodes.INVALID_ARGUMENT,
+        message: expect.stringContaining(message),
+      });
+    }
+    expect((await api("GET", "/v1/vms/refused")).status).toBe(404);
+    expect(readdirSync(join(manager.stateDir, "vms"))).toHaveLength(folders);
   });
 
   it("answers 404 for an unknown template, image or snapshot", async () => {
@@ -241,7 +273,7 @@ describe("VM calls", () => {
     });
   });
 
-  it("resizes a VM at rest; a disk needs what this corral has not got yet", async () => {
+  it("resizes a VM at rest; its disk only before it has one, and only to grow", async () => {
     await create({ name: "sized", template: "small" });
     const grown = await api("POST", "/v1/vms/sized/resize", { memoryMiB: 512 });
     expect(grown.status).toBe(200);
@@ -251,8 +283,20 @@ describe("VM calls", () => {
     expect(over.json).toMatchObject({
       message: "template small allows at most 2 vCPUs; asked: 3 (cpus)",
     });
-    expect((await api("POST", "/v1/vms/sized/resize", { diskGiB: 8 })).status).toBe(501);
+    // Its disk is to be the image's as it is: it grows while the VM runs.
+    expect((await api("POST", "/v1/vms/sized/resize", { diskGiB: 8 })).json).toMatchObject({
+      code: ErrorCodes.CONFLICT,
+      message: expect.stringContaining("start it, then grow the disk"),
+    });
     expect((await api("POST", "/v1/vms/sized/resize", {})).status).toBe(400);
+    await create({ name: "disky", template: "small", diskGiB: 4 });
+    const disk = await api("POST", "/v1/vms/disky/resize", { diskGiB: 6 });
+    expect(disk.json).toMatchObject({ spec: { diskGiB: 6 } });
+    expect((await api("POST", "/v1/vms/disky/resize", { diskGiB: 5 })).json).toMatchObject({
+      code: ErrorCodes.CONFLICT,
+      message:
+        'VM "disky" is created: resize: diskGiB 5 is less than the 6 GiB its disk is to be made with: a disk only grows',
+    });
   });
 
   it("lists VMs by state and labels", async () => {

@@ -2,7 +2,8 @@
 // guest's clock and a counter stop) → resume → stats → snapshot → clone (both run, each with its
 // own writes, name and machine id; it powers off by itself and boots from its own disk) →
 // restore → a second snapshot that outlives its VM and the first (the clone's VMM killed:
-// crashed) → a clone of it → stop → delete, and nothing left. The API has no exec yet: the test
+// crashed) → a clone of it, resized while it runs (nproc, MemTotal and its disk grow in the guest)
+// → stop → delete, and nothing left. The API has no exec yet: the test
 // reaches the guest through the daemon's own Machine of the VM. The events stream follows it all.
 
 import { existsSync, readdirSync } from "node:fs";
@@ -182,6 +183,54 @@ describe("a VM through the API", () => {
     expect(heir.status, heir.text).toBe(201);
     expect(await guest("heir").succeed("hostname; cat /root/before")).toBe("heir\nbefore\n");
     snapshotId = againId;
+  });
+
+  it("grows a running VM as far as its template's max: the guest sees the vCPUs, memory and disk", async () => {
+    // Made from "again", a snapshot of life: linux-default's max (4 vCPUs, 4096 MiB) came along.
+    const view = async () => {
+      const [nproc, memTotalKiB, diskBytes] = (
+        await guest("heir").succeed(
+          "nproc; awk '/^MemTotal:/ { print $2 }' /proc/meminfo; lsblk -bndo SIZE /dev/vda",
+        )
+      )
+        .trim()
+        .split("\n")
+        .map(Number);
+      return { nproc, memTotalKiB: memTotalKiB ?? 0, diskBytes };
+    };
+    const before = await view();
+    expect(before).toMatchObject({ nproc: 1, diskBytes: 8 * 2 ** 30 });
+    const grown = await api("POST", "/v1/vms/heir/resize", {
+      cpus: 2,
+      memoryMiB: 768,
+      diskGiB: 9,
+    });
+    expect(grown.status, grown.text).toBe(200);
+    expect(grown.json).toMatchObject({
+      state: "running",
+      operation: null,
+      spec: { cpus: 2, memoryMiB: 768, diskGiB: 9, max: { cpus: 4, memoryMiB: 4096 } },
+    });
+    const after = await view();
+    expect(after).toMatchObject({ nproc: 2, diskBytes: 9 * 2 ** 30 });
+    expect(after.memTotalKiB - before.memTotalKiB).toBeGreaterThan(250 * 1024);
+
+    const refusals: [Record<string, number>, number, string][] = [
+      [{ cpus: 1 }, 409, 'VM "heir" is running: a running VM only grows; cpus is 2, asked 1'],
+      [{ cpus: 5 }, 409, "this VM allows at most 4 vCPUs; asked: 5 (cpus)"],
+      [{ memoryMiB: 8192 }, 409, "this VM allows at most 4096 MiB of memory; asked: 8192"],
+      [{ memoryMiB: 800 }, 400, "memory grows in whole steps of 128 MiB"],
+      [{ diskGiB: 8 }, 409, "a disk cannot shrink"],
+    ];
+    for (const [body, status, message] of refusals) {
+      const answer = await api("POST", "/v1/vms/heir/resize", body);
+      expect(answer.status, answer.text).toBe(status);
+      expect(answer.json).toMatchObject({ message: expect.stringContaining(message) });
+    }
+    expect((await api("GET", "/v1/vms/heir")).json).toMatchObject({
+      state: "running",
+      spec: { cpus: 2, memoryMiB: 768 },
+    });
   });
 
   it("stops and deletes the last VM and snapshot, leaving nothing", async () => {

@@ -234,7 +234,7 @@ export const vmRoutes: FastifyPluginAsyncTypebox<VmRouteOptions> = async (app, {
       schema: {
         summary: "change a VM's vCPUs, memory or disk",
         description:
-          "A VM at rest gets its new vCPUs and memory at its next start. A running VM only grows (409 with the limit otherwise), up to its template's max.",
+          "A running VM grows at once: vCPUs and memory hot-plugged (memory in whole steps of 128 MiB), its disk grown; the answer comes once the guest sees it. It only grows, up to its template's max (409 with the limit otherwise). A VM at rest gets its new vCPUs and memory at its next start, and a new disk size only before its disk exists (never started).",
         tags: ["vms"],
         params: VmParams,
         body: ResizeVmBody,

@@ -83,6 +83,35 @@ describe("snapshot manifest", () => {
     );
   });
 
+  it("takes another file for a read-only drive (a clone's own seed), never for a writable one", async () => {
+    const { dir, manifest } = await snapshotFolder();
+    const drive = (path: string, readOnly: boolean) =>
+      ({ path, format: "raw", media: "disk", readOnly }) as const;
+    const withDrives = (seed: string, data: string): MachineIdentity => ({
+      ...identity,
+      config: { ...identity.config, drives: [drive(seed, true), drive(data, false)] },
+    });
+    const taken = { ...manifest, ...withDrives("/vms/A/seed.iso", "/srv/data.raw") };
+    expect(() =>
+      requireCompatible(dir, taken, withDrives("/vms/B/seed.iso", "/srv/data.raw")),
+    ).not.toThrow();
+    expect(() =>
+      requireCompatible(dir, taken, withDrives("/vms/A/seed.iso", "/srv/other.raw")),
+    ).toThrowError("machine config drives is");
+    const cdrom = { ...drive("/srv/a.iso", true), media: "cdrom" } as const;
+    const asDisk: MachineIdentity = {
+      ...identity,
+      config: { ...identity.config, drives: [drive("/srv/a.iso", true)] },
+    };
+    expect(() =>
+      requireCompatible(
+        dir,
+        { ...manifest, config: { ...identity.config, drives: [cdrom] } },
+        asDisk,
+      ),
+    ).toThrowError("machine config drives is");
+  });
+
   it("names a file changed since, even with its size and time put back", async () => {
     const { dir, manifest } = await snapshotFolder();
     writeFileSync(join(dir, "state"), "device and memory STATE");

@@ -1,18 +1,31 @@
 // A managed VM's spec from a template, the OS's defaults and the request; the template's limits;
-// which specs this corral can start; a snapshot's default name; QEMU's blockstats.
+// the Machine options of a spec (and what Machine refuses of one); a snapshot's default name;
+// QEMU's blockstats.
 
 import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
 import type { TemplateDocument } from "../../../src/manager/template-schema.ts";
 import { machineOptionsFor } from "../../../src/manager/vm-machine-options.ts";
 import { snapshotNameNow } from "../../../src/manager/vm-snapshots.ts";
-import { buildSpec, hasBackdoorShell } from "../../../src/manager/vm-spec.ts";
+import { buildSpec, hasBackdoorShell, type ManagedSpec } from "../../../src/manager/vm-spec.ts";
 import { parseBlockstats } from "../../../src/manager/vm-stats.ts";
+
+const GIB = 2 ** 30;
 
 const corralImage = {
   kind: "corral",
   cacheId: "debian-12-0123456789ab",
   storeImageId: null,
+  diskBytes: 2 * GIB,
+  hasCloudInit: false,
+} as const;
+
+const importedDisk = {
+  kind: "disk",
+  path: "/srv/ubuntu.qcow2",
+  format: "qcow2",
+  storeImageId: "I",
+  diskBytes: 3.5 * GIB,
 } as const;
 
 const small: TemplateDocument = {
@@ -65,13 +78,7 @@ describe("buildSpec", () => {
       cacheImage: null,
       diskGiB: 64,
     });
-    const disk = buildSpec(
-      "linux",
-      undefined,
-      "ubuntu",
-      { kind: "disk", path: "/srv/ubuntu.qcow2", format: "qcow2", storeImageId: "I" },
-      {},
-    );
+    const disk = buildSpec("linux", undefined, "ubuntu", importedDisk, {});
     expect(disk.bootDisk).toEqual({ path: "/srv/ubuntu.qcow2", format: "qcow2" });
     expect(hasBackdoorShell(disk)).toBe(false);
     expect(hasBackdoorShell(buildSpec("linux", small, "debian-12", corralImage, {}))).toBe(true);
@@ -88,37 +95,179 @@ describe("buildSpec", () => {
       }),
     );
   });
+
+  it("sizes the disk: the request's, at least the image's; the template's when the image fits", () => {
+    const roomy: TemplateDocument = { ...small, diskGiB: 8 };
+    expect(buildSpec("linux", roomy, "ubuntu", importedDisk, {}).diskGiB).toBe(8);
+    expect(buildSpec("linux", { ...roomy, diskGiB: 3 }, "ubuntu", importedDisk, {}).diskGiB).toBe(
+      null,
+    );
+    expect(buildSpec("linux", roomy, "ubuntu", importedDisk, { diskGiB: 4 }).diskGiB).toBe(4);
+    expect(() => buildSpec("linux", roomy, "ubuntu", importedDisk, { diskGiB: 3 })).toThrow(
+      expect.objectContaining({
+        code: ErrorCodes.INVALID_ARGUMENT,
+        message:
+          "body/diskGiB is 3, smaller than the disk of image ubuntu (3.5 GiB): a disk only grows; ask for at least 4",
+      }),
+    );
+  });
+
+  it("gives a cloud image's VM a cloud-init seed, with or without the request's data", () => {
+    const cloud = { ...corralImage, hasCloudInit: true };
+    expect(buildSpec("linux", small, "debian-12-cloud", cloud, {}).cloudInit).toEqual({});
+    const userData = "#cloud-config\n";
+    expect(
+      buildSpec("linux", small, "debian-12-cloud", cloud, { cloudInit: { userData } }).cloudInit,
+    ).toEqual({ userData });
+    expect(buildSpec("linux", small, "debian-12", corralImage, {}).cloudInit).toBe(null);
+  });
 });
 
+const linuxDefault: TemplateDocument = {
+  name: "linux-default",
+  os: "linux",
+  machineType: "pc",
+  image: "debian-12",
+  cpus: 1,
+  memoryMiB: 512,
+  diskGiB: 8,
+  max: { cpus: 4, memoryMiB: 4096, diskGiB: 64 },
+};
+
+const windowsDefault: TemplateDocument = {
+  name: "windows-default",
+  os: "windows",
+  machineType: "q35",
+  firmware: "uefi",
+  cpus: 2,
+  memoryMiB: 4096,
+  diskGiB: 64,
+  min: { cpus: 2, memoryMiB: 1024, diskGiB: 32 },
+  max: { cpus: 16, memoryMiB: 1_048_576, diskGiB: 1024 },
+  hypervEnlightenments: true,
+  guestChannel: "qga",
+};
+
+const at = (spec: ManagedSpec, options?: { isSnapshotStart?: boolean }) =>
+  machineOptionsFor({ name: "web", stateDir: "/srv/vms/A", spec }, options);
+
 describe("machineOptionsFor", () => {
-  it("makes a persistent machine in the VM's folder, booting its own disk when it has one", () => {
+  it("makes a persistent machine in the VM's folder, with its size, disk and headroom", () => {
     const spec = {
-      ...buildSpec("linux", small, "debian-12", corralImage, {}),
+      ...buildSpec("linux", linuxDefault, "debian-12", corralImage, {}),
       rootDisk: "/srv/vms/A/disk.qcow2",
     };
-    expect(machineOptionsFor({ name: "web", stateDir: "/srv/vms/A", spec })).toEqual({
+    expect(at(spec)).toEqual({
       name: "web",
       ownership: "persistent",
       stateDir: "/srv/vms/A",
       keepState: true,
       backend: "qemu",
       image: "debian-12-0123456789ab",
+      machineType: "pc",
+      firmware: "bios",
+      hypervEnlightenments: false,
       cpus: 1,
-      memoryMiB: 256,
-      kernelParams: ["quiet"],
+      memoryMiB: 512,
+      maxCpus: 4,
+      maxMemoryMiB: 4096,
+      diskGiB: 8,
       rootDisk: "/srv/vms/A/disk.qcow2",
+    });
+    // From a snapshot, the disk is the snapshot's.
+    expect(at(spec, { isSnapshotStart: true })).not.toHaveProperty("diskGiB");
+    // No headroom where the template's max is the VM's size, or where there is none.
+    const full = buildSpec("linux", linuxDefault, "debian-12", corralImage, { cpus: 4 });
+    expect(at(full)).not.toHaveProperty("maxCpus");
+    expect(at(buildSpec("linux", small, "debian-12", corralImage, {}))).toMatchObject({
+      maxCpus: 2,
+      kernelParams: ["quiet"],
+    });
+    expect(at(buildSpec("linux", small, "debian-12", corralImage, {}))).not.toHaveProperty(
+      "maxMemoryMiB",
+    );
+  });
+
+  it("gives a Windows VM q35, UEFI, Hyper-V and an empty disk, its install ISO as a CD-ROM", () => {
+    const iso = { kind: "iso", path: "/srv/win11.iso", storeImageId: "W" } as const;
+    const spec = buildSpec("windows", windowsDefault, "win11", iso, { memoryMiB: 2048 });
+    expect(at(spec)).toMatchObject({
+      image: null,
+      machineType: "q35",
+      firmware: "uefi",
+      hypervEnlightenments: true,
+      cpus: 2,
+      memoryMiB: 2048,
+      maxCpus: 16,
+      // What Machine can plug, not the template's 1 TiB.
+      maxMemoryMiB: 524_288,
+      diskGiB: 64,
+      drives: [{ path: "/srv/win11.iso", media: "cdrom", readOnly: true }],
     });
   });
 
-  it("refuses, naming each, what Machine cannot start yet", () => {
-    const spec = buildSpec("windows", undefined, undefined, { kind: "none" }, {});
-    expect(() => machineOptionsFor({ name: "win", stateDir: "/srv/vms/W", spec })).toThrow(
-      expect.objectContaining({
-        code: ErrorCodes.UNSUPPORTED,
-        message:
-          'VM "win": this corral cannot start VMs with machine type q35, firmware uefi, an empty disk without an image yet',
-      }),
-    );
+  it("boots an imported disk by its firmware, and passes drives on", () => {
+    const spec = buildSpec("linux", linuxDefault, "ubuntu", importedDisk, {
+      drives: [{ path: "/srv/data.raw", media: "disk" }],
+    });
+    expect(at(spec)).toMatchObject({
+      image: null,
+      bootDisk: { path: "/srv/ubuntu.qcow2", format: "qcow2" },
+      diskGiB: 8,
+      drives: [{ path: "/srv/data.raw", media: "disk" }],
+    });
+  });
+
+  it("attaches the VM's cloud-init seed: a CD-ROM on pc, a read-only virtio disk elsewhere", () => {
+    const cloud = { ...corralImage, hasCloudInit: true };
+    const pc = buildSpec("linux", linuxDefault, "debian-12-cloud", cloud, {});
+    expect(at(pc).drives).toEqual([
+      { path: "/srv/vms/A/seed.iso", media: "cdrom", readOnly: true },
+    ]);
+    const q35 = { ...pc, machineType: "q35" as const };
+    expect(at(q35).drives).toEqual([
+      { path: "/srv/vms/A/seed.iso", media: "disk", readOnly: true },
+    ]);
+  });
+
+  it("gives a microvm no headroom: it has no bus to plug vCPUs or memory into", () => {
+    const micro: TemplateDocument = { ...linuxDefault, name: "micro", machineType: "microvm" };
+    const options = at(buildSpec("linux", micro, "debian-12", corralImage, {}));
+    expect(options).toMatchObject({ machineType: "microvm", diskGiB: 8 });
+    expect(options).not.toHaveProperty("maxCpus");
+    expect(options).not.toHaveProperty("maxMemoryMiB");
+  });
+
+  it("refuses, as Machine does, what cannot be started, naming it", () => {
+    const micro: TemplateDocument = { ...linuxDefault, name: "micro", machineType: "microvm" };
+    const refusals: [ManagedSpec, string][] = [
+      [
+        buildSpec("linux", micro, "ubuntu", importedDisk, {}),
+        "a microvm has no firmware to boot a disk with",
+      ],
+      [
+        buildSpec("linux", small, "ubuntu", importedDisk, {}),
+        "kernelParams need an image's kernel",
+      ],
+      [
+        buildSpec("windows", undefined, undefined, { kind: "none" }, {}),
+        "the VM boots an empty disk: give its size, diskGiB",
+      ],
+      [
+        buildSpec("linux", linuxDefault, "debian-12", corralImage, {
+          drives: [{ path: "/srv/a.iso", media: "cdrom", readOnly: false }],
+        }),
+        "drives[0] is a CD-ROM: always raw (an ISO) and read-only",
+      ],
+    ];
+    for (const [spec, message] of refusals) {
+      expect(() => at(spec)).toThrow(
+        expect.objectContaining({
+          code: ErrorCodes.INVALID_ARGUMENT,
+          message: expect.stringContaining(message),
+        }),
+      );
+    }
   });
 });
 
