@@ -100,7 +100,7 @@ describe("corral image", () => {
     const result = await runCli(["image", "build", "arch-linux"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'corral: unknown image recipe "arch-linux"; known recipes: debian-12, debian-12-full\n',
+      'corral: unknown image recipe "arch-linux"; known recipes: debian-12, debian-12-cloud, debian-12-full\n',
     );
   });
 });
