@@ -27,6 +27,8 @@ export interface ManagedSpec {
   hypervEnlightenments: boolean;
   guestChannel: "auto" | "backdoor" | "qga";
   cloudInit: CloudInit | null;
+  /** The bridged networks it has a NIC on, in order; absent in VMs made before networks. */
+  networks?: string[];
   /** The disk overlay it boots from when not the image's default one (a clone, after a snapshot). */
   rootDisk?: string;
 }
@@ -43,6 +45,7 @@ export interface SpecRequest {
   diskGiB?: number | undefined;
   drives?: Drive[] | undefined;
   cloudInit?: CloudInit | undefined;
+  networks?: string[] | undefined;
 }
 
 /** The spec of a VM made from `template` (if any), `image` and the request's own fields. */
@@ -72,6 +75,7 @@ export function buildSpec(
     hypervEnlightenments: template?.hypervEnlightenments ?? false,
     guestChannel: template?.guestChannel ?? "auto",
     cloudInit: request.cloudInit ?? null,
+    networks: request.networks ?? template?.networks ?? [],
   };
   checkLimits(spec, template?.name);
   return spec;
@@ -127,5 +131,6 @@ export function specView(spec: ManagedSpec) {
     memoryMiB: spec.memoryMiB,
     diskGiB: spec.diskGiB,
     max: spec.max,
+    networks: spec.networks ?? [],
   };
 }

@@ -300,7 +300,12 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
       .toBe("web\n");
 
     const removed = await service.cleanup();
-    expect(removed).toEqual(["dnsmasq of corral0", nic.tap, "crl-br-corral0"]);
+    expect(removed).toEqual([
+      "dnsmasq of corral0",
+      nic.tap,
+      "crl-br-corral0",
+      "nftables table inet corral",
+    ]);
     expect(await listCorralLinks(scope)).toEqual([]);
     expect(await hasCorralTable(scope)).toBe(false);
     expect(await findDnsmasqProcess(join(dir, "corral0"))).toBeUndefined();
