@@ -1,11 +1,16 @@
 import { defineConfig } from "vitest/config";
 
+// `corral serve` started by a test (as a child process) never touches the host's own network;
+// the networking tests run it inside namespaces they make, with --networks auto.
+const env = { CORRAL_NETWORKS: "off" };
+
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: "unit",
+          env,
           include: ["test/unit/**/*.test.ts"],
           testTimeout: 30_000,
         },
@@ -13,6 +18,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          env,
           // The vitest example runs here too: it boots VMs, one file at a time like the rest.
           include: ["test/integration/**/*.test.ts", "examples/vitest/**/*.test.ts"],
           globalSetup: ["test/integration/global-setup.ts"],

@@ -38,6 +38,8 @@ export async function benchManager(): Promise<void> {
         ...[CLI, "serve", "--socket", socket, "--state-dir", state],
         ...["--templates-dir", join(dir, "templates"), "--listen", `127.0.0.1:${port}`],
         ...["--max-vms", String(IDLE_VMS + LIVE_VMS + CLONE_RUNS + 1), "--stop-all"],
+        // Bridged networks are the network area's, inside a namespace: not the host's.
+        ...["--networks", "off"],
       ],
       { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, CORRAL_LOG_LEVEL: "warn" } },
     );

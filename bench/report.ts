@@ -7,6 +7,8 @@ type Row = [label: string, key: string, format: (value: number) => string];
 const seconds = (digits: number) => (value: number) => `${value.toFixed(digits)} s`;
 const ratio = (digits: number) => (value: number) => `${value.toFixed(digits)}x`;
 const perSecond = (value: number) => `${Math.round(value)} req/s`;
+const milliseconds = (value: number) => `${value.toFixed(0)} ms`;
+const mibPerS = (value: number) => `${value.toFixed(1)} MiB/s`;
 
 const ROWS: Row[] = [
   ["image build, cold", "imageBuildColdS", seconds(1)],
@@ -46,6 +48,18 @@ const ROWS: Row[] = [
     "restartWithLiveVmsS",
     seconds(2),
   ],
+  ["POST /v1/networks (median of 5)", "networkCreateMedianMs", milliseconds],
+  ["VM create, not started, no NIC (median of 5)", "vmCreateNoNicMedianMs", milliseconds],
+  [
+    "VM create, not started, a NIC on corral0 (median of 5)",
+    "vmCreateWithNicMedianMs",
+    milliseconds,
+  ],
+  ["POST /v1/vms/{id}/ports (median of 5)", "portForwardAddMedianMs", milliseconds],
+  ["128 MiB VM to VM, one bridge (median of 3)", "bridgeVmToVmMiBPerS", mibPerS],
+  ["128 MiB VM to VM, corral test vde VLAN (median of 3)", "vlanVmToVmMiBPerS", mibPerS],
+  ["128 MiB host to VM, port forward (median of 3)", "bridgeForwardHostToVmMiBPerS", mibPerS],
+  ["128 MiB host to VM, user-mode hostfwd (median of 3)", "userForwardHostToVmMiBPerS", mibPerS],
 ];
 
 export function reportTable(): string {

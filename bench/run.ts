@@ -3,7 +3,8 @@
 // HTTP throughput, each area in its own module. Medians of repeated runs; baselines (a
 // kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
 // areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
-// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones).
+// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones), network (the
+// daemon's bridged networks in a namespace: throughput against a vde VLAN, creates, forwards).
 
 import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
@@ -15,13 +16,14 @@ import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
 import { benchManager } from "./manager.ts";
 import { log, results } from "./measure.ts";
+import { benchNetwork } from "./network.ts";
 import { reportTable } from "./report.ts";
 import { benchServer } from "./server.ts";
 import { benchSnapshots } from "./snapshots.ts";
 
-const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager"] as const;
+const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager", "network"] as const;
 /** The areas that boot VMs: they need the accelerator's verdict and the built image. */
-const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager"];
+const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager", "network"];
 type Area = (typeof AREAS)[number];
 
 function chosenAreas(argv: readonly string[]): Set<Area> {
@@ -51,6 +53,11 @@ if (VM_AREAS.some((area) => areas.has(area))) {
 }
 if (areas.has("server")) await benchServer();
 if (areas.has("manager")) await benchManager();
+// Root only: namespaces, bridges and nftables need CAP_NET_ADMIN.
+if (areas.has("network")) {
+  if (process.getuid?.() === 0) await benchNetwork();
+  else log("network: skipped (needs root for its namespace)");
+}
 
 const table = reportTable();
 if (process.argv.includes("--json")) {

@@ -24,7 +24,10 @@ export async function benchServer(): Promise<void> {
     const port = await freePort();
     await using daemon = await SupervisedProcess.spawn(
       process.execPath,
-      [CLI, "serve", "--socket", socket, "--state-dir", state, "--listen", `127.0.0.1:${port}`],
+      [
+        ...[CLI, "serve", "--socket", socket, "--state-dir", state],
+        ...["--listen", `127.0.0.1:${port}`, "--networks", "off"],
+      ],
       { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, CORRAL_LOG_LEVEL: "warn" } },
     );
     await waitForHealth(socket);

@@ -53,6 +53,7 @@ export {
 export type {
   BootDiskOptions,
   DriveOptions,
+  TapAttachment,
   VlanAttachment,
 } from "./machine/machine-options.ts";
 export { resolveMachineAccelerator as resolveAccelerator } from "./machine/machine-plan.ts";

@@ -29,7 +29,7 @@ printf '%s\n' "$kernel_release" >"$out/kernel-release"
 
 # Files of the recipe: the backdoor service, journald settings.
 cp -a "$here/overlay/." "$root/"
-chmod 0755 "$root/usr/local/lib/corral/backdoor" "$root/usr/local/lib/corral/network-setup"
+chmod 0755 "$root"/usr/local/lib/corral/*
 
 echo corral >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tcorral\n::1\tlocalhost ip6-localhost ip6-loopback\n' \

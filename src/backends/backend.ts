@@ -29,12 +29,24 @@ export type Capability =
 /** `owned`: the VM ends with its corral process. `persistent`: it runs on until stopped. */
 export type Ownership = "owned" | "persistent";
 
+/** A NIC on a VLAN switch (`corral test`'s networks); records made before `kind` lack it. */
 export interface VlanNic {
+  kind?: "vlan";
   vlan: number;
   /** The VLAN switch's socket (a vde_switch folder). */
   switchSocket: string;
   mac: string;
 }
+
+/** A NIC on a TAP device that exists already (the manager's bridged networks make them). */
+export interface TapNic {
+  kind: "tap";
+  /** The TAP's name on the host (in the VMM's network namespace). */
+  ifname: string;
+  mac: string;
+}
+
+export type VmNic = VlanNic | TapNic;
 
 /**
  * What the VM boots: a corral image (its files in the cache), a start script run as it is, or
@@ -117,8 +129,11 @@ export interface VmSpec {
   maxMemoryMiB?: number | undefined;
   /** The root disk overlay the VM writes to; default: the boot source's own, in `stateDir`. */
   rootDisk?: string | undefined;
-  /** NICs on VLAN switches. A start script brings its own NICs and is told the switches. */
-  nics: readonly VlanNic[];
+  /**
+   * NICs on VLAN switches, then on TAP devices, in the order the guest sees them. A start script
+   * brings its own VLAN NICs and is told the switches; TAP NICs are added to any command line.
+   */
+  nics: readonly VmNic[];
   /** A host folder shared with the guest (9p tag `shared`). */
   sharedDir?: string | undefined;
   /** Extra kernel command line parameters. */

@@ -8,6 +8,7 @@ import { ApiError } from "./api-client.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerImage } from "./image.ts";
 import { EXIT_INTERRUPTED } from "./interrupt.ts";
+import { registerNetwork } from "./network.ts";
 import { registerRun } from "./run.ts";
 import { registerServe } from "./serve.ts";
 import { registerSnapshot } from "./snapshot.ts";
@@ -44,6 +45,7 @@ const program = new Command()
   .exitOverride();
 registerDoctor(program);
 registerImage(program);
+registerNetwork(program);
 registerRun(program);
 registerServe(program);
 registerSnapshot(program);

@@ -43,6 +43,14 @@ export function parsePositiveInteger(value: string): number {
   return Number(value);
 }
 
+/** A TCP or UDP port, 1–65535. */
+export function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new InvalidArgumentError(`expected a port from 1 to 65535, got "${value}"`);
+  }
+  return Number(value);
+}
+
 /** A whole number ≥ 0 (milliseconds, where 0 means at once). */
 export function parseNonNegativeInteger(value: string): number {
   if (!/^\d+$/.test(value)) {

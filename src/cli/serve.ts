@@ -4,8 +4,13 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import { loadOrCreateToken, tokenPath } from "../server/auth.ts";
-import { LOG_LEVELS, loadDaemonConfig, SETTING_VARIABLES } from "../server/config.ts";
-import { startDaemon } from "../server/daemon.ts";
+import {
+  LOG_LEVELS,
+  loadDaemonConfig,
+  NETWORK_MODES,
+  SETTING_VARIABLES,
+} from "../server/config.ts";
+import { cleanupNetworks, startDaemon } from "../server/daemon.ts";
 import { interruptSignal } from "./interrupt.ts";
 
 interface ServeOptions {
@@ -16,7 +21,10 @@ interface ServeOptions {
   templatesDir?: string;
   logLevel?: string;
   maxVms?: string;
+  networks?: string;
+  networkRunDir?: string;
   stopAll?: boolean;
+  cleanupNetwork?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -30,12 +38,16 @@ export function registerServe(program: Command): void {
         "the API, /docs shows it. Before it answers, it reconciles its VMs: it attaches to those " +
         "that run and marks those whose VMM died as crashed. SIGTERM or Ctrl-C stops it: " +
         "requests in flight finish, the socket is removed, and the VMs keep running (a later " +
-        "corral serve attaches to them) unless --stop-all. Settings come from --config, then " +
-        "CORRAL_* variables, then flags.",
+        "corral serve attaches to them) unless --stop-all. Run as root, it gives its VMs " +
+        "bridged networks (a default one, corral0; docs/networking.md): bridges, TAP devices, " +
+        "dnsmasq and an nftables table of its own, all named crl-…/corral and kept when it " +
+        "stops; without root (or with --networks off) VMs have only QEMU's user-mode NIC and " +
+        "the network routes answer 503. Settings come from --config, then CORRAL_* variables, " +
+        "then flags.",
     )
     .option(
       "--config <file>",
-      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms",
+      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms, networks.mode, networks.runDir",
     )
     .option(
       "--socket <path>",
@@ -62,6 +74,18 @@ export function registerServe(program: Command): void {
       `the most VMs the daemon keeps (default 64; ${SETTING_VARIABLES["limits.maxVms"]})`,
     )
     .option(
+      "--networks <mode>",
+      `${NETWORK_MODES.join(" or ")}: auto (the default) makes bridged networks where the host allows them (root, ip, nft, dnsmasq); off never touches the host's network (${SETTING_VARIABLES["networks.mode"]})`,
+    )
+    .option(
+      "--network-run-dir <dir>",
+      `the folder of the networks' dnsmasq files, which others must be able to enter (default /run/corral-networks; ${SETTING_VARIABLES["networks.runDir"]})`,
+    )
+    .option(
+      "--cleanup-network",
+      "remove everything corral made on the host for networks — dnsmasq instances, crl-* bridges and TAPs, the nftables table inet corral — print it, and exit; refused while a corral serve runs on the state folder. VMs that run lose their bridged NICs until stopped and started again; the next corral serve makes the networks again from its store",
+    )
+    .option(
       "--stop-all",
       "when the daemon stops, stop every VM too (each guest is asked to power off, forced after 30 s) instead of leaving them running",
     )
@@ -71,6 +95,12 @@ export function registerServe(program: Command): void {
     )
     .action(async (options: ServeOptions) => {
       const config = await loadConfig(options);
+      if (options.cleanupNetwork) {
+        const removed = await cleanupNetworks(config);
+        if (removed.length === 0) process.stdout.write("nothing of corral's networks was here\n");
+        for (const item of removed) process.stdout.write(`removed ${item}\n`);
+        return;
+      }
       const stopped = interruptSignal();
       const daemon = await startDaemon(config);
       if (!stopped.aborted) await once(stopped, "abort");
@@ -102,6 +132,8 @@ function loadConfig(options: ServeOptions) {
       listen: options.listen,
       logLevel: options.logLevel,
       "limits.maxVms": options.maxVms,
+      "networks.mode": options.networks,
+      "networks.runDir": options.networkRunDir,
     },
   });
 }

@@ -117,7 +117,7 @@ export function registerVmActions(vm: Command): void {
   withApiOptions(
     vm
       .command("stats")
-      .description("a VM's VMM CPU time and memory, disk I/O and uptime")
+      .description("a VM's VMM CPU time and memory, disk I/O, uptime, and its NICs' traffic")
       .argument("<vm>", "the VM's name or id")
       .addHelpText("after", "\nExample:\n  corral vm stats web --json"),
     { hasJson: true },

@@ -48,6 +48,9 @@ export function printVm(vm: VmViewType): void {
         ? undefined
         : limited(`${vm.spec.diskGiB} GiB`, vm.spec.max.diskGiB, " GiB"),
     ],
+    ...vm.nics.map(
+      (nic) => [`nic ${nic.index}`, `${nic.address} on ${nic.network} (${nic.mac})`] as const,
+    ),
     ["labels", formatLabels(vm.labels) || undefined],
     ["created", vm.createdAt],
   ]);
@@ -75,19 +78,36 @@ export function printStats(stats: VmStatsViewType): void {
     ["vmm cpu time", stats.vmm ? `${stats.vmm.cpuTimeS.toFixed(2)} s` : undefined],
     ["vmm memory", stats.vmm ? formatSize(stats.vmm.rssBytes) : undefined],
   ]);
-  if (stats.block.length === 0) return;
-  process.stdout.write("\n");
-  printTable(
-    ["DEVICE", "READ", "WRITTEN", "READ OPS", "WRITE OPS"],
-    stats.block.map((b) => [
-      b.device,
-      formatSize(b.readBytes),
-      formatSize(b.writtenBytes),
-      String(b.readOps),
-      String(b.writeOps),
-    ]),
-    "",
-  );
+  if (stats.block.length > 0) {
+    process.stdout.write("\n");
+    printTable(
+      ["DEVICE", "READ", "WRITTEN", "READ OPS", "WRITE OPS"],
+      stats.block.map((b) => [
+        b.device,
+        formatSize(b.readBytes),
+        formatSize(b.writtenBytes),
+        String(b.readOps),
+        String(b.writeOps),
+      ]),
+      "",
+    );
+  }
+  if (stats.nics.length > 0) {
+    process.stdout.write("\n");
+    printTable(
+      ["NIC", "NETWORK", "ADDRESS", "RECEIVED", "SENT", "ERRORS", "DROPPED"],
+      stats.nics.map((n) => [
+        String(n.index),
+        n.network,
+        n.address,
+        `${n.rx.bytes} B, ${n.rx.packets} pkts`,
+        `${n.tx.bytes} B, ${n.tx.packets} pkts`,
+        `${n.rx.errors}/${n.tx.errors}`,
+        `${n.rx.dropped}/${n.tx.dropped}`,
+      ]),
+      "",
+    );
+  }
 }
 
 function formatLabels(labels: Record<string, string>): string {

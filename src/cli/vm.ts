@@ -17,6 +17,7 @@ import { collectLabel, parsePositiveInteger } from "./parse.ts";
 import { registerVmActions } from "./vm-actions.ts";
 import { registerVmEvents } from "./vm-events.ts";
 import { printVm, printVmTable } from "./vm-format.ts";
+import { registerVmPorts } from "./vm-ports.ts";
 import { registerVmSnapshots } from "./vm-snapshots.ts";
 
 interface CreateFlags extends ApiFlags {
@@ -30,6 +31,7 @@ interface CreateFlags extends ApiFlags {
   start: boolean;
   wait: boolean;
   fromSnapshot?: string;
+  network?: string[];
 }
 
 export function registerVm(program: Command): void {
@@ -75,6 +77,7 @@ export function registerVm(program: Command): void {
       .argument("<snapshot>", "the snapshot's id (corral vm snapshots)")
       .argument("<name>", "the new VM's name")
       .addOption(labelOption())
+      .addOption(networkOption("its snapshot's VM's, or others as many"))
       .option("--no-start", "create it stopped")
       .option("--no-wait", "return at once (202) instead of waiting until it runs")
       .addHelpText("after", "\nExample:\n  corral vm clone 01JD5V0S2H7MZ4T6Q8R9XKAB3C web-2"),
@@ -140,6 +143,7 @@ export function registerVm(program: Command): void {
   registerVmActions(vm);
   registerVmSnapshots(vm);
   registerVmEvents(vm);
+  registerVmPorts(vm);
 }
 
 /** POST /v1/vms with what the flags say; prints the VM. */
@@ -153,6 +157,9 @@ function createVm(base: Pick<CreateVmRequest, "name" | "fromSnapshot">, flags: C
     ...(flags.memory !== undefined && { memoryMiB: flags.memory }),
     ...(flags.disk !== undefined && { diskGiB: flags.disk }),
     ...(flags.label !== undefined && { labels: flags.label }),
+    ...(flags.network !== undefined && {
+      networks: flags.network.includes("none") ? [] : flags.network,
+    }),
     start: flags.start,
   };
   return callApi(flags, async (api) => {
@@ -175,9 +182,17 @@ function addCreateOptions(command: Command): Command {
     .option("--memory <MiB>", "memory in MiB", parsePositiveInteger)
     .option("--disk <GiB>", "disk size in GiB", parsePositiveInteger)
     .addOption(labelOption())
+    .addOption(networkOption("its template's, else corral0 where the daemon has networks"))
     .option("--no-start", "create it stopped (start it later with corral vm start)")
     .option("--no-wait", "return at once (202) instead of waiting until it runs")
     .option("--from-snapshot <id>", "clone the VM a snapshot was taken of (as corral vm clone)");
+}
+
+function networkOption(defaults: string): Option {
+  return new Option(
+    "--network <name>",
+    `a network to give it a NIC on (repeat for several, in order; "none" for none; default: ${defaults})`,
+  ).argParser((value: string, previous: string[] = []) => [...previous, value]);
 }
 
 function labelOption(description = "a label key=value (repeat for several)"): Option {

@@ -14,11 +14,13 @@ export interface TapSpec {
   vmId: string;
   /** The NIC's index among the VM's NICs. */
   index: number;
+  /** Up (the default), or down: it carries nothing either way until it is set up. */
+  isUp?: boolean;
 }
 
 /**
  * Makes the TAP as `spec` says: creates it if missing, puts it on the bridge with its alias, and
- * brings it up (it has no carrier until QEMU opens it). Idempotent. Throws
+ * brings it up (it has no carrier until QEMU opens it) unless `isUp` is false. Idempotent. Throws
  * CORRAL_HOST_COMMAND_FAILED.
  */
 export async function ensureTap(spec: TapSpec, scope: NetScope = {}): Promise<void> {
@@ -35,8 +37,13 @@ export async function ensureTap(spec: TapSpec, scope: NetScope = {}): Promise<vo
     spec.bridge,
     "alias",
     alias,
-    "up",
+    spec.isUp === false ? "down" : "up",
   ]);
+}
+
+/** Sets the TAP up or down: a TAP that is down drops what either side sends. */
+export async function setTapUp(name: string, isUp: boolean, scope: NetScope = {}): Promise<void> {
+  await runScoped(scope, "ip", ["link", "set", "dev", name, isUp ? "up" : "down"]);
 }
 
 /** Deletes the TAP; false when there was none. */

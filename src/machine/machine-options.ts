@@ -17,6 +17,15 @@ export interface VlanAttachment {
   switchSocket: string;
 }
 
+/**
+ * A NIC on a TAP device that exists already (made with `ip tuntap add … mode tap`, single-queue,
+ * in the network namespace corral runs in): its name and the NIC's MAC.
+ */
+export interface TapAttachment {
+  ifname: string;
+  mac: string;
+}
+
 export interface MachineOptions {
   /**
    * Name used in messages and logs: a host name (letters, digits and "-", starting with a letter,
@@ -67,6 +76,11 @@ export interface MachineOptions {
    * script brings its own NICs, as Nix-built ones do: it gets `QEMU_VDE_SOCKET_<vlan>`.
    */
   vlans?: VlanAttachment[];
+  /**
+   * NICs on TAP devices (after the VLAN NICs): the manager's bridged networks, or any TAP the
+   * caller made. QEMU opens each by name with no ifup script; the guest sees them in this order.
+   */
+  taps?: TapAttachment[];
   /** This machine's number on its VLANs (1–254), the last byte of its MACs and addresses. */
   node?: number;
   /**

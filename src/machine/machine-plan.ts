@@ -126,6 +126,8 @@ export async function machineIdentity(
       ...(options.maxCpus ? { maxCpus: options.maxCpus } : {}),
       ...(options.maxMemoryMiB ? { maxMemoryMiB: options.maxMemoryMiB } : {}),
       vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
+      // A restore needs as many TAP NICs as the snapshot had (their names and MACs may differ).
+      ...(options.taps?.length ? { taps: options.taps.length } : {}),
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,
       ...profileIdentity(plan, options),

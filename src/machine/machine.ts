@@ -44,7 +44,7 @@ import { validateMachineOptions } from "./validate-options.ts";
 import { isDiskBoot } from "./validate-profile.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
-export type { VlanAttachment } from "./machine-options.ts";
+export type { TapAttachment, VlanAttachment } from "./machine-options.ts";
 export type {
   ExecResult,
   ExecuteOptions,

@@ -28,6 +28,8 @@ export interface SnapshotConfig {
   maxCpus?: number;
   maxMemoryMiB?: number;
   vlans: number[];
+  /** How many TAP NICs it had; present only when it had some. */
+  taps?: number;
   node: number;
   allowReboot: boolean;
   // --- machine profile (absent from snapshots taken before profiles) ---

@@ -32,6 +32,15 @@ const boolean: FieldRule = (value) => (typeof value === "boolean" ? undefined : 
 const isVlan = (value: unknown) =>
   Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_VLAN;
 
+const isLinkName = (value: unknown) =>
+  typeof value === "string" && /^[A-Za-z0-9_.-]{1,15}$/.test(value);
+
+/** Unicast: the first byte's lowest bit is clear. */
+const isUnicastMac = (value: unknown) =>
+  typeof value === "string" &&
+  /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(value) &&
+  (Number.parseInt(value.slice(0, 2), 16) & 1) === 0;
+
 /** The rules of every MachineOptions field. */
 export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: FieldRule } = {
   name: (value) => (isMachineName(value) ? undefined : `a host name: ${MACHINE_NAME_RULE}`),
@@ -61,6 +70,18 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
     )
       ? undefined
       : `a list of { vlan: 0–${MAX_VLAN}, switchSocket: a vde_switch folder }`,
+  taps: (value) =>
+    Array.isArray(value) &&
+    value.every(
+      (nic) =>
+        typeof nic === "object" &&
+        nic !== null &&
+        Object.keys(nic).every((key) => key === "ifname" || key === "mac") &&
+        isLinkName(nic.ifname) &&
+        isUnicastMac(nic.mac),
+    )
+      ? undefined
+      : "a list of { ifname: a link name (1–15 of letters, digits, '_', '.', '-'), mac: a unicast MAC, lower-case xx:xx:xx:xx:xx:xx }",
   node: wholeNumber(1, MAX_NODE),
   snapshot: nonEmptyString,
   backend: nonEmptyString,

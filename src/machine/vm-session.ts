@@ -589,11 +589,18 @@ export class VmSession {
       maxCpus,
       maxMemoryMiB,
       rootDisk: this.#disk,
-      nics: vlans.map(({ vlan, switchSocket }) => ({
-        vlan,
-        switchSocket,
-        mac: vlanMac(vlan, this.options.node ?? 1),
-      })),
+      nics: [
+        ...vlans.map(({ vlan, switchSocket }) => ({
+          vlan,
+          switchSocket,
+          mac: vlanMac(vlan, this.options.node ?? 1),
+        })),
+        ...(this.options.taps ?? []).map(({ ifname, mac }) => ({
+          kind: "tap" as const,
+          ifname,
+          mac,
+        })),
+      ],
       sharedDir: sharedDir ? resolve(sharedDir) : undefined,
       kernelParams: this.options.kernelParams ?? [],
       allowReboot: this.options.allowReboot ?? false,

@@ -3,15 +3,17 @@
 // of the VMs (they run on) or stops them.
 //
 // Each service is constructed in open() with the store, the events and the state folder, and
-// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds).
+// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds), and `networks`
+// (bridged networks, or why there are none: VMs then have only QEMU's user-mode NIC).
 
 import { join } from "node:path";
-import type { CorralError } from "../errors.ts";
+import { CorralError, ErrorCodes } from "../errors.ts";
 import { makeDirs } from "../host/make-dirs.ts";
 import { PidLock } from "../host/pid-lock.ts";
 import { Store } from "../store/store.ts";
 import { EventHub } from "./event-hub.ts";
 import { ImageService } from "./images.ts";
+import { NetworkService } from "./networks.ts";
 import { TemplateCatalog } from "./templates.ts";
 import { VmService } from "./vm-service.ts";
 
@@ -27,6 +29,11 @@ export interface OpenManagerOptions {
   maxVms?: number;
   /** The user's templates folder; default `$XDG_CONFIG_HOME/corral/templates`. */
   templatesDir?: string;
+  /**
+   * Bridged networks: `mode` auto makes them where the host allows (NetworkService.open), off
+   * (the default) never touches the host's network; `runDir` holds their dnsmasq files.
+   */
+  networks?: { mode: "auto" | "off"; runDir?: string | undefined };
 }
 
 export interface CloseManagerOptions {
@@ -43,17 +50,23 @@ export class Manager implements AsyncDisposable {
   readonly vms: VmService;
   readonly templates: TemplateCatalog;
   readonly images: ImageService;
+  /** The bridged networks, or the CORRAL_NETWORK_UNAVAILABLE error that says why there are none. */
+  readonly networks: NetworkService | CorralError;
   readonly #ownsStore: boolean;
   readonly #lock: PidLock;
   #templatesRefused: readonly CorralError[] = [];
   #closing: Promise<void> | undefined;
 
   private constructor(
-    options: OpenManagerOptions & { store: Store },
+    options: Omit<OpenManagerOptions, "networks"> & {
+      store: Store;
+      networks: NetworkService | CorralError;
+    },
     ownsStore: boolean,
     lock: PidLock,
   ) {
     this.store = options.store;
+    this.networks = options.networks;
     this.#lock = lock;
     this.stateDir = options.stateDir;
     this.#ownsStore = ownsStore;
@@ -62,6 +75,7 @@ export class Manager implements AsyncDisposable {
       store: this.store,
       events: this.events,
       stateDir: options.stateDir,
+      networks: options.networks,
       ...(options.maxVms !== undefined ? { maxVms: options.maxVms } : {}),
     });
     this.templates = new TemplateCatalog(this.store, options.templatesDir);
@@ -75,9 +89,11 @@ export class Manager implements AsyncDisposable {
 
   /**
    * Opens the manager on `stateDir`, loads the templates (see TemplateCatalog.load) and
-   * reconciles: claims and jobs of a previous daemon are dropped, VMs that run are attached to,
-   * VMs whose VMM died are marked crashed. Throws CORRAL_CONFLICT while another live process manages the folder (its pid lock, manager.pid);
-   * see Store.open for what opening the store throws.
+   * reconciles: the host's bridges, TAPs, dnsmasq instances and firewall with the store's
+   * networks (when `networks.mode` is auto and the host allows them), then the VMs: claims and
+   * jobs of a previous daemon are dropped, VMs that run are attached to, VMs whose VMM died are
+   * marked crashed. Throws CORRAL_CONFLICT while another live process manages the folder (its
+   * pid lock, manager.pid); see Store.open for what opening the store throws.
    */
   static async open(options: OpenManagerOptions): Promise<Manager> {
     await makeDirs(options.stateDir, "the state folder", 0o700);
@@ -92,7 +108,8 @@ export class Manager implements AsyncDisposable {
       await lock.release();
       throw error;
     }
-    const manager = new Manager({ ...options, store }, options.store === undefined, lock);
+    const networks = await openNetworks(store, options.networks);
+    const manager = new Manager({ ...options, store, networks }, options.store === undefined, lock);
     try {
       manager.#templatesRefused = (await manager.templates.load()).rejected;
       await manager.vms.reconcile();
@@ -124,5 +141,48 @@ export class Manager implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * `corral serve --cleanup-network`: removes everything corral made on the host for networks
+   * (NetworkService.cleanupHost) while no daemon manages `stateDir`; returns what it removed.
+   * Throws CORRAL_CONFLICT while a daemon runs on the folder.
+   */
+  static async cleanupNetworks(options: {
+    stateDir: string;
+    runDir?: string | undefined;
+  }): Promise<string[]> {
+    await makeDirs(options.stateDir, "the state folder", 0o700);
+    await using _lock = await PidLock.acquire(
+      join(options.stateDir, LOCK_FILE),
+      `the state folder ${options.stateDir} (a corral serve runs on it: stop it first)`,
+    );
+    return NetworkService.cleanupHost({ runDir: options.runDir });
+  }
+}
+
+/**
+ * The bridged networks, opened and reconciled, or why there are none: `mode` off, or the host
+ * does not allow them (no root, a program missing), or the host refused to make them.
+ */
+async function openNetworks(
+  store: Store,
+  options: OpenManagerOptions["networks"],
+): Promise<NetworkService | CorralError> {
+  if (options?.mode !== "auto") {
+    return new CorralError(
+      ErrorCodes.NETWORK_UNAVAILABLE,
+      "networks are off in this corral serve (--networks off): VMs have only QEMU's user-mode NIC",
+    );
+  }
+  try {
+    return (await NetworkService.open(store, { runDir: options.runDir })).service;
+  } catch (error) {
+    if (error instanceof CorralError && error.code === ErrorCodes.NETWORK_UNAVAILABLE) return error;
+    return new CorralError(
+      ErrorCodes.NETWORK_UNAVAILABLE,
+      `networks could not be set up on this host: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }

@@ -9,7 +9,7 @@ import { deleteBridge, ensureBridge } from "../host/bridge.ts";
 import { ensureDnsmasq, stopDnsmasq } from "../host/dnsmasq.ts";
 import { deleteLink, type LinkInfo, listCorralLinks } from "../host/links.ts";
 import { type NetScope, setSysctl } from "../host/net-scope.ts";
-import { applyRuleset, deleteCorralTable, readCounters } from "../host/nftables.ts";
+import { applyRuleset, deleteCorralTable, hasCorralTable, readCounters } from "../host/nftables.ts";
 import { ensureTap } from "../host/tap.ts";
 import { parseCidr } from "../network/cidr.ts";
 import { renderRuleset } from "../network/nft-ruleset.ts";
@@ -78,10 +78,10 @@ export class NetworkHost {
     await deleteBridge(network.bridge, this.scope);
   }
 
-  /** The NIC's TAP, on its network's bridge. */
-  async ensureNic(nic: Nic, network: Network): Promise<void> {
+  /** The NIC's TAP, on its network's bridge; up unless `isUp` is false. */
+  async ensureNic(nic: Nic, network: Network, isUp = true): Promise<void> {
     await ensureTap(
-      { name: nic.tap, bridge: network.bridge, vmId: nic.vmId, index: nic.index },
+      { name: nic.tap, bridge: network.bridge, vmId: nic.vmId, index: nic.index, isUp },
       this.scope,
     );
   }
@@ -123,10 +123,13 @@ export class NetworkHost {
     const known = new Set([...networks.map((n) => n.bridge), ...nics.map((nic) => nic.tap)]);
     const links = await listCorralLinks(this.scope);
     report.removed.push(
-      ...(await this.#removeLinks(links.filter((link) => !known.has(link.name)))),
+      ...(await removeLinks(
+        links.filter((link) => !known.has(link.name)),
+        this.scope,
+      )),
     );
     const names = new Set(networks.map((network) => network.name));
-    for (const folder of await this.#dnsmasqFolders()) {
+    for (const folder of await dnsmasqFolders(this.runDir)) {
       if (names.has(folder)) continue;
       await stopDnsmasq(join(this.runDir, folder));
       report.removed.push(`dnsmasq of ${folder}`);
@@ -135,31 +138,42 @@ export class NetworkHost {
     return report;
   }
 
-  /** Removes everything corral made on the host: dnsmasq instances, links, the table. */
-  async cleanup(): Promise<string[]> {
-    const removed: string[] = [];
-    for (const folder of await this.#dnsmasqFolders()) {
-      await stopDnsmasq(join(this.runDir, folder));
-      removed.push(`dnsmasq of ${folder}`);
-    }
-    removed.push(...(await this.#removeLinks(await listCorralLinks(this.scope))));
-    await deleteCorralTable(this.scope);
-    return removed;
+  /** Removes everything corral made on the host (see cleanupNetworkHost). */
+  cleanup(): Promise<string[]> {
+    return cleanupNetworkHost(this.runDir, this.scope);
   }
+}
 
-  /** Deletes `links`, TAPs before bridges (deleting a bridge would only let its TAPs go). */
-  async #removeLinks(links: readonly LinkInfo[]): Promise<string[]> {
-    const ordered = [
-      ...links.filter((link) => link.owner?.kind === "tap"),
-      ...links.filter((link) => link.owner?.kind === "bridge"),
-    ];
-    for (const link of ordered) await deleteLink(link.name, this.scope);
-    return ordered.map((link) => link.name);
+/**
+ * Removes everything corral made for networks in `scope`: the dnsmasq instances of `runDir`'s
+ * folders, its links (TAPs, then bridges), its nftables table. Returns what it removed.
+ */
+export async function cleanupNetworkHost(runDir: string, scope: NetScope): Promise<string[]> {
+  const removed: string[] = [];
+  for (const folder of await dnsmasqFolders(runDir)) {
+    await stopDnsmasq(join(runDir, folder));
+    removed.push(`dnsmasq of ${folder}`);
   }
+  removed.push(...(await removeLinks(await listCorralLinks(scope), scope)));
+  if (await hasCorralTable(scope)) {
+    await deleteCorralTable(scope);
+    removed.push("nftables table inet corral");
+  }
+  return removed;
+}
 
-  /** The network folders of the run folder (each a network's dnsmasq). */
-  async #dnsmasqFolders(): Promise<string[]> {
-    const entries = await readdir(this.runDir, { withFileTypes: true }).catch(() => []);
-    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-  }
+/** Deletes `links`, TAPs before bridges (deleting a bridge would only let its TAPs go). */
+async function removeLinks(links: readonly LinkInfo[], scope: NetScope): Promise<string[]> {
+  const ordered = [
+    ...links.filter((link) => link.owner?.kind === "tap"),
+    ...links.filter((link) => link.owner?.kind === "bridge"),
+  ];
+  for (const link of ordered) await deleteLink(link.name, scope);
+  return ordered.map((link) => link.name);
+}
+
+/** The network folders of the run folder (each a network's dnsmasq). */
+async function dnsmasqFolders(runDir: string): Promise<string[]> {
+  const entries = await readdir(runDir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 }

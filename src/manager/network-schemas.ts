@@ -6,10 +6,23 @@ import { type Static, Type } from "typebox";
 const Ipv4 = (description: string) =>
   Type.String({ pattern: "^\\d{1,3}(\\.\\d{1,3}){3}$", description });
 
+const NETWORK_NAME_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+
+/** A VM's networks, by name: one NIC on each, in this order (the most a VM has is 16). */
+export const NetworkListSchema = Type.Array(
+  Type.String({ pattern: NETWORK_NAME_PATTERN, description: "a network's name" }),
+  {
+    maxItems: 16,
+    uniqueItems: true,
+    description:
+      "the networks the VM has a NIC on, in order; default [corral0] where the daemon has networks, [] where it has none",
+  },
+);
+
 export const CreateNetworkBody = Type.Object(
   {
     name: Type.String({
-      pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+      pattern: NETWORK_NAME_PATTERN,
       description: "a DNS label: VMs on the network are <vm>.<name> to each other",
     }),
     subnet: Type.Optional(

@@ -8,7 +8,7 @@ import { findListener } from "../host/listeners.ts";
 import { requireNetworking } from "../host/net-capability.ts";
 import { readCounters } from "../host/nftables.ts";
 import { listLocalAddresses, listRoutes } from "../host/routes.ts";
-import { deleteTap } from "../host/tap.ts";
+import { deleteTap, setTapUp } from "../host/tap.ts";
 import { chooseDefaultSubnet, DEFAULT_NETWORK } from "../network/default-network.ts";
 import { overlappingRoute } from "../network/ipam.ts";
 import { forwardCounter, networkCounter } from "../network/nft-ruleset.ts";
@@ -22,7 +22,7 @@ import type { Network } from "../store/networks.ts";
 import type { Nic } from "../store/nics.ts";
 import type { PortForward } from "../store/port-forwards.ts";
 import type { Store } from "../store/store.ts";
-import { NetworkHost, type ReconcileReport } from "./network-host.ts";
+import { cleanupNetworkHost, NetworkHost, type ReconcileReport } from "./network-host.ts";
 import type {
   CreateNetworkRequest,
   CreatePortForwardRequest,
@@ -75,6 +75,19 @@ export class NetworkService {
     }
     const report = await service.reconcile();
     return { service, report };
+  }
+
+  /**
+   * Removes everything corral made for networks on this host (or in `options.netns`): dnsmasq
+   * instances of `options.runDir`, bridges, TAPs, the nftables table; returns what it removed.
+   * A store keeps its networks: the next open makes them again. Throws
+   * CORRAL_NETWORK_UNAVAILABLE without root or the programs.
+   */
+  static cleanupHost(
+    options: Pick<NetworkServiceOptions, "runDir" | "netns"> = {},
+  ): Promise<string[]> {
+    requireNetworking("cleaning up corral's networks");
+    return cleanupNetworkHost(options.runDir ?? DEFAULT_NETWORK_RUN_DIR, { netns: options.netns });
   }
 
   /** The networks with their traffic, oldest first. */
@@ -174,13 +187,26 @@ export class NetworkService {
 
   /**
    * What QEMU needs for each of the VM's NICs, in order, their TAPs made again if missing (a
-   * VM's start after the host rebooted).
+   * VM's start after the host rebooted). With `isUp: false` the TAPs are down, carrying nothing
+   * until setLinksUp: a guest restored from a snapshot speaks with its snapshot's MACs until it
+   * is given its own.
    */
-  prepareVm(vmId: string): Promise<NicPlan[]> {
+  prepareVm(vmId: string, options: { isUp?: boolean } = {}): Promise<NicPlan[]> {
     return this.#serial(async () => {
       const nics = this.#store.nics.listByVm(vmId);
-      for (const nic of nics) await this.#host.ensureNic(nic, this.#networkOf(nic));
+      for (const nic of nics) {
+        await this.#host.ensureNic(nic, this.#networkOf(nic), options.isUp ?? true);
+      }
       return nics.map((nic) => nicPlan(nic, this.#networkOf(nic)));
+    });
+  }
+
+  /** Sets the TAPs of the VM's NICs up (or down). */
+  setLinksUp(vmId: string, isUp: boolean): Promise<void> {
+    return this.#serial(async () => {
+      for (const nic of this.#store.nics.listByVm(vmId)) {
+        await setTapUp(nic.tap, isUp, this.#host.scope);
+      }
     });
   }
 

@@ -3,6 +3,7 @@
 // are all validated against this one TypeBox schema.
 
 import { type Static, Type } from "typebox";
+import { NetworkListSchema } from "./network-schemas.ts";
 
 /** A DNS label: lower-case letters, digits and "-", starting with a letter, at most 63. */
 export const DnsLabel = Type.String({
@@ -70,6 +71,7 @@ export const TemplateSchema = Type.Object(
     max: Type.Optional(Resources),
     kernelParams: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64 })),
     drives: Type.Optional(Type.Array(DriveSchema, { maxItems: 8 })),
+    networks: Type.Optional(NetworkListSchema),
     hypervEnlightenments: Type.Optional(
       Type.Boolean({ description: "Hyper-V enlightenments for Windows guests (KVM only)" }),
     ),

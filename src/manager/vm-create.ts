@@ -1,6 +1,6 @@
-// Making a VM's record and folder: its spec from a template, the OS's defaults and the request
-// (or, for a clone, from its snapshot), checked against the template's limits and the daemon's
-// VM limit. The store's unique name decides between two creates of one name.
+// Making a VM's record, folder and NICs: its spec from a template, the OS's defaults and the
+// request (or, for a clone, from its snapshot), checked against the template's limits and the
+// daemon's VM limit. The store's unique name decides between two creates of one name.
 
 import { mkdir, rm, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
@@ -15,6 +15,7 @@ import { resolveImage } from "./image-refs.ts";
 import { findTemplate, requireTemplate } from "./template-lookup.ts";
 import { type VmContext, vmFolder } from "./vm-context.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
+import { attachNics, chooseNetworks, detachNics } from "./vm-nics.ts";
 import type { CreateVmRequest } from "./vm-schemas.ts";
 import { buildSpec, type ManagedSpec } from "./vm-spec.ts";
 import { transitionVm } from "./vm-state-changes.ts";
@@ -28,13 +29,15 @@ interface Blueprint {
 }
 
 /**
- * Records a new VM (state `created`, not started) and makes its folder, with its cloud-init seed
- * when it has one. Everything is checked first, as Machine will check it: a refused create leaves
- * no record and no folder. `os` (from the `/v1/vms/linux` and `/v1/vms/windows` shorthands)
- * overrides the request's. Throws CORRAL_CONFLICT for a taken name or when the daemon keeps its
- * most VMs already, CORRAL_INVALID_ARGUMENT for a request its template or Machine does not allow
- * (a drive that is not an absolute path to a file, bad cloud-init data), CORRAL_NOT_FOUND for an
- * unknown template or snapshot.
+ * Records a new VM (state `created`, not started), makes its folder, with its cloud-init seed
+ * when it has one, and gives it a NIC (address, MAC, TAP) on each of its networks. Everything is
+ * checked first, as Machine will check it, and a step that fails leaves none of it. `os` (from
+ * the `/v1/vms/linux` and `/v1/vms/windows` shorthands) overrides the request's. Throws
+ * CORRAL_CONFLICT for a taken name, a full network or when the daemon keeps its most VMs
+ * already, CORRAL_INVALID_ARGUMENT for a request its template or Machine does not allow (a drive
+ * that is not an absolute path to a file, bad cloud-init data), CORRAL_NOT_FOUND for an unknown
+ * template, snapshot or network, CORRAL_NETWORK_UNAVAILABLE for networks where the daemon has
+ * none.
  */
 export async function createVm(
   context: VmContext,
@@ -84,6 +87,7 @@ export async function createVm(
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     if (seed) await writeCloudInitSeed(stateDir, seed);
+    await attachNics(context, vm.id, blueprint.spec.networks ?? []);
   } catch (error) {
     await rm(stateDir, { recursive: true, force: true });
     context.store.vms.remove(vm.id);
@@ -123,7 +127,10 @@ async function blueprintOf(
     template: template?.name ?? null,
     imageId: image.kind === "none" ? null : image.storeImageId,
     sourceSnapshotId: null,
-    spec: buildSpec(os, template, imageRef, image, request),
+    spec: buildSpec(os, template, imageRef, image, {
+      ...request,
+      networks: chooseNetworks(context, request.networks ?? template?.networks),
+    }),
   };
 }
 
@@ -131,7 +138,10 @@ function templateOs(context: VmContext, name: string | undefined): VmOs | undefi
   return name === undefined ? undefined : requireTemplate(context.store, name).os;
 }
 
-/** A clone's blueprint: its snapshot's OS, image and spec; only its name and labels are its own. */
+/**
+ * A clone's blueprint: its snapshot's OS, image and spec; only its name and labels are its own,
+ * and its networks may differ (as many as the snapshot's VM had: the guest has that many NICs).
+ */
 function cloneBlueprint(
   context: VmContext,
   request: CreateVmRequest,
@@ -147,10 +157,19 @@ function cloneBlueprint(
   }
   const os = forcedOs ?? request.os;
   if (os !== undefined && os !== snapshot.os) clash.push("os");
+
   if (clash.length > 0) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
       `a clone is made as its snapshot was (${snapshot.os}, ${spec.cpus} vCPUs, ${spec.memoryMiB} MiB): body/${clash[0]} cannot differ; leave out ${clash.join(", ")}`,
+    );
+  }
+  const nicCount = (spec.networks ?? []).length;
+  const networks = request.networks ?? spec.networks ?? [];
+  if (networks.length !== nicCount) {
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `a clone has as many NICs as its snapshot's VM had (${nicCount}): body/networks names ${networks.length}`,
     );
   }
   return {
@@ -158,7 +177,7 @@ function cloneBlueprint(
     template: null,
     imageId: snapshot.imageId,
     sourceSnapshotId: snapshot.id,
-    spec,
+    spec: { ...spec, networks: chooseNetworks(context, networks) },
   };
 }
 
@@ -185,8 +204,9 @@ async function requireDriveFiles(spec: ManagedSpec): Promise<void> {
   }
 }
 
-/** Removes a VM's folder and record; its snapshots stay. */
+/** Removes a VM's NICs, port forwards, folder and record; its snapshots stay. */
 export async function removeVm(context: VmContext, vm: Vm): Promise<void> {
+  await detachNics(context, vm);
   await rm(vm.stateDir, { recursive: true, force: true });
   context.store.vms.remove(vm.id);
   context.events.publish({ type: "vm.deleted", vmId: vm.id, data: { name: vm.name } });

@@ -9,6 +9,7 @@ import { Machine } from "../machine/machine.ts";
 import type { Vm } from "../store/vm-types.ts";
 import type { VmContext } from "./vm-context.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
+import { settleNics, tapOptions } from "./vm-nics.ts";
 import { hasBackdoorShell, type ManagedSpec } from "./vm-spec.ts";
 
 /** How long a booting guest's backdoor shell may take to answer. */
@@ -16,28 +17,38 @@ const SHELL_TIMEOUT_MS = 300_000;
 /** The grace period of a stop when the request gives none. */
 export const DEFAULT_STOP_GRACE_MS = 30_000;
 
+/** A Machine of a VM, and whether it restores a snapshot rather than booting. */
+export interface VmMachine {
+  machine: Machine;
+  isRestore: boolean;
+}
+
 /** The Machine of VM `vm`, made from its spec (a clone's first start restores its snapshot). */
-async function newMachine(context: VmContext, vm: Vm): Promise<Machine> {
+async function newMachine(context: VmContext, vm: Vm): Promise<VmMachine> {
   const spec = vm.spec as unknown as ManagedSpec;
-  const isSnapshotStart = vm.sourceSnapshotId !== null && spec.rootDisk === undefined;
-  const options = machineOptionsFor({ ...vm, spec }, { isSnapshotStart });
-  if (vm.sourceSnapshotId !== null && isSnapshotStart) {
+  const isRestore = vm.sourceSnapshotId !== null && spec.rootDisk === undefined;
+  const options = {
+    ...machineOptionsFor({ ...vm, spec }, { isSnapshotStart: isRestore }),
+    ...(await tapOptions(context, vm, isRestore)),
+  };
+  if (vm.sourceSnapshotId !== null && isRestore) {
     const snapshot = context.store.snapshots.get(vm.sourceSnapshotId);
-    return Machine.fromSnapshot(snapshot.folder, options);
+    return { machine: await Machine.fromSnapshot(snapshot.folder, options), isRestore };
   }
-  return new Machine(options);
+  return { machine: new Machine(options), isRestore };
 }
 
 /**
- * Starts VM `vm` and waits until it runs: its backdoor shell answers (with its hostname and
- * machine id set) or, without one, its VMM runs. A failed start leaves nothing running.
+ * Starts VM `vm` (with `made`, a Machine made for it already) and waits until it runs: its
+ * backdoor shell answers (with its hostname and machine id set, its NICs' addresses leased) or,
+ * without one, its VMM runs. A failed start leaves nothing running.
  */
-export async function bootVm(context: VmContext, vm: Vm, machine?: Machine): Promise<void> {
-  const booting = machine ?? (await newMachine(context, vm));
+export async function bootVm(context: VmContext, vm: Vm, made?: VmMachine): Promise<void> {
+  const { machine: booting, isRestore } = made ?? (await newMachine(context, vm));
   context.machines.add(vm.id, booting);
   try {
     await booting.start();
-    await settleStarted(context, vm, booting);
+    await settleStarted(context, vm, booting, isRestore);
   } catch (error) {
     await booting.stop().catch(() => undefined);
     await context.machines.release(vm.id, booting);
@@ -46,15 +57,22 @@ export async function bootVm(context: VmContext, vm: Vm, machine?: Machine): Pro
 }
 
 /**
- * After a (re)start: waits for the guest's shell and gives the guest the VM's identity, then
- * records the run (pid, start time) and the disk the VM now boots from.
+ * After a (re)start: waits for the guest's shell and gives the guest the VM's identity and its
+ * NICs' addresses (settleNics; `isRestore`: it restored a snapshot), then records the run (pid,
+ * start time) and the disk the VM now boots from.
  */
-export async function settleStarted(context: VmContext, vm: Vm, machine: Machine): Promise<void> {
+export async function settleStarted(
+  context: VmContext,
+  vm: Vm,
+  machine: Machine,
+  isRestore = false,
+): Promise<void> {
   const spec = vm.spec as unknown as ManagedSpec;
   if (hasBackdoorShell(spec)) {
     await machine.waitForShell({ timeout: SHELL_TIMEOUT_MS });
     await machine.succeed(identityCommand(vm, spec.cloudInit?.hostname), { timeout: 60_000 });
   }
+  await settleNics(context, vm, machine, isRestore);
   await recordRun(context, vm.id, machine);
 }
 

@@ -3,6 +3,7 @@
 
 import { type Static, Type } from "typebox";
 import { VM_STATES } from "../store/vm-types.ts";
+import { NetworkListSchema } from "./network-schemas.ts";
 import { DnsLabel, DriveSchema, Resources, VmOsSchema } from "./template-schema.ts";
 
 export const VmStateSchema = Type.Enum(VM_STATES, {
@@ -58,6 +59,7 @@ export const CreateVmBody = Type.Object(
     labels: Type.Optional(LabelsSchema),
     drives: Type.Optional(Type.Array(DriveSchema, { maxItems: 8 })),
     cloudInit: Type.Optional(CloudInitSchema),
+    networks: Type.Optional(NetworkListSchema),
     start: Type.Optional(Type.Boolean({ description: "start it once created (default true)" })),
   },
   { additionalProperties: false },
@@ -104,6 +106,14 @@ export const VmSpecView = Type.Object({
   memoryMiB: Type.Integer(),
   diskGiB: Type.Union([Type.Integer(), Type.Null()]),
   max: Resources,
+  networks: Type.Array(Type.String(), { description: "the networks it has a NIC on, in order" }),
+});
+
+const NicView = Type.Object({
+  index: Type.Integer({ description: "its place among the VM's NICs; the guest sees this order" }),
+  network: Type.String(),
+  mac: Type.String(),
+  address: Type.String({ description: "the IPv4 address DHCP gives it, kept for the VM's life" }),
 });
 
 export const VmView = Type.Object(
@@ -121,6 +131,7 @@ export const VmView = Type.Object(
       description: "the operation in progress on it, if any",
     }),
     spec: VmSpecView,
+    nics: Type.Array(NicView, { description: "its NICs on bridged networks" }),
     labels: Type.Record(Type.String(), Type.String()),
     createdAt: Type.String(),
     updatedAt: Type.String(),
@@ -148,6 +159,13 @@ export const CreateSnapshotBody = Type.Object(
   { additionalProperties: false },
 );
 
+const NicTraffic = Type.Object({
+  bytes: Type.Integer(),
+  packets: Type.Integer(),
+  errors: Type.Integer(),
+  dropped: Type.Integer(),
+});
+
 export const VmStatsView = Type.Object({
   vmId: Type.String(),
   state: VmStateSchema,
@@ -168,5 +186,17 @@ export const VmStatsView = Type.Object({
       readOps: Type.Integer(),
       writeOps: Type.Integer(),
     }),
+  ),
+  nics: Type.Array(
+    Type.Object({
+      ...NicView.properties,
+      tap: Type.String({ description: "its TAP device on the host" }),
+      rx: NicTraffic,
+      tx: NicTraffic,
+    }),
+    {
+      description:
+        "each NIC's traffic as the guest sees it (rx: what the guest received), since its TAP was made",
+    },
   ),
 });

@@ -9,6 +9,7 @@ import type { Store } from "../store/store.ts";
 import type { Vm, VmOs, VmState } from "../store/vm-types.ts";
 import type { EventHub } from "./event-hub.ts";
 import { MachineTable } from "./machine-table.ts";
+import type { NetworkService } from "./networks.ts";
 import type { VmContext } from "./vm-context.ts";
 import { createVm, removeVm } from "./vm-create.ts";
 import { bootVm, howItEnded, powerOff, rebootVm, requireMachine } from "./vm-lifecycle.ts";
@@ -44,6 +45,8 @@ export interface VmServiceOptions {
   stateDir: string;
   /** The most VMs kept; default 64. */
   maxVms?: number;
+  /** The bridged networks, or why there are none; default: none. */
+  networks?: NetworkService | CorralError;
 }
 
 /** A call's answer: the VM, and whether its operation has ended (false: 202, it goes on). */
@@ -66,6 +69,9 @@ export class VmService {
       events: options.events,
       stateDir: options.stateDir,
       maxVms: options.maxVms ?? 64,
+      networks:
+        options.networks ??
+        new CorralError(ErrorCodes.NETWORK_UNAVAILABLE, "this VM service has no networks"),
       machines: new MachineTable((vmId, machine) => this.#onEnded(vmId, machine)),
     };
   }
@@ -82,17 +88,19 @@ export class VmService {
 
   /** The VMs, optionally only those in `state` and carrying every label in `labels`. */
   list(filter: { state?: VmState | undefined; labels?: Labels | undefined } = {}): VmViewType[] {
-    return this.#context.store.vms
+    const { store } = this.#context;
+    const nics = Map.groupBy(store.nics.list(), (nic) => nic.vmId);
+    return store.vms
       .list({
         ...(filter.state ? { state: filter.state } : {}),
         ...(filter.labels ? { labels: filter.labels } : {}),
       })
-      .map(toVmView);
+      .map((vm) => toVmView(vm, nics.get(vm.id) ?? []));
   }
 
   /** The VM with this id or name; CORRAL_NOT_FOUND when there is none. */
   get(idOrName: string): VmViewType {
-    return toVmView(this.#vm(idOrName));
+    return this.#view(this.#vm(idOrName));
   }
 
   /**
@@ -104,7 +112,7 @@ export class VmService {
     options: WaitOption & { os?: VmOs } = {},
   ): Promise<VmResult> {
     const vm = await createVm(this.#context, request, options.os);
-    if (request.start === false) return { vm: toVmView(vm), isDone: true };
+    if (request.start === false) return { vm: this.#view(vm), isDone: true };
     return this.#result(
       runOperation(this.#context, vm, "start", (claimed) => this.#boot(claimed), {
         wait: options.wait ?? true,
@@ -120,7 +128,7 @@ export class VmService {
     const vm = this.#vm(idOrName);
     const { store } = this.#context;
     if (patch.cpus === undefined && patch.memoryMiB === undefined) {
-      return toVmView(store.vms.update(vm.id, patch.labels ? { labels: patch.labels } : {}));
+      return this.#view(store.vms.update(vm.id, patch.labels ? { labels: patch.labels } : {}));
     }
     const claimed = claimVm(this.#context, vm, "update");
     try {
@@ -221,7 +229,7 @@ export class VmService {
     state: VmState,
     options: { timeoutMs: number; signal?: AbortSignal | undefined },
   ): Promise<VmViewType> {
-    return toVmView(await waitForState(this.#context, idOrName, state, options));
+    return this.#view(await waitForState(this.#context, idOrName, state, options));
   }
 
   /** The VM's VMM CPU time and RSS, its disks' I/O and its uptime (nulls when it does not run). */
@@ -303,6 +311,10 @@ export class VmService {
     return this.#context.store.vms.get(idOrName);
   }
 
+  #view(vm: Vm): VmViewType {
+    return toVmView(vm, this.#context.store.nics.listByVm(vm.id));
+  }
+
   #vmIdForSnapshots(idOrName: string): string {
     const vm = this.#context.store.vms.find(idOrName);
     return vm?.id ?? idOrName;
@@ -326,7 +338,7 @@ export class VmService {
 
   async #result(running: Promise<OperationResult>): Promise<VmResult> {
     const { vm, isDone } = await running;
-    return { vm: toVmView(vm), isDone };
+    return { vm: this.#view(vm), isDone };
   }
 
   /** The VM's spec with the size of `size`, checked against its template's limits. */

@@ -12,6 +12,7 @@ import type { Vm } from "../store/vm-types.ts";
 import { snapshotFolder, type VmContext } from "./vm-context.ts";
 import { bootVm, recordRun, requireMachine } from "./vm-lifecycle.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
+import { tapOptions } from "./vm-nics.ts";
 import type { ManagedSpec } from "./vm-spec.ts";
 
 /**
@@ -96,11 +97,11 @@ export async function rollBack(context: VmContext, vm: Vm, snapshot: Snapshot): 
     sourceSnapshotId: snapshot.id,
     ownership: null,
   });
-  const machine = await Machine.fromSnapshot(
-    snapshot.folder,
-    machineOptionsFor({ ...restored, spec }, { isSnapshotStart: true }),
-  );
-  await bootVm(context, restored, machine);
+  const machine = await Machine.fromSnapshot(snapshot.folder, {
+    ...machineOptionsFor({ ...restored, spec }, { isSnapshotStart: true }),
+    ...(await tapOptions(context, restored, true)),
+  });
+  await bootVm(context, restored, { machine, isRestore: true });
 }
 
 /** Throws CORRAL_CONFLICT unless `snapshot` can roll a VM back (its VM still exists). */

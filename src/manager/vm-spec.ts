@@ -28,6 +28,8 @@ export interface ManagedSpec {
   guestChannel: "auto" | "backdoor" | "qga";
   /** cloud-init data for the VM's NoCloud seed; null: no seed. */
   cloudInit: CloudInit | null;
+  /** The bridged networks it has a NIC on, in order; absent in VMs made before networks. */
+  networks?: string[];
   /** The disk overlay it boots from when not the image's default one (a clone, after a snapshot). */
   rootDisk?: string;
 }
@@ -44,6 +46,7 @@ export interface SpecRequest {
   diskGiB?: number | undefined;
   drives?: Drive[] | undefined;
   cloudInit?: CloudInit | undefined;
+  networks?: string[] | undefined;
 }
 
 const GIB = 2 ** 30;
@@ -80,6 +83,7 @@ export function buildSpec(
     hypervEnlightenments: template?.hypervEnlightenments ?? false,
     guestChannel: template?.guestChannel ?? "auto",
     cloudInit: request.cloudInit ?? (image.kind === "corral" && image.hasCloudInit ? {} : null),
+    networks: request.networks ?? template?.networks ?? [],
   };
   checkLimits(spec, template?.name);
   return spec;
@@ -157,5 +161,6 @@ export function specView(spec: ManagedSpec) {
     memoryMiB: spec.memoryMiB,
     diskGiB: spec.diskGiB,
     max: spec.max,
+    networks: spec.networks ?? [],
   };
 }

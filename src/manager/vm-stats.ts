@@ -1,5 +1,6 @@
 // A running VM's numbers: its VMM's CPU time and resident memory (from /proc), its disks' I/O
-// (the monitor's blockstats), and how long it has run. A VM at rest has none of them.
+// (the monitor's blockstats), and how long it has run; a VM at rest has none of them. And the
+// traffic of its NICs on bridged networks, from their TAPs, which outlive its runs.
 
 import { readFile } from "node:fs/promises";
 import type { Static } from "typebox";
@@ -23,7 +24,8 @@ interface Ownership {
 export async function vmStats(context: VmContext, vm: Vm): Promise<VmStats> {
   const machine = context.machines.get(vm.id);
   const ownership = vm.ownership as unknown as Ownership | null;
-  const idle = { vmId: vm.id, state: vm.state, uptimeS: null, vmm: null, block: [] };
+  const nics = context.networks instanceof Error ? [] : await context.networks.nicStats(vm.id);
+  const idle = { vmId: vm.id, state: vm.state, uptimeS: null, vmm: null, block: [], nics };
   if (!machine || !ownership || !liveState(machine)) return idle;
   const vmm = await processStats(ownership);
   const blockstats = await machine.sendMonitorCommand("info blockstats").catch(() => "");
@@ -33,6 +35,7 @@ export async function vmStats(context: VmContext, vm: Vm): Promise<VmStats> {
     uptimeS: (Date.now() - Date.parse(ownership.startedAt)) / 1000,
     vmm: vmm ?? null,
     block: parseBlockstats(blockstats),
+    nics,
   };
 }
 

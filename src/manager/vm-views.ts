@@ -2,6 +2,7 @@
 // manager needs (folders, ownership records, disk paths).
 
 import type { Static } from "typebox";
+import type { Nic } from "../store/nics.ts";
 import type { Snapshot } from "../store/snapshots.ts";
 import type { Vm } from "../store/vm-types.ts";
 import type { SnapshotView, VmViewType } from "./vm-schemas.ts";
@@ -9,7 +10,8 @@ import { type ManagedSpec, specView } from "./vm-spec.ts";
 
 export type SnapshotViewType = Static<typeof SnapshotView>;
 
-export function toVmView(vm: Vm): VmViewType {
+/** The VM as the API shows it, with its NICs (`nics`, the store's, in index order). */
+export function toVmView(vm: Vm, nics: readonly Nic[]): VmViewType {
   return {
     id: vm.id,
     name: vm.name,
@@ -22,6 +24,7 @@ export function toVmView(vm: Vm): VmViewType {
     stateChangedAt: vm.stateChangedAt,
     operation: vm.operation,
     spec: specView(vm.spec as unknown as ManagedSpec),
+    nics: nics.map(({ index, network, mac, address }) => ({ index, network, mac, address })),
     labels: vm.labels,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,

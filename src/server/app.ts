@@ -29,6 +29,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { networkRoutes } from "./routes/networks.ts";
+import { portRoutes } from "./routes/ports.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { templateRoutes } from "./routes/templates.ts";
 import { vmRoutes } from "./routes/vms.ts";
@@ -61,8 +62,9 @@ export interface BuildAppOptions {
   /** Serves /v1/images, and /v1/jobs from its job service; default: the manager's. */
   images?: ImageService;
   /**
-   * Serves /v1/networks when given: the service, or the CORRAL_NETWORK_UNAVAILABLE error that
-   * says why there is none (every network route then answers it, 503).
+   * Serves /v1/networks (and, with a manager, /v1/vms/{id}/ports): the service, or the
+   * CORRAL_NETWORK_UNAVAILABLE error that says why there is none (every network route then
+   * answers it, 503). Default: the manager's.
    */
   networks?: NetworkService | CorralError;
 }
@@ -140,8 +142,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     await app.register(imageRoutes, { prefix: API_PREFIX, images });
     await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
   }
-  if (options.networks) {
-    await app.register(networkRoutes, { prefix: API_PREFIX, networks: options.networks });
+  const networks = options.networks ?? manager?.networks;
+  if (networks) {
+    await app.register(networkRoutes, { prefix: API_PREFIX, networks });
+    if (manager) await app.register(portRoutes, { prefix: API_PREFIX, manager, networks });
   }
   return app;
 }

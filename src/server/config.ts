@@ -9,9 +9,14 @@ import { Value } from "typebox/value";
 import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
 import { defaultSocketPath, stateDir, userTemplatesDir } from "../host/paths.ts";
+import { DEFAULT_NETWORK_RUN_DIR } from "../manager/networks.ts";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `auto`: bridged networks where the host allows them; `off`: never touch the host's network. */
+export const NETWORK_MODES = ["auto", "off"] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
 
 // host:port; the host a name, an IPv4 address or a bracketed IPv6 one; the port 0–65535.
 const LISTEN_PATTERN =
@@ -58,6 +63,25 @@ export const DaemonSettings = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    networks: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Optional(
+            Type.Enum(NETWORK_MODES, {
+              description:
+                "auto (default): bridged networks when the host allows them (root, ip, nft, dnsmasq); off: none, the host's network is never touched",
+            }),
+          ),
+          runDir: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description: `the folder of the networks' dnsmasq files, which others must be able to enter; default ${DEFAULT_NETWORK_RUN_DIR}`,
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -78,13 +102,23 @@ export interface DaemonConfig {
   listen: ListenAddress | undefined;
   logLevel: LogLevel;
   limits: { maxVms: number };
+  /** Bridged networks: whether to make them, and where their dnsmasq files go. */
+  networks: { mode: NetworkMode; runDir: string };
 }
 
 export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64 };
 
 /** A setting as a string, from the environment or a flag, by its dotted path. */
 type StringLayer = Partial<Record<SettingPath, string | undefined>>;
-type SettingPath = "stateDir" | "templatesDir" | "socket" | "listen" | "logLevel" | "limits.maxVms";
+type SettingPath =
+  | "stateDir"
+  | "templatesDir"
+  | "socket"
+  | "listen"
+  | "logLevel"
+  | "limits.maxVms"
+  | "networks.mode"
+  | "networks.runDir";
 
 /** The environment variable of each setting. */
 export const SETTING_VARIABLES: Record<SettingPath, string> = {
@@ -94,6 +128,8 @@ export const SETTING_VARIABLES: Record<SettingPath, string> = {
   listen: "CORRAL_LISTEN",
   logLevel: "CORRAL_LOG_LEVEL",
   "limits.maxVms": "CORRAL_MAX_VMS",
+  "networks.mode": "CORRAL_NETWORKS",
+  "networks.runDir": "CORRAL_NETWORK_RUN_DIR",
 };
 
 /** The command-line flag of each setting. */
@@ -104,6 +140,8 @@ export const SETTING_FLAGS: Record<SettingPath, string> = {
   listen: "--listen",
   logLevel: "--log-level",
   "limits.maxVms": "--max-vms",
+  "networks.mode": "--networks",
+  "networks.runDir": "--network-run-dir",
 };
 
 export interface LoadDaemonConfigOptions {
@@ -145,6 +183,13 @@ export async function loadDaemonConfig(
     logLevel: pick("logLevel") ?? "info",
     limits: {
       maxVms: layers.reduce((v, layer) => layer.limits?.maxVms ?? v, DEFAULT_LIMITS.maxVms),
+    },
+    networks: {
+      mode: layers.reduce<NetworkMode>((v, layer) => layer.networks?.mode ?? v, "auto"),
+      runDir: layers.reduce(
+        (v, layer) => layer.networks?.runDir ?? v,
+        DEFAULT_NETWORK_RUN_DIR as string,
+      ),
     },
   };
 }
@@ -197,6 +242,9 @@ async function readSettingsFile(file: string): Promise<Settings> {
       templatesDir: resolve(base, settings.templatesDir),
     }),
     ...(settings.socket !== undefined && { socket: resolve(base, settings.socket) }),
+    ...(settings.networks?.runDir !== undefined && {
+      networks: { ...settings.networks, runDir: resolve(base, settings.networks.runDir) },
+    }),
   };
 }
 
@@ -218,12 +266,15 @@ function stringLayer(
     describe(names[path.join(".") as SettingPath]),
   );
   if (problems.length > 0) throw settingsError(problems);
-  const { stateDir: dir, templatesDir, socket } = settings as Settings;
+  const { stateDir: dir, templatesDir, socket, networks } = settings as Settings;
   return {
     ...(settings as Settings),
     ...(dir !== undefined && { stateDir: resolve(dir) }),
     ...(templatesDir !== undefined && { templatesDir: resolve(templatesDir) }),
     ...(socket !== undefined && { socket: resolve(socket) }),
+    ...(networks?.runDir !== undefined && {
+      networks: { ...networks, runDir: resolve(networks.runDir) },
+    }),
   };
 }
 

@@ -26,7 +26,9 @@ export interface StartDaemonOptions {
 
 /**
  * Starts the daemon that `config` describes. User templates that are refused are logged as
- * warnings (file, line, field); the daemon starts without them.
+ * warnings (file, line, field); the daemon starts without them. So is the reason bridged networks
+ * are unavailable (no root, a program missing): the daemon starts without them, its network
+ * routes answer 503, its VMs get QEMU's user-mode NIC only.
  */
 export async function startDaemon(
   config: DaemonConfig,
@@ -39,6 +41,7 @@ export async function startDaemon(
     stateDir: config.stateDir,
     templatesDir: config.templatesDir,
     maxVms: config.limits.maxVms,
+    networks: config.networks,
   });
   let app: CorralApp | undefined;
   let listening: Listening;
@@ -52,6 +55,9 @@ export async function startDaemon(
     });
     for (const refused of manager.templatesRefused) {
       app.log.warn(`template refused: ${refused.message}`);
+    }
+    if (manager.networks instanceof Error && config.networks.mode === "auto") {
+      app.log.warn(`${manager.networks.message}; VMs get only QEMU's user-mode NIC`);
     }
     listening = await listen(app, { socket: config.socket, tcp: config.listen });
   } catch (error) {
@@ -77,4 +83,13 @@ export async function startDaemon(
     close,
     [Symbol.asyncDispose]: () => close(),
   };
+}
+
+/**
+ * `corral serve --cleanup-network`: removes what corral made on the host for `config`'s networks
+ * (Manager.cleanupNetworks); returns what it removed. Throws CORRAL_CONFLICT while a daemon runs
+ * on the state folder, CORRAL_NETWORK_UNAVAILABLE without root or the programs.
+ */
+export function cleanupNetworks(config: DaemonConfig): Promise<string[]> {
+  return Manager.cleanupNetworks({ stateDir: config.stateDir, runDir: config.networks.runDir });
 }

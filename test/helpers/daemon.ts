@@ -29,6 +29,8 @@ export async function startTemporaryDaemon(
     listen: options.tcp,
     logLevel: "silent",
     limits: { maxVms: 8 },
+    // Tests never touch the host's own network: bridged networks are tested in namespaces.
+    networks: { mode: "off", runDir: join(dir, "networks") },
   };
   let daemon: Daemon;
   try {

@@ -43,6 +43,8 @@ export async function startManagerDaemon(
       listen: undefined,
       logLevel: "silent",
       limits: { maxVms: options.maxVms ?? 64 },
+      // Tests never touch the host's own network: bridged networks are tested in namespaces.
+      networks: { mode: "off", runDir: join(stateDir, "networks") },
     },
     options.heartbeatMs === undefined ? {} : { eventsHeartbeatMs: options.heartbeatMs },
   );

@@ -150,6 +150,13 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
       owner: { kind: "tap", vmId: web.id, index: 0 },
     });
     expect(await service.prepareVm(web.id)).toEqual(plans);
+    // Held down (a restored guest still has its snapshot's MACs), then up.
+    const isUp = async () =>
+      (await listLinks({ netns: host.name })).find((link) => link.name === webNic.tap)?.isUp;
+    await service.prepareVm(web.id, { isUp: false });
+    expect(await isUp()).toBe(false);
+    await service.setLinksUp(web.id, true);
+    expect(await isUp()).toBe(true);
     const [dbNic] = await service.attachVm(db.id, ["corral0"]);
     expect(dbNic?.address).toBe("10.213.0.3");
 
@@ -300,7 +307,12 @@ describe.skipIf(!canMakeNamespaces())("NetworkService, in namespaces", () => {
       .toBe("web\n");
 
     const removed = await service.cleanup();
-    expect(removed).toEqual(["dnsmasq of corral0", nic.tap, "crl-br-corral0"]);
+    expect(removed).toEqual([
+      "dnsmasq of corral0",
+      nic.tap,
+      "crl-br-corral0",
+      "nftables table inet corral",
+    ]);
     expect(await listCorralLinks(scope)).toEqual([]);
     expect(await hasCorralTable(scope)).toBe(false);
     expect(await findDnsmasqProcess(join(dir, "corral0"))).toBeUndefined();

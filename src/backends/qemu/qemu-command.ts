@@ -54,8 +54,12 @@ export async function qemuCommand(spec: VmSpec): Promise<QemuCommand> {
       file: boot.kind === "image" ? boot.startScript : boot.path,
       args: driveArgs(spec.drives ?? [], machine),
       env: scriptEnv(spec),
-      // A start script brings its own NICs (see scriptEnv); a corral image's are added.
-      runtime: { ...runtime, nics: boot.kind === "image" ? spec.nics : [] },
+      // A start script brings its own VLAN NICs (see scriptEnv); a corral image's are added, and
+      // TAP NICs to either.
+      runtime: {
+        ...runtime,
+        nics: boot.kind === "image" ? spec.nics : spec.nics.filter((nic) => nic.kind === "tap"),
+      },
     };
   }
   const rootDisk = spec.rootDisk ?? (await defaultRootDisk(spec));
@@ -98,7 +102,9 @@ function scriptEnv(spec: VmSpec): NodeJS.ProcessEnv {
     ...(spec.rootDisk ? { NIX_DISK_IMAGE: spec.rootDisk } : {}),
     ...(ownNics
       ? Object.fromEntries(
-          spec.nics.map(({ vlan, switchSocket }) => [`QEMU_VDE_SOCKET_${vlan}`, switchSocket]),
+          spec.nics.flatMap((nic) =>
+            nic.kind === "tap" ? [] : [[`QEMU_VDE_SOCKET_${nic.vlan}`, nic.switchSocket]],
+          ),
         )
       : {}),
     ...spec.env,

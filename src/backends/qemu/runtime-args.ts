@@ -6,7 +6,7 @@
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
-import type { Ownership, VlanNic } from "../backend.ts";
+import type { Ownership, VmNic } from "../backend.ts";
 import { sizeArgs } from "./hotplug.ts";
 import type { QemuSocketName } from "./qemu-sockets.ts";
 
@@ -22,7 +22,7 @@ export interface RuntimeArgsOptions {
   memoryMiB?: number | undefined;
   maxCpus?: number | undefined;
   maxMemoryMiB?: number | undefined;
-  nics?: readonly VlanNic[] | undefined;
+  nics?: readonly VmNic[] | undefined;
   // --- machine profile ---
   /** Devices on virtio-mmio (a microvm) instead of PCI. */
   isMmio?: boolean | undefined;
@@ -75,10 +75,21 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
       `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
     ),
     ...sizeArgs(options),
-    ...(options.nics ?? []).flatMap((nic) => [
-      ...["-netdev", `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`],
-      ...["-device", `virtio-net-${bus},netdev=vlan${nic.vlan},mac=${nic.mac}`],
-    ]),
+    ...nicArgs(options.nics ?? [], bus),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];
+}
+
+/**
+ * A NIC per VLAN switch (netdev `vlan<n>`) or TAP device (netdev `tap<i>`, `i` its place in the
+ * list). A TAP is opened by name: corral made it and put it on its bridge, so no ifup script runs.
+ */
+function nicArgs(nics: readonly VmNic[], bus: "device" | "pci"): string[] {
+  return nics.flatMap((nic, index) => {
+    const [id, netdev] =
+      nic.kind === "tap"
+        ? [`tap${index}`, `tap,id=tap${index},ifname=${nic.ifname},script=no,downscript=no`]
+        : [`vlan${nic.vlan}`, `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`];
+    return ["-netdev", netdev, "-device", `virtio-net-${bus},netdev=${id},mac=${nic.mac}`];
+  });
 }

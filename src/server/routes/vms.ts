@@ -137,7 +137,7 @@ export const vmRoutes: FastifyPluginAsyncTypebox<VmRouteOptions> = async (app, {
     "/vms/:id",
     {
       schema: {
-        summary: "show a VM",
+        summary: "show a VM, with its NICs on bridged networks",
         tags: ["vms"],
         params: VmParams,
         response: { 200: VmView, ...errorResponses },
@@ -271,7 +271,7 @@ export const vmRoutes: FastifyPluginAsyncTypebox<VmRouteOptions> = async (app, {
     "/vms/:id/stats",
     {
       schema: {
-        summary: "a VM's VMM CPU time and memory, its disks' I/O, its uptime",
+        summary: "a VM's VMM CPU time and memory, its disks' I/O, its uptime, its NICs' traffic",
         tags: ["vms"],
         params: VmParams,
         response: { 200: VmStatsView, ...errorResponses },

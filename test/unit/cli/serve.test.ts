@@ -83,7 +83,7 @@ describe("corral serve", () => {
     const refused = await runCli(["serve", "--config", config], CLEAN_ENV);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
-      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits)\n`,
+      `corral: daemon settings: ${config}:2:1: maxVms: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits, networks)\n`,
     );
   });
 
@@ -128,6 +128,9 @@ describe("corral serve", () => {
       "--templates-dir <dir>",
       "--log-level <level>",
       "--max-vms <n>",
+      "--networks <mode>",
+      "--network-run-dir <dir>",
+      "--cleanup-network",
       "--stop-all",
     ]) {
       expect(help.stdout).toContain(flag);

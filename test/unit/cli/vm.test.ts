@@ -92,6 +92,38 @@ describe("corral vm (VMs at rest)", () => {
     expect((await daemon.cli(["vm", "ls", "--label", "novalue"])).code).toBe(2);
   });
 
+  it("without networks: VMs get none, and network and port commands say why (503)", async () => {
+    const daemon = await startCliDaemon(["--networks", "off"]);
+    const plain = JSON.parse(
+      (await daemon.cli(["vm", "create", "web", "--no-start", "--json"])).stdout,
+    );
+    expect(plain).toMatchObject({ spec: { networks: [] }, nics: [] });
+    expect(
+      await daemon.cli(["vm", "create", "db", "--no-start", "--network", "corral0"]),
+    ).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/--networks off.*\[CORRAL_NETWORK_UNAVAILABLE\]\n$/),
+    });
+    for (const args of [
+      ["vm", "port", "ls", "web"],
+      ["vm", "port", "add", "web", "8080", "80"],
+      ["vm", "port", "rm", "web", "8080"],
+      ["network", "ls"],
+      ["network", "create", "lab"],
+    ]) {
+      expect(await daemon.cli(args), args.join(" ")).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining("[CORRAL_NETWORK_UNAVAILABLE]"),
+      });
+    }
+    expect((await daemon.cli(["vm", "port", "add", "web", "70000"])).code).toBe(2);
+    expect((await daemon.cli(["vm", "port", "add", "web", "80", "--protocol", "sctp"])).code).toBe(
+      2,
+    );
+    const stats = JSON.parse((await daemon.cli(["vm", "stats", "web", "--json"])).stdout);
+    expect(stats.nics).toEqual([]);
+  });
+
   it("follows the event stream until Ctrl-C, replaying with --after", async () => {
     const daemon = await startCliDaemon();
     const events = startCli(["vm", "events", "--json"], daemon.env);

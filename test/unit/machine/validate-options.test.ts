@@ -35,6 +35,7 @@ describe("validateMachineOptions", () => {
         maxCpus: 255,
         maxMemoryMiB: 524_288,
         vlans: [{ vlan: 0, switchSocket: "/tmp/vde0.ctl" }],
+        taps: [{ ifname: "crl-0123abcd-0", mac: "52:54:00:ab:cd:ef" }],
         node: 254,
         snapshot: "/tmp/snap",
         env: { QEMU_OPTS: "-m 512" },
@@ -81,6 +82,13 @@ describe("validateMachineOptions", () => {
       { vlans: [{ vlan: 256, switchSocket: "/s" }] },
       'vlans is [{"vlan":256,"switchSocket":"/s"}]; expected a list of { vlan: 0–255',
     ],
+    [{ taps: [{ ifname: "tap0" }] }, 'taps is [{"ifname":"tap0"}]; expected a list of { ifname'],
+    [
+      { taps: [{ ifname: "a-name-far-too-long", mac: "52:54:00:ab:cd:ef" }] },
+      "expected a list of { ifname: a link name (1–15",
+    ],
+    [{ taps: [{ ifname: "t", mac: "53:54:00:ab:cd:ef" }] }, "mac: a unicast MAC"],
+    [{ taps: [{ ifname: "t,x", mac: "52:54:00:ab:cd:ef" }] }, "taps is"],
     [{ memory: 512 }, 'new Machine: unknown field "memory"; fields: name, image, startScript'],
     [
       { image: "debian-12", startScript: "./run-a-vm" },

@@ -53,7 +53,7 @@ describe("parseTemplate", () => {
     expect(problems("name: Big\nos: linux\ncpus: 2\nmemroyMiB: 512\n")).toEqual([
       `invalid template ${FILE}:1:1: memoryMiB: is required`,
       `${FILE}:1:1: name: must be a DNS label: lower-case letters, digits and '-', starting with a letter, got "Big"`,
-      `${FILE}:4:1: memroyMiB: is not a known field (known: name, description, os, backend, machineType, firmware, image, cpus, memoryMiB, diskGiB, min, max, kernelParams, drives, hypervEnlightenments, guestChannel)`,
+      `${FILE}:4:1: memroyMiB: is not a known field (known: name, description, os, backend, machineType, firmware, image, cpus, memoryMiB, diskGiB, min, max, kernelParams, drives, networks, hypervEnlightenments, guestChannel)`,
     ]);
   });
 

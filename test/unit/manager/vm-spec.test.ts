@@ -57,11 +57,20 @@ describe("buildSpec", () => {
       hypervEnlightenments: false,
       guestChannel: "auto",
       cloudInit: null,
+      networks: [],
     });
     const bare = buildSpec("linux", undefined, "debian-12", corralImage, {});
     expect(bare).toMatchObject({ cpus: 2, memoryMiB: 1024, min: {}, max: {} });
     const windows = buildSpec("windows", undefined, undefined, { kind: "none" }, {});
     expect(windows).toMatchObject({ machineType: "q35", firmware: "uefi", memoryMiB: 4096 });
+    const onNetworks = { ...small, networks: ["corral0", "lab"] };
+    expect(buildSpec("linux", onNetworks, "debian-12", corralImage, {}).networks).toEqual([
+      "corral0",
+      "lab",
+    ]);
+    expect(
+      buildSpec("linux", onNetworks, "debian-12", corralImage, { networks: [] }).networks,
+    ).toEqual([]);
   });
 
   it("attaches an imported ISO as a CD-ROM and boots an imported disk", () => {

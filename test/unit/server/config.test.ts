@@ -28,6 +28,7 @@ describe("loadDaemonConfig", () => {
       listen: undefined,
       logLevel: "info",
       limits: { maxVms: 64 },
+      networks: { mode: "auto", runDir: "/run/corral-networks" },
     });
     const bare = await loadDaemonConfig({ env: { HOME: "/home/u" } });
     expect(bare.socket).toBe("/run/corral/corral.sock");
@@ -37,7 +38,7 @@ describe("loadDaemonConfig", () => {
 
   it("reads a YAML file, its relative paths relative to the file's folder", async () => {
     const file = settingsFile(
-      "# corral serve settings\nstateDir: state\ntemplatesDir: tpl\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\n",
+      "# corral serve settings\nstateDir: state\ntemplatesDir: tpl\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\nnetworks:\n  mode: 'off'\n  runDir: run\n",
     );
     expect(await loadDaemonConfig({ configFile: file, env: {} })).toEqual({
       stateDir: join(file, "..", "state"),
@@ -46,6 +47,7 @@ describe("loadDaemonConfig", () => {
       listen: { host: "::1", port: 7777 },
       logLevel: "warn",
       limits: { maxVms: 5 },
+      networks: { mode: "off", runDir: join(file, "..", "run") },
     });
   });
 
@@ -61,12 +63,26 @@ describe("loadDaemonConfig", () => {
     const fromFlags = await loadDaemonConfig({
       configFile: file,
       env,
-      flags: { socket: "/tmp/flag.sock", listen: "127.0.0.1:0", "limits.maxVms": "9" },
+      flags: {
+        socket: "/tmp/flag.sock",
+        listen: "127.0.0.1:0",
+        "limits.maxVms": "9",
+        "networks.runDir": "/tmp/nets",
+      },
     });
     expect(fromFlags).toMatchObject({
       socket: "/tmp/flag.sock",
       listen: { host: "127.0.0.1", port: 0 },
       limits: { maxVms: 9 },
+      networks: { mode: "auto", runDir: "/tmp/nets" },
+    });
+    expect(
+      (await loadDaemonConfig({ env: { CORRAL_NETWORKS: "off" }, flags: {} })).networks.mode,
+    ).toBe("off");
+    await expect(
+      loadDaemonConfig({ env: {}, flags: { "networks.mode": "bridged" } }),
+    ).rejects.toMatchObject({
+      message: 'daemon settings: --networks: must be one of auto, off, got "bridged"',
     });
   });
 
@@ -75,7 +91,7 @@ describe("loadDaemonConfig", () => {
     await expect(loadDaemonConfig({ configFile: file, env: {} })).rejects.toMatchObject({
       code: ErrorCodes.INVALID_ARGUMENT,
       message: [
-        `daemon settings: ${file}:4:1: logLevle: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits)`,
+        `daemon settings: ${file}:4:1: logLevle: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits, networks)`,
         `${file}:3:3: limits.maxVMs: unknown setting (known here: maxVms)`,
       ].join("\n"),
     });

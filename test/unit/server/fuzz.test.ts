@@ -259,12 +259,19 @@ describe("fuzz", () => {
 
     const described = ({ what, answer }: Sent) =>
       `${answer.status} ${preview(what)} → ${preview(answer.text)}`;
+    // The one 5xx allowed: 503 CORRAL_NETWORK_UNAVAILABLE, the documented refusal of networks by
+    // a daemon that runs without them (as this one does: no host networking in unit tests).
+    const isNetworkRefusal = ({ answer }: Sent) =>
+      answer.status === 503 &&
+      (answer.json as { code?: unknown })?.code === "CORRAL_NETWORK_UNAVAILABLE";
     const wrong = sent.filter(
       (one) =>
         !(one.mustFail ? one.answer.status >= 400 : one.answer.status >= 200) ||
-        one.answer.status >= 500,
+        (one.answer.status >= 500 && !isNetworkRefusal(one)),
     );
     expect(wrong.map(described)).toEqual([]);
+    const refused = sent.filter(isNetworkRefusal).length;
+    if (refused > 0) process.stdout.write(`fuzz: ${refused} answers were 503 (no networks)\n`);
 
     const shapeless = sent.filter(
       ({ answer }) => answer.status >= 400 && !isErrorBody(answer.json),

@@ -176,6 +176,31 @@ describe("cpuFeatures and runtimeArgs", () => {
     expect(values(args, "-cpu")).toEqual(["max"]);
   });
 
+  it("opens TAP NICs by name after the VLAN NICs, on PCI or virtio-mmio", () => {
+    const nics = [
+      { vlan: 1, switchSocket: "/vde1", mac: "52:54:00:12:01:01" },
+      { kind: "tap" as const, ifname: "crl-0123abcd-0", mac: "52:54:00:ab:cd:ef" },
+    ];
+    const base = {
+      name: "m",
+      ownership: "owned" as const,
+      accelerator: "tcg" as const,
+      sockets: {},
+      allowReboot: false,
+      nics,
+    };
+    expect(values(runtimeArgs(base), "-netdev")).toEqual([
+      "vde,id=vlan1,sock=/vde1",
+      "tap,id=tap1,ifname=crl-0123abcd-0,script=no,downscript=no",
+    ]);
+    expect(values(runtimeArgs(base), "-device")).toContain(
+      "virtio-net-pci,netdev=tap1,mac=52:54:00:ab:cd:ef",
+    );
+    expect(values(runtimeArgs({ ...base, isMmio: true }), "-device")).toContain(
+      "virtio-net-device,netdev=tap1,mac=52:54:00:ab:cd:ef",
+    );
+  });
+
   it("escapes commas in option values", () => {
     expect(qemuValue("/a,b")).toBe("/a,,b");
   });

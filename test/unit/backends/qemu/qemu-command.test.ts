@@ -57,6 +57,19 @@ describe("qemuCommand", () => {
     expect(command.runtime.nics).toHaveLength(1);
   });
 
+  it("gives a foreign start script only the TAP NICs: it brings its VLAN NICs itself", async () => {
+    const tap = { kind: "tap" as const, ifname: "crl-tap", mac: "52:54:00:ab:cd:ef" };
+    const vlan = { vlan: 1, switchSocket: "/vde1", mac: "52:54:00:12:01:01" };
+    const command = await qemuCommand(
+      imageSpec({ boot: { kind: "start-script", path: "/run-a-vm" }, nics: [vlan, tap] }),
+    );
+    expect(command.runtime.nics).toEqual([tap]);
+    expect(command.env.QEMU_VDE_SOCKET_1).toBe("/vde1");
+    expect(Object.keys(command.env).filter((key) => key.startsWith("QEMU_VDE"))).toHaveLength(1);
+    const image = await qemuCommand(imageSpec({ nics: [vlan, tap] }));
+    expect(image.runtime.nics).toEqual([vlan, tap]);
+  });
+
   it("starts QEMU itself for a microvm, with the image's root overlay made once in the state folder", async () => {
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", join(dir, "base.qcow2"), "1G"]);
     const spec = imageSpec({
