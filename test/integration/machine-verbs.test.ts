@@ -228,7 +228,8 @@ describe("systemd", () => {
           `echo \${EPOCHREALTIME/./}; busctl get-property org.freedesktop.systemd1 ${path} org.freedesktop.systemd1.Unit ActiveEnterTimestamp`,
         )
       ).split("\n");
-      expect(Number(now) - Number(property?.split(" ")[1])).toBeLessThan(600_000);
+      // µs since the unit became active: well under the 2 s re-read, even on a loaded host.
+      expect(Number(now) - Number(property?.split(" ")[1])).toBeLessThan(1_200_000);
       await machine.fail("pgrep -f '^(dbus-monitor|busctl monitor)'");
     };
     await waitForLateUnit("corral-late.service");
