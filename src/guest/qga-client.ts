@@ -287,6 +287,11 @@ export class QgaClient implements Disposable {
     });
   }
 
+  /** Whether close() was called: every call fails from then on. */
+  get isClosed(): boolean {
+    return this.#session.isClosed;
+  }
+
   /** Closes the stream; calls in flight fail with CORRAL_GUEST_CHANNEL_BROKEN. Idempotent. */
   close(): void {
     this.#session.close();

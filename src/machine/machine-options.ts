@@ -46,6 +46,12 @@ export interface MachineOptions {
   /** Keep the VM running across a guest-initiated reboot. */
   allowReboot?: boolean;
   /**
+   * Give the guest the QEMU guest agent's port (`org.qemu.guest_agent.0`), so that a qemu-ga in
+   * it answers `Machine.guestAgent()`. Default false: corral's image starts qemu-ga when the port
+   * appears, which a test VM does not need.
+   */
+  guestAgent?: boolean;
+  /**
    * A host folder shared with the guest over 9p (`SHARED_DIR` for the start script; mounted at
    * /tmp/shared by NixOS test VMs and by corral images whose kernel has 9p, such as
    * debian-12-full). When the guest has it mounted, file copies go through it.

@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
+import type { QgaClient } from "../guest/qga-client.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -147,6 +148,26 @@ export class Machine implements AsyncDisposable {
    */
   async start(): Promise<void> {
     await this.#session.launch();
+  }
+
+  /**
+   * The QEMU guest agent (qemu-ga) of a machine started with `guestAgent: true`: a QgaClient
+   * whose agent has answered a guest-ping. Starts the VM if needed and waits (default 300 s)
+   * until the agent answers. Each call returns the same client; once the VM has started again,
+   * its next call reaches the new VM's agent. Throws CORRAL_UNSUPPORTED when the machine has no
+   * agent port, the deadline's TimeoutError when no agent answers in the guest.
+   */
+  async guestAgent(options: WaitOptions = {}): Promise<QgaClient> {
+    if (!this.#session.options.guestAgent) {
+      throw new CorralError(
+        ErrorCodes.UNSUPPORTED,
+        `${this.name}: guestAgent(): the machine has no guest agent port; create it with \`guestAgent: true\``,
+        { machine: this.name },
+      );
+    }
+    const deadline = this.#session.deadline("guestAgent", options, SHELL_TIMEOUT_MS);
+    await this.#session.launch();
+    return this.#session.agent.connected(deadline);
   }
 
   /** Starts the VM if needed and waits until the guest's backdoor shell answers. */
