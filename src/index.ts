@@ -53,6 +53,9 @@ export {
   type PowerDownOptions,
   type PowerDownResult,
   type ResizeOptions,
+  type SpawnedCommand,
+  type SpawnOptions,
+  type SpawnResult,
 } from "./machine/machine.ts";
 export type {
   BootDiskOptions,

@@ -164,6 +164,11 @@ export interface ExecuteOptions extends WaitOptions {
    * writes more runs to its end, then the call fails with CORRAL_OUTPUT_TOO_LARGE.
    */
   maxBuffer?: number;
+  /**
+   * Keep the first `maxBuffer` bytes of a stream that writes more and return normally, saying so
+   * in `isStdoutTruncated` / `isStderrTruncated`, instead of throwing CORRAL_OUTPUT_TOO_LARGE.
+   */
+  truncate?: boolean;
 }
 
 /** What a guest command did. Output is text unless `encoding: "buffer"` was asked for. */
@@ -171,6 +176,9 @@ export interface ExecResult<Output extends string | Buffer = string> {
   exitCode: number;
   stdout: Output;
   stderr: Output;
+  /** With `truncate`: the stream wrote more than `maxBuffer` bytes, of which only the first are here. */
+  isStdoutTruncated?: boolean;
+  isStderrTruncated?: boolean;
 }
 
 export interface UserOptions extends WaitOptions {

@@ -40,6 +40,7 @@ import {
   waitUntilTtyMatches,
 } from "./screen-verbs.ts";
 import { readManifest } from "./snapshot-manifest.ts";
+import { type SpawnedCommand, type SpawnOptions, type SpawnResult, spawnCommand } from "./spawn.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { validateMachineOptions } from "./validate-options.ts";
 import { isDiskBoot } from "./validate-profile.ts";
@@ -56,6 +57,9 @@ export type {
   PowerDownResult,
   ResizeOptions,
   SnapshotOptions,
+  SpawnedCommand,
+  SpawnOptions,
+  SpawnResult,
   UserOptions,
 };
 
@@ -330,6 +334,20 @@ export class Machine implements AsyncDisposable {
     return options.encoding === "buffer" ? raw : textResult(raw);
   }
 
+  /**
+   * Starts `command` with bash in the guest and resolves once it runs, with a handle to write to
+   * its stdin, signal it, resize its terminal (`tty`) or kill it; its output comes to
+   * `onStdout`/`onStderr` as it arrives (none is kept) and `exited` settles with its exit code.
+   * At the `timeout` (none by default) or the caller's abort it is killed (`isTimedOut` for a
+   * timeout); before it runs, either gives up the wait with TimeoutError or AbortedError. The
+   * backdoor shell runs one command at a time: other calls wait until it has ended. Stdin travels
+   * over the `corral.xfer` port, a byte per guest system call: for typing and small inputs.
+   * Throws CORRAL_INVALID_ARGUMENT for a bad terminal size, and as execute() does.
+   */
+  spawn(command: string, options: SpawnOptions = {}): Promise<SpawnedCommand> {
+    return spawnCommand(this.#session, command, options);
+  }
+
   /** Runs each command; throws GuestCommandError at the first that fails. Returns their stdout. */
   succeed(...args: CommandsAndOptions): Promise<string> {
     return this.#runEach(args, true);
@@ -600,6 +618,13 @@ function nameFromStartScript(path: string | undefined): string | undefined {
   return match?.[1];
 }
 
-function textResult(raw: RawExecResult): ExecResult<string> {
-  return { exitCode: raw.exitCode, stdout: raw.stdout.toString(), stderr: raw.stderr.toString() };
+function textResult(raw: RawExecResult & Partial<ExecResult<Buffer>>): ExecResult<string> {
+  const { isStdoutTruncated, isStderrTruncated } = raw;
+  return {
+    exitCode: raw.exitCode,
+    stdout: raw.stdout.toString(),
+    stderr: raw.stderr.toString(),
+    ...(isStdoutTruncated !== undefined ? { isStdoutTruncated } : {}),
+    ...(isStderrTruncated !== undefined ? { isStderrTruncated } : {}),
+  };
 }

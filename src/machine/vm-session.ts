@@ -338,12 +338,13 @@ export class VmSession {
     options: Omit<ExecOptions, "signal"> & Pick<ExecuteOptions, "signal"> = {},
   ): Promise<RawExecResult> {
     const shell = await this.connect(deadline);
-    const { onStdout, onStderr, maxBuffer, signal, inShell, guestDeadline } = options;
+    const { onStdout, onStderr, maxBuffer, truncate, signal, inShell, guestDeadline } = options;
     const reply = await this.explained(
       shell.exec(command, deadline, () => this.describe(), {
         ...(onStdout ? { onStdout } : {}),
         ...(onStderr ? { onStderr } : {}),
         ...(maxBuffer !== undefined ? { maxBuffer } : {}),
+        ...(truncate ? { truncate } : {}),
         ...(signal ? { signal } : {}),
         ...(inShell ? { inShell } : {}),
         ...(guestDeadline ? { guestDeadline } : {}),
@@ -364,7 +365,14 @@ export class VmSession {
         },
       );
     }
-    return { exitCode, stdout, stderr };
+    return {
+      exitCode,
+      stdout,
+      stderr,
+      ...(options.truncate
+        ? { isStdoutTruncated: reply.isStdoutTruncated, isStderrTruncated: reply.isStderrTruncated }
+        : {}),
+    };
   }
 
   /** Runs a corral wait script that ends by itself when `deadline` is up. */
