@@ -169,6 +169,7 @@ export class QgaClient implements Disposable {
       pid: number;
     };
     deadline.step(`guest-exec started guest pid ${pid}`);
+    options.onStarted?.(pid);
     const context = [
       options.killAtDeadline
         ? `The program (guest pid ${pid}) runs under timeout(1) in the guest, which ends it at the deadline.`
