@@ -115,7 +115,11 @@ describe.each(["backdoor", "qga"] as const)("through %s", (channel) => {
 
   it("adds env and changes directory", async () => {
     const outcome = await ops().exec(
-      { command: 'echo "$CORRAL_A|$PWD|${PATH:+path}"', env: { CORRAL_A: "x y 'z'" }, cwd: "/etc" },
+      {
+        command: `echo "$CORRAL_A|$PWD|\${PATH:+path}"`,
+        env: { CORRAL_A: "x y 'z'" },
+        cwd: "/etc",
+      },
       deadline(),
     );
     expect(text(outcome.stdout)).toBe("x y 'z'|/etc|path\n");
