@@ -57,6 +57,7 @@ import {
 import type {
   ExecOutcome,
   ExecRequest,
+  ExecStreamHandlers,
   FileStat,
   GuestCapabilities,
   GuestHealth,
@@ -153,7 +154,11 @@ export class WindowsQgaOps implements GuestOps {
     }
   }
 
-  async execStream(): Promise<RunningExec> {
+  async execStream(
+    _request: ExecRequest,
+    _handlers: ExecStreamHandlers,
+    _deadline: Deadline,
+  ): Promise<RunningExec> {
     throw unsupportedOnQga("streaming exec");
   }
 
