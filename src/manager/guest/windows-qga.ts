@@ -149,6 +149,10 @@ export class WindowsQgaOps implements GuestOps {
         isStdoutTruncated: result.stdoutTruncated,
         isStderrTruncated: result.stderrTruncated,
       };
+    } catch (error) {
+      // The caller's deadline passed first: the command must not run on unseen.
+      if (pid !== undefined && deadline.signal.aborted) void this.#killTree(pid, deadline);
+      throw error;
     } finally {
       clearTimeout(timer);
     }
