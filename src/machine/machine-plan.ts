@@ -130,6 +130,7 @@ export async function machineIdentity(
       ...(options.taps?.length ? { taps: options.taps.length } : {}),
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,
+      ...(options.guestAgent ? { guestAgent: true as const } : {}),
       ...profileIdentity(plan, options),
     },
   };
@@ -164,6 +165,7 @@ export function optionsOfSnapshot(manifest: SnapshotManifest): MachineOptions {
     ...(config.maxMemoryMiB ? { maxMemoryMiB: config.maxMemoryMiB } : {}),
     node: config.node,
     allowReboot: config.allowReboot,
+    ...(config.guestAgent ? { guestAgent: true } : {}),
     accel: config.accelerator as Accelerator,
     ...(machine
       ? {

@@ -34,6 +34,8 @@ export function machineOptionsFor(
   const options: MachineOptions = {
     name: vm.name,
     ownership: "persistent",
+    // Every managed VM gets qemu-ga's port: the guest channel when it has no backdoor shell.
+    guestAgent: true,
     stateDir: vm.stateDir,
     keepState: true,
     backend: spec.backend,

@@ -169,6 +169,7 @@ describe("machineOptionsFor", () => {
     expect(at(spec)).toEqual({
       name: "web",
       ownership: "persistent",
+      guestAgent: true,
       stateDir: "/srv/vms/A",
       keepState: true,
       backend: "qemu",
