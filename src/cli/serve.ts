@@ -16,6 +16,7 @@ interface ServeOptions {
   templatesDir?: string;
   logLevel?: string;
   maxVms?: string;
+  maxUploadBytes?: string;
   stopAll?: boolean;
 }
 
@@ -35,7 +36,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--config <file>",
-      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms",
+      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms, limits.maxUploadBytes",
     )
     .option(
       "--socket <path>",
@@ -60,6 +61,10 @@ export function registerServe(program: Command): void {
     .option(
       "--max-vms <n>",
       `the most VMs the daemon keeps (default 64; ${SETTING_VARIABLES["limits.maxVms"]})`,
+    )
+    .option(
+      "--max-upload-bytes <n>",
+      `the largest file an upload into a guest may be, in bytes (default 4294967296, 4 GiB; ${SETTING_VARIABLES["limits.maxUploadBytes"]})`,
     )
     .option(
       "--stop-all",
@@ -102,6 +107,7 @@ function loadConfig(options: ServeOptions) {
       listen: options.listen,
       logLevel: options.logLevel,
       "limits.maxVms": options.maxVms,
+      "limits.maxUploadBytes": options.maxUploadBytes,
     },
   });
 }

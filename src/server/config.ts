@@ -54,6 +54,13 @@ export const DaemonSettings = Type.Object(
           maxVms: Type.Optional(
             Type.Integer({ minimum: 1, description: "the most VMs the daemon keeps; default 64" }),
           ),
+          maxUploadBytes: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              description:
+                "the largest file an upload into a guest may be, in bytes; default 4 GiB",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -77,14 +84,25 @@ export interface DaemonConfig {
   /** Also listen on TCP (a bearer token is required there); undefined: the unix socket only. */
   listen: ListenAddress | undefined;
   logLevel: LogLevel;
-  limits: { maxVms: number };
+  limits: {
+    maxVms: number;
+    /** The largest upload into a guest (PUT …/guest/files), in bytes. */
+    maxUploadBytes: number;
+  };
 }
 
-export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64 };
+export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64, maxUploadBytes: 4 * 2 ** 30 };
 
 /** A setting as a string, from the environment or a flag, by its dotted path. */
 type StringLayer = Partial<Record<SettingPath, string | undefined>>;
-type SettingPath = "stateDir" | "templatesDir" | "socket" | "listen" | "logLevel" | "limits.maxVms";
+type SettingPath =
+  | "stateDir"
+  | "templatesDir"
+  | "socket"
+  | "listen"
+  | "logLevel"
+  | "limits.maxVms"
+  | "limits.maxUploadBytes";
 
 /** The environment variable of each setting. */
 export const SETTING_VARIABLES: Record<SettingPath, string> = {
@@ -94,6 +112,7 @@ export const SETTING_VARIABLES: Record<SettingPath, string> = {
   listen: "CORRAL_LISTEN",
   logLevel: "CORRAL_LOG_LEVEL",
   "limits.maxVms": "CORRAL_MAX_VMS",
+  "limits.maxUploadBytes": "CORRAL_MAX_UPLOAD_BYTES",
 };
 
 /** The command-line flag of each setting. */
@@ -104,6 +123,7 @@ export const SETTING_FLAGS: Record<SettingPath, string> = {
   listen: "--listen",
   logLevel: "--log-level",
   "limits.maxVms": "--max-vms",
+  "limits.maxUploadBytes": "--max-upload-bytes",
 };
 
 export interface LoadDaemonConfigOptions {
@@ -145,6 +165,10 @@ export async function loadDaemonConfig(
     logLevel: pick("logLevel") ?? "info",
     limits: {
       maxVms: layers.reduce((v, layer) => layer.limits?.maxVms ?? v, DEFAULT_LIMITS.maxVms),
+      maxUploadBytes: layers.reduce(
+        (v, layer) => layer.limits?.maxUploadBytes ?? v,
+        DEFAULT_LIMITS.maxUploadBytes,
+      ),
     },
   };
 }
