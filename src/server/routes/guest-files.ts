@@ -143,7 +143,10 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
         response: {
           200: {
             description: "the file's bytes",
-            headers: Type.Object({ ...statHeaders, trailer: Type.Literal("x-corral-sha256") }),
+            headers: {
+              ...statHeaders,
+              trailer: Type.String({ description: "x-corral-sha256: the trailer that follows" }),
+            },
             content: { "application/octet-stream": { schema: Type.String({ format: "binary" }) } },
           },
           ...errorResponses,
@@ -177,13 +180,15 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
   app.head(
     "/vms/:id/guest/files",
     {
+      // @fastify/swagger leaves HEAD routes out unless told: this one is no copy of a GET.
+      config: { swagger: { exposeHeadRoute: true } },
       schema: {
         summary: "a guest file's or folder's stat, in headers",
         tags: ["guest"],
         params: VmParams,
         querystring: GuestPathQuery,
         response: {
-          200: { description: "it exists", headers: Type.Object(statHeaders) },
+          200: { description: "it exists", headers: statHeaders },
           ...errorResponses,
         },
       },
