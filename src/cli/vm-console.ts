@@ -39,9 +39,9 @@ export function registerVmConsole(vm: Command): void {
         stdin.setRawMode(true);
       }
       const onData = (chunk: Buffer) => {
-        const escape = chunk.indexOf(ESCAPE);
-        if (escape < 0) return socket.sendBytes(chunk);
-        if (escape > 0) socket.sendBytes(chunk.subarray(0, escape));
+        const at = chunk.indexOf(ESCAPE);
+        if (at < 0) return socket.sendBytes(chunk);
+        if (at > 0) socket.sendBytes(chunk.subarray(0, at));
         socket.close();
       };
       stdin.on("data", onData);
