@@ -19,8 +19,11 @@ export interface TestSocket {
     matches: (frame: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
-  /** Resolves once the binary frames so far, joined, contain `text`. */
-  waitForText(text: string, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the binary frames so far, joined, once they contain `text` at or after byte
+   * `fromByte` (default 0).
+   */
+  waitForText(text: string, options?: { timeoutMs?: number; fromByte?: number }): Promise<string>;
 }
 
 /** Opens `path` on the daemon at `socketPath` as a WebSocket; resolves once it is open. */
@@ -70,11 +73,11 @@ export async function openTestSocket(socketPath: string, path: string): Promise<
         () => `a matching frame; got ${JSON.stringify(frames)}`,
         timeoutMs,
       ),
-    waitForText: (text, timeoutMs = 30_000) =>
+    waitForText: (text, { timeoutMs = 30_000, fromByte = 0 } = {}) =>
       wait(
         () => {
-          const all = Buffer.concat(binary).toString();
-          return all.includes(text) ? all : undefined;
+          const all = Buffer.concat(binary);
+          return all.subarray(fromByte).includes(text) ? all.toString() : undefined;
         },
         () =>
           `${JSON.stringify(text)}; got ${JSON.stringify(Buffer.concat(binary).toString().slice(-2000))}`,
