@@ -84,8 +84,12 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
         reply.header("connection", "close");
         throw tooLarge(`is ${announced} bytes (Content-Length)`, maxUploadBytes);
       }
-      const [guest, path] = await guestAndPath(request.params.id, rawPath);
       const body = request.body as IncomingMessage;
+      // A refusal before the body is read: the connection closes rather than read it all.
+      const [guest, path] = await guestAndPath(request.params.id, rawPath).catch((error) => {
+        reply.header("connection", "close");
+        throw error;
+      });
       let refusal: CorralError | undefined;
       const checked = async function* () {
         const hash = createHash("sha256");
