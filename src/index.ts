@@ -34,6 +34,10 @@ export {
   TimeoutError,
   UnsupportedError,
 } from "./errors.ts";
+export { type QgaCapabilities, QgaClient } from "./guest/qga-client.ts";
+export type { QgaExecRequest, QgaExecResult } from "./guest/qga-exec.ts";
+export { posixExecRequest } from "./guest/qga-posix.ts";
+export { QgaError } from "./guest/qga-protocol.ts";
 export type { Accelerator, AcceleratorVerdict } from "./host/accelerator.ts";
 export { VlanSwitch } from "./host/vlan-switch.ts";
 export { type BuildImageOptions, type BuildImageResult, buildImage } from "./images/build-image.ts";
@@ -49,6 +53,9 @@ export {
   type PowerDownOptions,
   type PowerDownResult,
   type ResizeOptions,
+  type SpawnedCommand,
+  type SpawnOptions,
+  type SpawnResult,
 } from "./machine/machine.ts";
 export type {
   BootDiskOptions,

@@ -127,6 +127,8 @@ export interface VmSpec {
   allowReboot: boolean;
   /** Extra environment for the VMM or its start script. */
   env: Readonly<Record<string, string>>;
+  /** A virtio-serial port for the QEMU guest agent (`org.qemu.guest_agent.0`, GuestPort `qga`). */
+  guestAgent?: boolean | undefined;
   /** What the machine layer keeps with a persistent VM (its options); backends store it as is. */
   owner?: Readonly<Record<string, unknown>>;
   // --- machine profile ---

@@ -33,6 +33,11 @@ export interface ExecOptions {
    * CORRAL_OUTPUT_TOO_LARGE once the command has ended.
    */
   maxBuffer?: number;
+  /**
+   * Keep the first `maxBuffer` bytes of a stream that writes more and return normally (the
+   * reply says which streams were cut) instead of failing with CORRAL_OUTPUT_TOO_LARGE.
+   */
+  truncate?: boolean;
   /** Run in the shell itself, not a subshell: for corral scripts that leave no state behind. */
   inShell?: boolean;
   /**
@@ -44,6 +49,18 @@ export interface ExecOptions {
   guestDeadline?: "kill" | "self";
   /** The caller's own abort signal: the host's wait past the deadline still honours it. */
   signal?: AbortSignal;
+  /**
+   * For a command that reports more than its own end (interactive-exec.ts): `onSent` is called
+   * once its line has gone to the guest, `onStatus` with each status line of nonce `nonce` that
+   * comes while the command runs.
+   */
+  control?: ExecControl;
+}
+
+export interface ExecControl {
+  nonce: string;
+  onSent(): void;
+  onStatus(status: ReplyStatus): void;
 }
 
 export interface ExecResult {
@@ -55,6 +72,9 @@ export interface ExecResult {
 /** A result, and whether the guest killed the command at its limit (`guestDeadline: "kill"`). */
 export interface ShellReply extends ExecResult {
   isKilled: boolean;
+  /** The stream wrote more than `maxBuffer` bytes; only the first ones are kept (`truncate`). */
+  isStdoutTruncated: boolean;
+  isStderrTruncated: boolean;
 }
 
 export interface ShellStreams {
@@ -75,6 +95,8 @@ export class BackdoorShell {
   readonly #listeners = new Set<() => void>();
   /** Replies whose status may still come: the running command and one that overran. */
   readonly #replies = new Map<string, Reply>();
+  /** Status lines of other nonces that a running command reports (ExecOptions.control). */
+  readonly #watchers = new Map<string, (status: ReplyStatus) => void>();
   /** Why the channel is unusable for good. */
   #broken: Error | undefined;
   /** A command whose call ended before it did: the next call waits for its end first. */
@@ -201,17 +223,24 @@ export class BackdoorShell {
         maxBuffer: options.maxBuffer ?? DEFAULT_MAX_BUFFER,
       });
       this.#replies.set(reply.nonce, reply);
-      this.#input.write(
-        commandLine(reply.nonce, command, {
-          ...(options.inShell ? { inShell: true } : {}),
-          ...(guestLimitMs !== undefined ? { limitMs: guestLimitMs } : {}),
-        }),
-      );
-      const status = await this.#finish(
-        reply,
-        options.guestDeadline ? withReportMargin(deadline, describe, options) : limit,
-      );
-      return reply.result(status);
+      const { control } = options;
+      if (control) this.#watchers.set(control.nonce, control.onStatus);
+      try {
+        this.#input.write(
+          commandLine(reply.nonce, command, {
+            ...(options.inShell ? { inShell: true } : {}),
+            ...(guestLimitMs !== undefined ? { limitMs: guestLimitMs } : {}),
+          }),
+        );
+        control?.onSent();
+        const status = await this.#finish(
+          reply,
+          options.guestDeadline ? withReportMargin(deadline, describe, options) : limit,
+        );
+        return reply.result(status);
+      } finally {
+        if (control) this.#watchers.delete(control.nonce);
+      }
     });
   }
 
@@ -368,8 +397,11 @@ export class BackdoorShell {
       case "died":
         if (event.token === this.#token || event.token === this.#pendingToken) this.#onDeath();
         break;
-      default:
-        this.#replies.get(event.nonce)?.settle(event);
+      default: {
+        const reply = this.#replies.get(event.nonce);
+        if (reply) reply.settle(event);
+        else this.#watchers.get(event.nonce)?.(event);
+      }
     }
     for (const listener of [...this.#listeners]) listener();
   }

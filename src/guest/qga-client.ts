@@ -169,6 +169,7 @@ export class QgaClient implements Disposable {
       pid: number;
     };
     deadline.step(`guest-exec started guest pid ${pid}`);
+    options.onStarted?.(pid);
     const context = [
       options.killAtDeadline
         ? `The program (guest pid ${pid}) runs under timeout(1) in the guest, which ends it at the deadline.`
@@ -285,6 +286,11 @@ export class QgaClient implements Disposable {
       connection.needsSync = reply.return !== id;
       return { isConfirmed: reply.return === id };
     });
+  }
+
+  /** Whether close() was called: every call fails from then on. */
+  get isClosed(): boolean {
+    return this.#session.isClosed;
   }
 
   /** Closes the stream; calls in flight fail with CORRAL_GUEST_CHANNEL_BROKEN. Idempotent. */

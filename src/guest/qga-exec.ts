@@ -39,6 +39,8 @@ export interface QgaExecOptions {
    * POSIX guest with coreutils' or busybox's `timeout`. Default false.
    */
   killAtDeadline?: boolean;
+  /** Called with the program's pid in the guest once the agent has started it. */
+  onStarted?: (pid: number) => void;
 }
 
 export interface QgaExecResult {

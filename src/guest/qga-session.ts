@@ -102,6 +102,11 @@ export class QgaSession {
     });
   }
 
+  /** Whether close() was called: no call can succeed any more. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
   /** Closes the stream; calls in flight fail with CORRAL_GUEST_CHANNEL_BROKEN. Idempotent. */
   close(): void {
     this.#isClosed = true;

@@ -13,6 +13,8 @@ export interface ReplyOptions {
   onStdout?: ((chunk: Buffer) => void) | undefined;
   onStderr?: ((chunk: Buffer) => void) | undefined;
   maxBuffer: number;
+  /** Keep the first maxBuffer bytes of a stream that writes more, instead of failing. */
+  truncate?: boolean | undefined;
 }
 
 export class Reply {
@@ -31,6 +33,7 @@ export class Reply {
   readonly #stdout: OutputCollector;
   readonly #stderr: OutputCollector;
   readonly #maxBuffer: number;
+  readonly #isTruncating: boolean;
   #onStatus: (() => void) | undefined;
 
   constructor(nonce: string, what: string, describe: () => string[], options: ReplyOptions) {
@@ -38,6 +41,7 @@ export class Reply {
     this.what = what;
     this.describe = describe;
     this.#maxBuffer = options.maxBuffer;
+    this.#isTruncating = options.truncate === true;
     this.#stdout = new OutputCollector(options.onStdout, options.maxBuffer);
     this.#stderr = new OutputCollector(options.onStderr, options.maxBuffer);
     this.stdoutSplitter = new MarkerSplitter(nonce, this.#stdout.add);
@@ -84,7 +88,7 @@ export class Reply {
 
   /**
    * The result of a complete reply. Throws CORRAL_OUTPUT_TOO_LARGE when a stream overflowed
-   * `maxBuffer`, and CORRAL_GUEST_COMMAND_FAILED when the guest could not start the command.
+   * `maxBuffer` (unless truncating), and CORRAL_GUEST_COMMAND_FAILED when the guest could not start the command.
    */
   result(status: ReplyStatus): ShellReply {
     if (status.kind === "not-started") {
@@ -99,7 +103,7 @@ export class Reply {
       ["stdout", this.#stdout],
       ["stderr", this.#stderr],
     ] as const) {
-      if (status.kind === "killed" || !collector.isOverflowed) continue;
+      if (status.kind === "killed" || this.#isTruncating || !collector.isOverflowed) continue;
       throw new CorralError(
         ErrorCodes.OUTPUT_TOO_LARGE,
         `${this.what}: the command wrote ${collector.totalBytes} bytes to ${name}, more than maxBuffer (${this.#maxBuffer} bytes); it exited with code ${exitCode}. Raise maxBuffer, or take the output as it comes with onStdout/onStderr`,
@@ -110,6 +114,8 @@ export class Reply {
       stdout: this.#stdout.result(),
       stderr: this.#stderr.result(),
       isKilled: status.kind === "killed",
+      isStdoutTruncated: this.#stdout.isOverflowed,
+      isStderrTruncated: this.#stderr.isOverflowed,
     };
   }
 }

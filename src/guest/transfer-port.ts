@@ -188,6 +188,14 @@ export class TransferPort {
     }
   }
 
+  /**
+   * Writes `text` to the guest as it is, beside any transfer: the control lines of an
+   * interactive command's relay (interactive-exec.ts), which reads the port while it runs.
+   */
+  sendControl(text: string): void {
+    this.#socket.write(text);
+  }
+
   async #write(chunk: Buffer, signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw signal.reason;
     if (!this.#socket.write(chunk)) await once(this.#socket, "drain", { signal });

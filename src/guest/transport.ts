@@ -7,11 +7,15 @@ import type { Deadline } from "../deadline.ts";
 
 /**
  * The guest's ports: `shell` is hvc0 (the backdoor shell's commands and exit codes), `stdout`
- * and `stderr` carry guest commands' output, `xfer` file contents.
+ * and `stderr` carry guest commands' output, `xfer` file contents, `qga` the QEMU guest agent
+ * (`org.qemu.guest_agent.0`; only on VMs started with it).
  */
-export type GuestPort = "shell" | "stdout" | "stderr" | "xfer";
+export type GuestPort = "shell" | "stdout" | "stderr" | "xfer" | "qga";
 
 export interface GuestTransport {
-  /** The stream of `port`, once the VMM has it connected; fails at the deadline or VMM exit. */
+  /**
+   * The stream of `port`, once the VMM has it connected; fails at the deadline or VMM exit. The
+   * `qga` port may be opened again after its stream closed (the agent's client reconnects).
+   */
   open(port: GuestPort, deadline: Deadline): Promise<Duplex>;
 }

@@ -46,6 +46,12 @@ export interface MachineOptions {
   /** Keep the VM running across a guest-initiated reboot. */
   allowReboot?: boolean;
   /**
+   * Give the guest the QEMU guest agent's port (`org.qemu.guest_agent.0`), so that a qemu-ga in
+   * it answers `Machine.guestAgent()`. Default false: corral's image starts qemu-ga when the port
+   * appears, which a test VM does not need.
+   */
+  guestAgent?: boolean;
+  /**
    * A host folder shared with the guest over 9p (`SHARED_DIR` for the start script; mounted at
    * /tmp/shared by NixOS test VMs and by corral images whose kernel has 9p, such as
    * debian-12-full). When the guest has it mounted, file copies go through it.
@@ -158,6 +164,11 @@ export interface ExecuteOptions extends WaitOptions {
    * writes more runs to its end, then the call fails with CORRAL_OUTPUT_TOO_LARGE.
    */
   maxBuffer?: number;
+  /**
+   * Keep the first `maxBuffer` bytes of a stream that writes more and return normally, saying so
+   * in `isStdoutTruncated` / `isStderrTruncated`, instead of throwing CORRAL_OUTPUT_TOO_LARGE.
+   */
+  truncate?: boolean;
 }
 
 /** What a guest command did. Output is text unless `encoding: "buffer"` was asked for. */
@@ -165,6 +176,9 @@ export interface ExecResult<Output extends string | Buffer = string> {
   exitCode: number;
   stdout: Output;
   stderr: Output;
+  /** With `truncate`: the stream wrote more than `maxBuffer` bytes, of which only the first are here. */
+  isStdoutTruncated?: boolean;
+  isStderrTruncated?: boolean;
 }
 
 export interface UserOptions extends WaitOptions {

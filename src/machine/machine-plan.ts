@@ -128,6 +128,7 @@ export async function machineIdentity(
       vlans: (options.vlans ?? []).map(({ vlan }) => vlan),
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,
+      ...(options.guestAgent ? { guestAgent: true as const } : {}),
       ...profileIdentity(plan, options),
     },
   };
@@ -162,6 +163,7 @@ export function optionsOfSnapshot(manifest: SnapshotManifest): MachineOptions {
     ...(config.maxMemoryMiB ? { maxMemoryMiB: config.maxMemoryMiB } : {}),
     node: config.node,
     allowReboot: config.allowReboot,
+    ...(config.guestAgent ? { guestAgent: true } : {}),
     accel: config.accelerator as Accelerator,
     ...(machine
       ? {

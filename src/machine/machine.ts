@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
+import type { QgaClient } from "../guest/qga-client.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -39,6 +40,7 @@ import {
   waitUntilTtyMatches,
 } from "./screen-verbs.ts";
 import { readManifest } from "./snapshot-manifest.ts";
+import { type SpawnedCommand, type SpawnOptions, type SpawnResult, spawnCommand } from "./spawn.ts";
 import { getUnitInfo, waitForUnit } from "./systemd-verbs.ts";
 import { validateMachineOptions } from "./validate-options.ts";
 import { isDiskBoot } from "./validate-profile.ts";
@@ -55,6 +57,9 @@ export type {
   PowerDownResult,
   ResizeOptions,
   SnapshotOptions,
+  SpawnedCommand,
+  SpawnOptions,
+  SpawnResult,
   UserOptions,
 };
 
@@ -161,6 +166,26 @@ export class Machine implements AsyncDisposable {
    */
   async start(): Promise<void> {
     await this.#session.launch();
+  }
+
+  /**
+   * The QEMU guest agent (qemu-ga) of a machine started with `guestAgent: true`: a QgaClient
+   * whose agent has answered a guest-ping. Starts the VM if needed and waits (default 300 s)
+   * until the agent answers. Each call returns the same client; once the VM has started again,
+   * its next call reaches the new VM's agent. Throws CORRAL_UNSUPPORTED when the machine has no
+   * agent port, the deadline's TimeoutError when no agent answers in the guest.
+   */
+  async guestAgent(options: WaitOptions = {}): Promise<QgaClient> {
+    if (!this.#session.options.guestAgent) {
+      throw new CorralError(
+        ErrorCodes.UNSUPPORTED,
+        `${this.name}: guestAgent(): the machine has no guest agent port; create it with \`guestAgent: true\``,
+        { machine: this.name },
+      );
+    }
+    const deadline = this.#session.deadline("guestAgent", options, SHELL_TIMEOUT_MS);
+    await this.#session.launch();
+    return this.#session.agent.connected(deadline);
   }
 
   /** Starts the VM if needed and waits until the guest's backdoor shell answers. */
@@ -321,6 +346,20 @@ export class Machine implements AsyncDisposable {
     if (options.timeout !== undefined) requireTimeout(options.timeout, `${this.name}: execute`);
     const raw = await this.#session.execute(command, options);
     return options.encoding === "buffer" ? raw : textResult(raw);
+  }
+
+  /**
+   * Starts `command` with bash in the guest and resolves once it runs, with a handle to write to
+   * its stdin, signal it, resize its terminal (`tty`) or kill it; its output comes to
+   * `onStdout`/`onStderr` as it arrives (none is kept) and `exited` settles with its exit code.
+   * At the `timeout` (none by default) or the caller's abort it is killed (`isTimedOut` for a
+   * timeout); before it runs, either gives up the wait with TimeoutError or AbortedError. The
+   * backdoor shell runs one command at a time: other calls wait until it has ended. Stdin travels
+   * over the `corral.xfer` port, a byte per guest system call: for typing and small inputs.
+   * Throws CORRAL_INVALID_ARGUMENT for a bad terminal size, and as execute() does.
+   */
+  spawn(command: string, options: SpawnOptions = {}): Promise<SpawnedCommand> {
+    return spawnCommand(this.#session, command, options);
   }
 
   /** Runs each command; throws GuestCommandError at the first that fails. Returns their stdout. */
@@ -593,6 +632,13 @@ function nameFromStartScript(path: string | undefined): string | undefined {
   return match?.[1];
 }
 
-function textResult(raw: RawExecResult): ExecResult<string> {
-  return { exitCode: raw.exitCode, stdout: raw.stdout.toString(), stderr: raw.stderr.toString() };
+function textResult(raw: RawExecResult & Partial<ExecResult<Buffer>>): ExecResult<string> {
+  const { isStdoutTruncated, isStderrTruncated } = raw;
+  return {
+    exitCode: raw.exitCode,
+    stdout: raw.stdout.toString(),
+    stderr: raw.stderr.toString(),
+    ...(isStdoutTruncated !== undefined ? { isStdoutTruncated } : {}),
+    ...(isStderrTruncated !== undefined ? { isStderrTruncated } : {}),
+  };
 }

@@ -30,6 +30,8 @@ export interface SnapshotConfig {
   vlans: number[];
   node: number;
   allowReboot: boolean;
+  /** The guest agent's port; present only when the machine had it. */
+  guestAgent?: true;
   // --- machine profile (absent from snapshots taken before profiles) ---
   /** The virtual hardware; null for a start script's own. */
   machine?: VmMachine | null;

@@ -45,6 +45,7 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
   keepState: boolean,
   rootDisk: nonEmptyString,
   allowReboot: boolean,
+  guestAgent: boolean,
   sharedDir: nonEmptyString,
   cpus: wholeNumber(1, MAX_CPUS),
   memoryMiB: wholeNumber(MIN_MEMORY_MIB, Number.POSITIVE_INFINITY, " of MiB"),

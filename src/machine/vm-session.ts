@@ -28,6 +28,7 @@ import type { TransferPort } from "../guest/transfer-port.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { StateFolder } from "../host/state-folder.ts";
 import { vlanMac } from "../network/addressing.ts";
+import { GuestAgentLink } from "./guest-agent.ts";
 import { untilScript } from "./guest-scripts.ts";
 import { GuestSession, type ShellArrival } from "./guest-session.ts";
 import { Lifecycle, type MachineOperation } from "./lifecycle.ts";
@@ -49,6 +50,10 @@ const SNAPSHOT_TIMEOUT_MS = 300_000;
 export class VmSession {
   readonly name: string;
   readonly lifecycle = new Lifecycle();
+  /** The QEMU guest agent of whichever VM runs (machines started with `guestAgent`). */
+  readonly agent = new GuestAgentLink((deadline) =>
+    this.#runningVm("guestAgent()").transport.open("qga", deadline),
+  );
   /** The serial console across every start of the VM (a reboot starts a new VMM). */
   readonly #console = new ConsoleLog();
   readonly #consoleListeners = new Set<(line: string) => void>();
@@ -211,6 +216,7 @@ export class VmSession {
     // A VM still starting is waited for: its start script would recreate the removed folder.
     const vm = this.#vm ?? (await this.#starting?.catch(() => undefined));
     this.#guest?.invalidate("the machine was disposed");
+    this.agent.close();
     if (vm && this.isPersistent) await vm.detach();
     else if (vm) await this.#end(vm, "stop");
     await this.#folder?.release();
@@ -342,12 +348,13 @@ export class VmSession {
     options: Omit<ExecOptions, "signal"> & Pick<ExecuteOptions, "signal"> = {},
   ): Promise<RawExecResult> {
     const shell = await this.connect(deadline);
-    const { onStdout, onStderr, maxBuffer, signal, inShell, guestDeadline } = options;
+    const { onStdout, onStderr, maxBuffer, truncate, signal, inShell, guestDeadline } = options;
     const reply = await this.explained(
       shell.exec(command, deadline, () => this.describe(), {
         ...(onStdout ? { onStdout } : {}),
         ...(onStderr ? { onStderr } : {}),
         ...(maxBuffer !== undefined ? { maxBuffer } : {}),
+        ...(truncate ? { truncate } : {}),
         ...(signal ? { signal } : {}),
         ...(inShell ? { inShell } : {}),
         ...(guestDeadline ? { guestDeadline } : {}),
@@ -368,7 +375,14 @@ export class VmSession {
         },
       );
     }
-    return { exitCode, stdout, stderr };
+    return {
+      exitCode,
+      stdout,
+      stderr,
+      ...(options.truncate
+        ? { isStdoutTruncated: reply.isStdoutTruncated, isStderrTruncated: reply.isStderrTruncated }
+        : {}),
+    };
   }
 
   /** Runs a corral wait script that ends by itself when `deadline` is up. */
@@ -607,6 +621,7 @@ export class VmSession {
       sharedDir: sharedDir ? resolve(sharedDir) : undefined,
       kernelParams: this.options.kernelParams ?? [],
       allowReboot: this.options.allowReboot ?? false,
+      guestAgent: this.options.guestAgent ?? false,
       env: this.options.env ?? {},
       owner: this.#ownerRecord(),
       machine: plan.machine,

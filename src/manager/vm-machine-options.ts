@@ -37,6 +37,8 @@ export function machineOptionsFor(vm: MachineTarget): MachineOptions {
   return {
     name: vm.name,
     ownership: "persistent",
+    // Every managed VM gets qemu-ga's port: the guest channel when it has no backdoor shell.
+    guestAgent: true,
     stateDir: vm.stateDir,
     keepState: true,
     backend: spec.backend,

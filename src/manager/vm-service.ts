@@ -8,9 +8,11 @@ import type { Labels } from "../store/columns.ts";
 import type { Store } from "../store/store.ts";
 import type { Vm, VmOs, VmState } from "../store/vm-types.ts";
 import type { EventHub } from "./event-hub.ts";
+import type { GuestCapabilities, GuestOps } from "./guest/guest-ops.ts";
 import { MachineTable } from "./machine-table.ts";
 import type { VmContext } from "./vm-context.ts";
 import { createVm, removeVm } from "./vm-create.ts";
+import { VmGuests } from "./vm-guest.ts";
 import { bootVm, howItEnded, powerOff, rebootVm, requireMachine } from "./vm-lifecycle.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
 import { type OperationResult, runOperation } from "./vm-operations.ts";
@@ -59,6 +61,7 @@ export interface WaitOption {
 
 export class VmService {
   readonly #context: VmContext;
+  readonly #guests = new VmGuests();
 
   constructor(options: VmServiceOptions) {
     this.#context = {
@@ -223,6 +226,24 @@ export class VmService {
   /** The Machine of a VM that runs under this daemon, for guest operations. */
   machineOf(idOrName: string): Machine | undefined {
     return this.#context.machines.get(this.#vm(idOrName).id);
+  }
+
+  /**
+   * The guest operations of a running VM (exec, files, info, processes, services, logs), through
+   * the channel its spec forces or the probe chose at first use: the backdoor shell if it
+   * answers, else qemu-ga. Throws CORRAL_CONFLICT naming the VM's state when it is not running,
+   * CORRAL_UNSUPPORTED "no guest channel" when neither answers within `timeoutMs` (default 30 s).
+   */
+  async guest(idOrName: string, options: { timeoutMs?: number } = {}): Promise<GuestOps> {
+    return this.#guests.open(this.#context, this.#vm(idOrName), options);
+  }
+
+  /** The channel that reaches a running VM's guest and what it can do (see guest()). */
+  async guestCapabilities(
+    idOrName: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<GuestCapabilities> {
+    return (await this.guest(idOrName, options)).capabilities;
   }
 
   // --- snapshots -----------------------------------------------------------------------------

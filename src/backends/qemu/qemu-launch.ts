@@ -57,7 +57,7 @@ async function launchOwned(
   stateFd: number | undefined,
 ): Promise<QemuVm> {
   // Sockets of each start have their own names: the previous QEMU's may still be going away.
-  const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches));
+  const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches), spec);
   try {
     const args = [
       ...command.args,
@@ -95,7 +95,7 @@ async function launchPersistent(
   console: ConsoleLog,
   stateFd: number | undefined,
 ): Promise<QemuVm> {
-  const sockets = DialingSockets.at(spec.stateDir);
+  const sockets = DialingSockets.at(spec.stateDir, spec);
   await Promise.all(
     Object.values(sockets.paths).map((path) => rm(path as string, { force: true })),
   );

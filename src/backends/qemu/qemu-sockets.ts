@@ -1,5 +1,5 @@
-// The unix sockets between corral and one QEMU process: its monitor (QMP), the guest's ports and,
-// for a persistent VM, its serial console. An owned VM's QEMU dials sockets corral listens on (so
+// The unix sockets between corral and one QEMU process: its monitor (QMP), the guest's ports (the
+// guest agent's only when asked for) and, for a persistent VM, its serial console. An owned VM's QEMU dials sockets corral listens on (so
 // nothing is left listening when corral dies); a persistent VM's QEMU listens itself, so any
 // corral process can dial it again later.
 
@@ -9,11 +9,20 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { UnixListener } from "../../host/unix-listener.ts";
 
-export type QemuSocketName = "qmp" | "shell" | "stdout" | "stderr" | "xfer" | "console";
+export type QemuSocketName = "qmp" | "shell" | "stdout" | "stderr" | "xfer" | "qga" | "console";
 
 /** Names of the sockets of each mode: a persistent VM's console is a socket too. */
 export const OWNED_SOCKETS = ["qmp", "shell", "stdout", "stderr", "xfer"] as const;
 export const PERSISTENT_SOCKETS = [...OWNED_SOCKETS, "console"] as const;
+
+/** Which optional sockets a VM has. */
+export interface SocketChoice {
+  /** The guest agent's port (`org.qemu.guest_agent.0`). */
+  guestAgent?: boolean | undefined;
+}
+
+/** An owned VM's guest agent chardev dials again this many seconds after its peer closed. */
+export const QGA_REDIAL_S = 1;
 
 const DIAL_RETRY_MS = 10;
 
@@ -29,11 +38,23 @@ export class ListeningSockets implements QemuSockets {
   readonly paths: Partial<Record<QemuSocketName, string>> = {};
   readonly #listeners = new Map<QemuSocketName, UnixListener>();
 
-  static async listen(stateDir: string, suffix: string): Promise<ListeningSockets> {
+  static async listen(
+    stateDir: string,
+    suffix: string,
+    choice: SocketChoice = {},
+  ): Promise<ListeningSockets> {
     const sockets = new ListeningSockets();
+    const names: QemuSocketName[] = [
+      ...OWNED_SOCKETS,
+      ...(choice.guestAgent ? ["qga" as const] : []),
+    ];
     try {
-      for (const name of OWNED_SOCKETS) {
-        const listener = await UnixListener.listen(join(stateDir, `${name}-${suffix}.sock`));
+      for (const name of names) {
+        // The agent's client closes and opens its stream again (a resync, a restarted agent):
+        // QEMU dials anew each time.
+        const listener = await UnixListener.listen(join(stateDir, `${name}-${suffix}.sock`), {
+          isRedialled: name === "qga",
+        });
         sockets.#listeners.set(name, listener);
         sockets.paths[name] = listener.path;
       }
@@ -47,7 +68,7 @@ export class ListeningSockets implements QemuSockets {
   open(name: QemuSocketName): Promise<Socket> {
     const listener = this.#listeners.get(name);
     if (!listener) return Promise.reject(new Error(`no ${name} socket`));
-    return listener.accepted;
+    return name === "qga" ? listener.next() : listener.accepted;
   }
 
   close(): void {
@@ -65,9 +86,13 @@ export class DialingSockets implements QemuSockets {
     this.paths = paths;
   }
 
-  static at(stateDir: string): DialingSockets {
+  static at(stateDir: string, choice: SocketChoice = {}): DialingSockets {
+    const names: QemuSocketName[] = [
+      ...PERSISTENT_SOCKETS,
+      ...(choice.guestAgent ? ["qga" as const] : []),
+    ];
     return new DialingSockets(
-      Object.fromEntries(PERSISTENT_SOCKETS.map((name) => [name, join(stateDir, `${name}.sock`)])),
+      Object.fromEntries(names.map((name) => [name, join(stateDir, `${name}.sock`)])),
     );
   }
 

@@ -2,13 +2,16 @@
 // its process name, its monitor, the guest shell's console and ports, the serial console. An
 // owned VM's chardevs dial sockets corral listens on and its serial console is QEMU's stdio; a
 // persistent VM's chardevs listen themselves, and its serial console is a socket too, logged to
-// a file that outlives any corral process.
+// a file that outlives any corral process. The guest agent's port is added when asked for.
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
 import type { Ownership, VlanNic } from "../backend.ts";
 import { sizeArgs } from "./hotplug.ts";
-import type { QemuSocketName } from "./qemu-sockets.ts";
+import { type QemuSocketName, QGA_REDIAL_S } from "./qemu-sockets.ts";
+
+/** The virtio-serial port name qemu-ga opens in the guest. */
+export const QGA_PORT = "org.qemu.guest_agent.0";
 
 export interface RuntimeArgsOptions {
   name: string;
@@ -35,10 +38,19 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
   const isServer = options.ownership === "persistent";
   const chardev = (id: string, name: QemuSocketName, extra = "") =>
     `socket,id=${id},path=${sockets[name]}${isServer ? ",server=on,wait=off" : ""}${extra}`;
-  const port = (id: string, name: QemuSocketName, device: string) => [
-    ...["-chardev", chardev(id, name)],
+  const port = (id: string, name: QemuSocketName, device: string, extra = "") => [
+    ...["-chardev", chardev(id, name, extra)],
     ...["-device", device.replace("@", id)],
   ];
+  // An owned VM's agent chardev dials again after corral's client closed its stream.
+  const qga = sockets.qga
+    ? port(
+        "corral-qga",
+        "qga",
+        `virtserialport,chardev=@,bus=corral-serial.0,name=${QGA_PORT}`,
+        isServer ? "" : `,reconnect=${QGA_REDIAL_S}`,
+      )
+    : [];
   const bus = options.isMmio ? "device" : "pci";
   const cpu = [options.accelerator === "kvm" ? "host" : "max", ...(options.cpuFeatures ?? [])];
   const serial = isServer
@@ -74,6 +86,7 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
       "xfer",
       `virtserialport,chardev=@,bus=corral-serial.0,name=${XFER_PORT}`,
     ),
+    ...qga,
     ...sizeArgs(options),
     ...(options.nics ?? []).flatMap((nic) => [
       ...["-netdev", `vde,id=vlan${nic.vlan},sock=${nic.switchSocket}`],

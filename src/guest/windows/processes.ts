@@ -15,6 +15,11 @@ export interface WindowsProcess {
   user: string | null;
   /** Processor time used so far, in seconds; null when the process may not be opened. */
   cpuS: number | null;
+  /**
+   * Processor time over the time since it started, in percent of one CPU (as ps's %CPU); null
+   * when the process may not be opened.
+   */
+  cpuPercent: number | null;
   workingSetBytes: number;
   /** The executable's path; null when the process may not be opened. */
   path: string | null;
@@ -29,7 +34,7 @@ export function listProcessesScript(): string {
   return [
     "try { $processes = Get-Process -IncludeUserName } catch { $processes = Get-Process }",
     // TotalProcessorTime and MainModule throw for processes the caller may not open.
-    "$rows = @($processes | Select-Object -Property Id, ProcessName, UserName, @{ Name = 'CPU'; Expression = { try { $_.TotalProcessorTime.TotalSeconds } catch { $null } } }, WorkingSet64, @{ Name = 'Path'; Expression = { try { $_.MainModule.FileName } catch { $null } } })",
+    "$rows = @($processes | Select-Object -Property Id, ProcessName, UserName, @{ Name = 'CPU'; Expression = { try { $_.TotalProcessorTime.TotalSeconds } catch { $null } } }, @{ Name = 'CpuPercent'; Expression = { try { [math]::Round($_.TotalProcessorTime.TotalSeconds * 100 / [math]::Max(0.001, ((Get-Date) - $_.StartTime).TotalSeconds), 1) } catch { $null } } }, WorkingSet64, @{ Name = 'Path'; Expression = { try { $_.MainModule.FileName } catch { $null } } })",
     "ConvertTo-Json -InputObject $rows -Depth 2 -Compress",
   ].join("\n");
 }
@@ -44,6 +49,7 @@ export function parseProcesses(stdout: string): WindowsProcess[] {
       name: row.string("ProcessName"),
       user: row.optionalString("UserName"),
       cpuS: row.optionalNumber("CPU"),
+      cpuPercent: row.optionalNumber("CpuPercent"),
       workingSetBytes: row.optionalNumber("WorkingSet64") ?? 0,
       path: row.optionalString("Path"),
     };

@@ -56,8 +56,11 @@ export interface RunningExec {
   closeStdin(): void;
   signal(name: string): void;
   resize(columns: number, rows: number): void;
-  /** Settles with the exit code once the command has ended. */
-  readonly exited: Promise<{ exitCode: number }>;
+  /**
+   * Settles with the exit code once the command has ended; `isTimedOut` when its timeoutMs
+   * passed and it was killed (exit code 124 then).
+   */
+  readonly exited: Promise<{ exitCode: number; isTimedOut?: boolean }>;
 }
 
 export interface FileStat {
@@ -68,6 +71,8 @@ export interface FileStat {
   uid: number;
   gid: number;
   modifiedAt: string;
+  /** Windows: the FileAttributes (`Archive`, `ReadOnly, Hidden`); mode, uid and gid are 0 there. */
+  attributes?: string;
 }
 
 export interface SystemInfo {
@@ -100,10 +105,14 @@ export interface GuestService {
 
 export interface LogQuery {
   since?: Date;
+  /** Linux: a systemd unit (`journalctl -u`); Windows: an event log (default System and Application). */
   unit?: string;
   /** 0 (emerg) – 7 (debug), the syslog scale; Windows levels map onto it. */
   priority?: number;
+  /** The most entries, the newest (default 100, at most 10,000). */
   limit?: number;
+  /** Linux: the syslog identifier (`logger -t`); Windows: the event's provider (source). */
+  identifier?: string;
 }
 
 export interface LogEntry {
@@ -114,6 +123,8 @@ export interface LogEntry {
   /** Windows: the event log's name and id. */
   logName?: string;
   eventId?: number;
+  /** Linux: the systemd unit that logged it. */
+  unit?: string;
 }
 
 export interface GuestHealth {
@@ -157,5 +168,6 @@ export interface GuestOps {
     action: "start" | "stop" | "restart",
     deadline: Deadline,
   ): Promise<GuestService>;
+  /** The newest entries that match, oldest first. */
   logs(query: LogQuery, deadline: Deadline): Promise<LogEntry[]>;
 }

@@ -176,6 +176,31 @@ describe("cpuFeatures and runtimeArgs", () => {
     expect(values(args, "-cpu")).toEqual(["max"]);
   });
 
+  it("adds the guest agent's port only when it has a socket: dialled again when owned", () => {
+    const base = {
+      name: "g",
+      accelerator: "tcg",
+      allowReboot: false,
+    } as const;
+    const without = runtimeArgs({ ...base, ownership: "owned", sockets: {} });
+    expect(values(without, "-device").join(" ")).not.toContain("org.qemu.guest_agent.0");
+    const owned = runtimeArgs({ ...base, ownership: "owned", sockets: { qga: "/s/qga.sock" } });
+    expect(values(owned, "-chardev")).toContain(
+      "socket,id=corral-qga,path=/s/qga.sock,reconnect=1",
+    );
+    expect(values(owned, "-device")).toContain(
+      "virtserialport,chardev=corral-qga,bus=corral-serial.0,name=org.qemu.guest_agent.0",
+    );
+    const persistent = runtimeArgs({
+      ...base,
+      ownership: "persistent",
+      sockets: { qga: "/s/qga.sock" },
+    });
+    expect(values(persistent, "-chardev")).toContain(
+      "socket,id=corral-qga,path=/s/qga.sock,server=on,wait=off",
+    );
+  });
+
   it("escapes commas in option values", () => {
     expect(qemuValue("/a,b")).toBe("/a,,b");
   });

@@ -17,7 +17,7 @@ describe("listProcessesScript", () => {
     expect(payloadScript(listProcessesScript())).toBe(
       [
         "try { $processes = Get-Process -IncludeUserName } catch { $processes = Get-Process }",
-        "$rows = @($processes | Select-Object -Property Id, ProcessName, UserName, @{ Name = 'CPU'; Expression = { try { $_.TotalProcessorTime.TotalSeconds } catch { $null } } }, WorkingSet64, @{ Name = 'Path'; Expression = { try { $_.MainModule.FileName } catch { $null } } })",
+        "$rows = @($processes | Select-Object -Property Id, ProcessName, UserName, @{ Name = 'CPU'; Expression = { try { $_.TotalProcessorTime.TotalSeconds } catch { $null } } }, @{ Name = 'CpuPercent'; Expression = { try { [math]::Round($_.TotalProcessorTime.TotalSeconds * 100 / [math]::Max(0.001, ((Get-Date) - $_.StartTime).TotalSeconds), 1) } catch { $null } } }, WorkingSet64, @{ Name = 'Path'; Expression = { try { $_.MainModule.FileName } catch { $null } } })",
         "ConvertTo-Json -InputObject $rows -Depth 2 -Compress",
       ].join("\n"),
     );
@@ -41,17 +41,27 @@ describe("parseProcesses", () => {
         ProcessName: "explorer",
         UserName: "WIN-7Q0NLB1D3SK\\corral",
         CPU: 12.859375,
+        CpuPercent: 0.4,
         WorkingSet64: 105_467_904,
         Path: "C:\\Windows\\explorer.exe",
       },
     ]);
     expect(parseProcesses(stdout)).toEqual([
-      { pid: 0, name: "Idle", user: null, cpuS: null, workingSetBytes: 8192, path: null },
+      {
+        pid: 0,
+        name: "Idle",
+        user: null,
+        cpuS: null,
+        cpuPercent: null,
+        workingSetBytes: 8192,
+        path: null,
+      },
       {
         pid: 4,
         name: "System",
         user: "NT AUTHORITY\\SYSTEM",
         cpuS: null,
+        cpuPercent: null,
         workingSetBytes: 139264,
         path: null,
       },
@@ -60,6 +70,7 @@ describe("parseProcesses", () => {
         name: "explorer",
         user: "WIN-7Q0NLB1D3SK\\corral",
         cpuS: 12.859375,
+        cpuPercent: 0.4,
         workingSetBytes: 105_467_904,
         path: "C:\\Windows\\explorer.exe",
       },
@@ -75,6 +86,7 @@ describe("parseProcesses", () => {
         name: "qemu-ga",
         user: null,
         cpuS: 0.25,
+        cpuPercent: null,
         workingSetBytes: 9000000,
         path: null,
       },
