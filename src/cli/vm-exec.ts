@@ -110,15 +110,16 @@ async function streamed(
   });
   const { stdin, stdout } = process;
   const isRaw = options.tty && options.forwardStdin && stdin.isTTY;
-  socket.send({
-    ...fields,
-    ...(options.tty && {
-      tty: true,
-      ...(stdout.isTTY && { columns: stdout.columns, rows: stdout.rows }),
-    }),
-  });
-  const onResize = () =>
-    socket.send({ type: "resize", columns: stdout.columns, rows: stdout.rows });
+  // A terminal whose size was never set says 0 × 0: the guest's default (80 × 24) then.
+  const size = () =>
+    stdout.isTTY && stdout.columns > 0 && stdout.rows > 0
+      ? { columns: stdout.columns, rows: stdout.rows }
+      : undefined;
+  socket.send({ ...fields, ...(options.tty && { tty: true, ...size() }) });
+  const onResize = () => {
+    const now = size();
+    if (now) socket.send({ type: "resize", ...now });
+  };
   const onData = (chunk: Buffer) => socket.send({ type: "stdin", data: chunk.toString("base64") });
   const onEnd = () => socket.send({ type: "eof" });
   let interrupts = 0;

@@ -53,6 +53,7 @@ interface SystemInfo {
 interface LogFlags extends ApiFlags {
   follow?: boolean;
   unit?: string;
+  identifier?: string;
   since?: string;
   priority?: string;
   lines?: number;
@@ -138,6 +139,10 @@ export function registerVmGuest(vm: Command): void {
       .argument("<vm>", "the VM's name or id")
       .option("-f, --follow", "then print new entries as they come, until Ctrl-C")
       .option("--unit <unit>", "only this systemd unit's (Windows: this event log's)")
+      .option(
+        "--identifier <name>",
+        "only this program's (its syslog identifier, logger -t; Windows: this provider's)",
+      )
       .option("--since <time>", "entries from then on: 30s, 10m, 2h, 1d ago, or an ISO 8601 time")
       .option(
         "--priority <p>",
@@ -156,6 +161,7 @@ export function registerVmGuest(vm: Command): void {
         idOrName,
         `logs${query({
           unit: flags.unit,
+          identifier: flags.identifier,
           since: flags.since,
           priority: flags.priority,
           limit: flags.lines,

@@ -132,7 +132,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     limits,
   });
   const { manager } = options;
-  const guests = options.guests ?? (manager && guestsOf(manager));
+  const guests: GuestResolver | undefined =
+    options.guests ?? (manager && ((idOrName) => manager.vms.guest(idOrName)));
   if (guests) {
     await app.register(guestRoutes, {
       prefix: API_PREFIX,
@@ -160,19 +161,4 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
   }
   return app;
-}
-
-/** The manager's guests. */
-function guestsOf(manager: Manager): GuestResolver {
-  // Until the guest channel's VmService.guest lands (branch guest-channel).
-  return async (idOrName) => {
-    const vm = manager.vms.get(idOrName);
-    if (manager.vms.machineOf(idOrName) === undefined) {
-      throw new CorralError(
-        ErrorCodes.MACHINE_NOT_RUNNING,
-        `VM "${vm.name}" is ${vm.state}: guest operations need it running`,
-      );
-    }
-    throw new CorralError(ErrorCodes.UNSUPPORTED, "guest operations are not wired to VMs yet");
-  };
 }

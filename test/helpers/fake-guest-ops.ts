@@ -187,7 +187,8 @@ export function fakeGuest(capabilities: Partial<GuestCapabilities> = {}): FakeGu
       const matching = logEntries.filter(
         (entry) =>
           (query.since === undefined || Date.parse(entry.time) >= query.since.getTime()) &&
-          (query.unit === undefined || entry.source === query.unit) &&
+          (query.unit === undefined || entry.unit === query.unit) &&
+          (query.identifier === undefined || entry.source === query.identifier) &&
           (query.priority === undefined || entry.priority <= query.priority),
       );
       return matching.slice(-(query.limit ?? 1000));

@@ -116,10 +116,10 @@ export function serveExecSocket(
       return;
     }
     for (const frame of queued.splice(0)) drive(frame, exec);
-    const { exitCode } = await exec.exited;
+    const { exitCode, isTimedOut = false } = await exec.exited;
     if (hasEnded) return;
     hasEnded = true;
-    sendFrame(socket, { type: "exit", exitCode });
+    sendFrame(socket, { type: "exit", exitCode, ...(isTimedOut && { isTimedOut }) });
     socket.close(CLOSE_NORMAL, "exited");
   };
 

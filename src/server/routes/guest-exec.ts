@@ -25,7 +25,7 @@ const WEBSOCKET_PROTOCOL = [
   "Upgrade to a WebSocket (`Connection: Upgrade`, `Upgrade: websocket`); all frames are JSON text.",
   "The client's first frame says what to run: the fields of POST execute without stdin, plus `tty` (a pseudo-terminal), `columns`, `rows`, and `detach` (the command outlives a dropped connection).",
   'Then the client may send `{"type":"stdin","data":"<base64>"}`, `{"type":"eof"}`, `{"type":"signal","signal":"TERM"}` and `{"type":"resize","columns":120,"rows":40}`.',
-  'The server sends `{"type":"stdout","data":"<base64>"}` and `{"type":"stderr","data":"<base64>"}` as output comes, each stream in order, and last `{"type":"exit","exitCode":0}`, then closes with 1000.',
+  'The server sends `{"type":"stdout","data":"<base64>"}` and `{"type":"stderr","data":"<base64>"}` as output comes, each stream in order, and last `{"type":"exit","exitCode":0}` (with `"isTimedOut":true` when timeoutMs passed and the command was killed), then closes with 1000.',
   'An error (a bad frame, no such VM, a channel that cannot stream: CORRAL_UNSUPPORTED) is a frame `{"type":"error","code","message","details"}` and a close code of 4000 + its HTTP status (4400, 4404, 4409, 4501…).',
   "Closing the socket before the exit frame kills the command, unless `detach: true`.",
 ].join("\n\n");

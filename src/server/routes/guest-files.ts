@@ -31,6 +31,9 @@ export interface GuestFileRouteOptions {
 
 const SHA256_HEADER = "x-corral-sha256";
 
+/** How long one transfer may take: 6 h (a client that goes away ends it at once). */
+const TRANSFER_TIMEOUT_MS = 6 * 3_600_000;
+
 const statHeaders = {
   "x-corral-type": Type.String({ description: "file, directory, symlink or other" }),
   "x-corral-size": Type.String({ description: "its size in bytes" }),
@@ -38,6 +41,9 @@ const statHeaders = {
   "x-corral-uid": Type.String(),
   "x-corral-gid": Type.String(),
   "last-modified": Type.String(),
+  "x-corral-attributes": Type.String({
+    description: "Windows: its FileAttributes (Archive, ReadOnly, Hidden…); absent on Linux",
+  }),
 };
 
 export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> = async (
@@ -109,7 +115,7 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
           throw refusal;
         }
       };
-      const deadline = requestDeadline(request, reply, `write ${path}`, Infinity);
+      const deadline = requestDeadline(request, reply, `write ${path}`, TRANSFER_TIMEOUT_MS);
       let written: { sizeBytes: number; sha256: string };
       try {
         written = await guest.writeFile(
@@ -159,7 +165,7 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
     },
     async (request, reply) => {
       const [guest, path] = await guestAndPath(request.params.id, request.query.path);
-      const deadline = requestDeadline(request, reply, `read ${path}`, Infinity);
+      const deadline = requestDeadline(request, reply, `read ${path}`, TRANSFER_TIMEOUT_MS);
       const stat = await guest.stat(path, deadline);
       if (stat.type === "directory") {
         throw new CorralError(
@@ -167,11 +173,14 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
           `${path} is a folder: this corral's guest channels send files only, not folders (tar); read its files one by one`,
         );
       }
+      // The first chunk is read before any header is set: a failure to start is an error answer.
+      const chunks = guest.readFile(path, deadline)[Symbol.asyncIterator]();
+      const first = await chunks.next();
       const hash = createHash("sha256");
       const hashed = async function* () {
-        for await (const chunk of guest.readFile(path, deadline)) {
-          hash.update(chunk);
-          yield chunk;
+        for (let next = first; !next.done; next = await chunks.next()) {
+          hash.update(next.value);
+          yield next.value;
         }
       };
       setStatHeaders(reply, stat);
@@ -237,6 +246,7 @@ function setStatHeaders(reply: FastifyReply, stat: FileStat): void {
     "x-corral-gid": String(stat.gid),
     "last-modified": new Date(stat.modifiedAt).toUTCString(),
   });
+  if (stat.attributes !== undefined) reply.header("x-corral-attributes", stat.attributes);
 }
 
 /** `size` says how large the upload is: "is 5000 bytes", "passed 4096 bytes". */

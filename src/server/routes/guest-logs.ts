@@ -143,6 +143,7 @@ function logQuery(query: Query): LogQuery {
   return {
     ...(query.since !== undefined && { since: parseSince(query.since) }),
     ...(query.unit !== undefined && { unit: query.unit }),
+    ...(query.identifier !== undefined && { identifier: query.identifier }),
     ...(query.priority !== undefined && { priority: parsePriority(query.priority) }),
     limit: query.limit ?? DEFAULT_LIMIT,
   };

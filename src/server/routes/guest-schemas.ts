@@ -262,6 +262,12 @@ export const LogsQuery = Type.Object(
         description: "Linux: a systemd unit; Windows: an event log (System, Application…)",
       }),
     ),
+    identifier: Type.Optional(
+      Type.String({
+        pattern: "^[A-Za-z0-9@._:/ -]{1,256}$",
+        description: "Linux: a syslog identifier (logger -t); Windows: an event's provider",
+      }),
+    ),
     priority: Type.Optional(
       Type.String({
         pattern: "^([0-7]|emerg|alert|crit|err|warning|notice|info|debug)$",
@@ -288,8 +294,9 @@ export const LogsQuery = Type.Object(
 export const LogEntryView = Type.Object({
   time: Type.String({ description: "ISO 8601" }),
   priority: Type.Integer({ description: "0 (emerg) – 7 (debug)" }),
-  source: Type.String({ description: "the unit, program or provider" }),
+  source: Type.String({ description: "the program (syslog identifier) or provider" }),
   message: Type.String(),
+  unit: Type.Optional(Type.String({ description: "Linux: the systemd unit that logged it" })),
   logName: Type.Optional(Type.String({ description: "Windows: the event log" })),
   eventId: Type.Optional(Type.Integer({ description: "Windows: the event's id" })),
 });

@@ -198,7 +198,7 @@ describe("corral vm ps|info|logs|services", () => {
       source: "app",
       message: "boom",
     });
-    expect((await cli("vm", "logs", "web", "--unit", "app", "-n", "5")).stdout).toBe(
+    expect((await cli("vm", "logs", "web", "--identifier", "app", "-n", "5")).stdout).toBe(
       "2026-01-01T00:00:00.000Z 3 app: boom\n",
     );
     expect(JSON.parse((await cli("vm", "logs", "web", "--json")).stdout)).toMatchObject({

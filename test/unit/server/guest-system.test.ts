@@ -95,7 +95,8 @@ describe("GET /v1/vms/{id}/guest/logs", () => {
       {
         time: new Date(now - 3_600_000).toISOString(),
         priority: 6,
-        source: "cron",
+        source: "CRON",
+        unit: "cron.service",
         message: "old",
       },
       { time: new Date(now - 1000).toISOString(), priority: 3, source: "app", message: "failed" },
@@ -104,7 +105,8 @@ describe("GET /v1/vms/{id}/guest/logs", () => {
     const messages = async (query: string, path = "logs") =>
       ((await get(`${path}?${query}`)).json as { message: string }[]).map((e) => e.message);
     expect(await messages("since=10m")).toEqual(["failed", "fine"]);
-    expect(await messages("unit=cron")).toEqual(["old"]);
+    expect(await messages("unit=cron.service")).toEqual(["old"]);
+    expect(await messages("identifier=app")).toEqual(["failed", "fine"]);
     expect(await messages("priority=err")).toEqual(["failed"]);
     expect(await messages("priority=3&limit=5", "event-logs")).toEqual(["failed"]);
     expect(await messages("limit=1")).toEqual(["fine"]);
@@ -118,7 +120,7 @@ describe("GET /v1/vms/{id}/guest/logs", () => {
     guest.logEntries.length = 0;
     const time = new Date().toISOString();
     guest.logEntries.push({ time, priority: 6, source: "app", message: "first" });
-    const stream = openEventStream(to.socket, "/v1/vms/web/guest/logs?follow=true&unit=app");
+    const stream = openEventStream(to.socket, "/v1/vms/web/guest/logs?follow=true&identifier=app");
     expect(await stream.status).toBe(200);
     await stream.waitFor((event) => (event.data as { message: string }).message === "first");
     // Same time as the last one sent: new all the same.
