@@ -443,6 +443,7 @@ export class Driver implements AsyncDisposable {
       ...(spec.cpus ? { cpus: spec.cpus } : {}),
       ...(spec.memoryMiB ? { memoryMiB: spec.memoryMiB } : {}),
       ...(spec.allowReboot ? { allowReboot: true } : {}),
+      ...(spec.guestAgent ? { guestAgent: true } : {}),
       ...(this.#options.accel ? { accel: this.#options.accel } : {}),
       ...(this.#options.keepVmState
         ? { keepState: true, stateDir: join(tmpdir(), `corral-vm-state-${name}`) }

@@ -23,11 +23,13 @@ export interface MachineSpec {
   vlans?: number[];
   /** Keep the VM running across a guest-initiated reboot. */
   allowReboot?: boolean;
+  /** Give the guest qemu-ga's port (`Machine.guestAgent()`); default false. */
+  guestAgent?: boolean;
   /** Extra environment for the start script (`QEMU_OPTS`, `QEMU_KERNEL_PARAMS`…). */
   env?: Record<string, string>;
 }
 
-const { image, startScript, memoryMiB, cpus, allowReboot, env } = MACHINE_OPTION_RULES;
+const { image, startScript, memoryMiB, cpus, allowReboot, guestAgent, env } = MACHINE_OPTION_RULES;
 /** Every field of a machine spec, with its rule. */
 const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
   image,
@@ -36,6 +38,7 @@ const SPEC_RULES: { readonly [K in keyof MachineSpec]-?: FieldRule } = {
   cpus,
   vlans: VLAN_NUMBERS_RULE,
   allowReboot,
+  guestAgent,
   env,
 };
 

@@ -72,9 +72,9 @@ export interface ExecResult {
 /** A result, and whether the guest killed the command at its limit (`guestDeadline: "kill"`). */
 export interface ShellReply extends ExecResult {
   isKilled: boolean;
-  /** The stream wrote more than `maxBuffer` bytes; only the first ones are kept (`truncate`). */
-  isStdoutTruncated: boolean;
-  isStderrTruncated: boolean;
+  /** With `truncate`: the stream wrote more than `maxBuffer` bytes, of which only the first are kept. */
+  isStdoutTruncated?: boolean;
+  isStderrTruncated?: boolean;
 }
 
 export interface ShellStreams {

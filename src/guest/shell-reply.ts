@@ -114,8 +114,12 @@ export class Reply {
       stdout: this.#stdout.result(),
       stderr: this.#stderr.result(),
       isKilled: status.kind === "killed",
-      isStdoutTruncated: this.#stdout.isOverflowed,
-      isStderrTruncated: this.#stderr.isOverflowed,
+      ...(this.#isTruncating
+        ? {
+            isStdoutTruncated: this.#stdout.isOverflowed,
+            isStderrTruncated: this.#stderr.isOverflowed,
+          }
+        : {}),
     };
   }
 }

@@ -380,7 +380,10 @@ export class VmSession {
       stdout,
       stderr,
       ...(options.truncate
-        ? { isStdoutTruncated: reply.isStdoutTruncated, isStderrTruncated: reply.isStderrTruncated }
+        ? {
+            isStdoutTruncated: reply.isStdoutTruncated === true,
+            isStderrTruncated: reply.isStderrTruncated === true,
+          }
         : {}),
     };
   }

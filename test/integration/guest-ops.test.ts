@@ -398,10 +398,17 @@ describe("channel choice", () => {
   });
 });
 
-describe("shutdown", () => {
+describe("shutdown and a new start", () => {
   it("powers the guest off through the channel", async () => {
     await channels.qga.shutdown("powerdown", deadline());
     await machine.waitForShutdown({ timeout: 120_000 });
     expect(machine.state).toBe("exited");
+  });
+
+  it("reaches the agent of the VM started again through the same client", async () => {
+    await machine.start();
+    await machine.guestAgent({ timeout: 300_000 });
+    const outcome = await channels.qga.exec({ argv: ["cat", "/proc/uptime"] }, deadline());
+    expect(Number(text(outcome.stdout).split(" ")[0])).toBeLessThan(600);
   });
 });

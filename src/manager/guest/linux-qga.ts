@@ -24,6 +24,7 @@ import {
 import type {
   ExecOutcome,
   ExecRequest,
+  ExecStreamHandlers,
   GuestCapabilities,
   RunningExec,
   SystemInfo,
@@ -108,7 +109,11 @@ export class LinuxQgaOps extends LinuxGuestOps {
     };
   }
 
-  async execStream(): Promise<RunningExec> {
+  async execStream(
+    _request: ExecRequest,
+    _handlers: ExecStreamHandlers,
+    _deadline: Deadline,
+  ): Promise<RunningExec> {
     throw unsupportedOnQga("streaming exec");
   }
 

@@ -57,6 +57,7 @@ import {
 import type {
   ExecOutcome,
   ExecRequest,
+  ExecStreamHandlers,
   FileStat,
   GuestCapabilities,
   GuestHealth,
@@ -148,12 +149,20 @@ export class WindowsQgaOps implements GuestOps {
         isStdoutTruncated: result.stdoutTruncated,
         isStderrTruncated: result.stderrTruncated,
       };
+    } catch (error) {
+      // The caller's deadline passed first: the command must not run on unseen.
+      if (pid !== undefined && deadline.signal.aborted) void this.#killTree(pid, deadline);
+      throw error;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async execStream(): Promise<RunningExec> {
+  async execStream(
+    _request: ExecRequest,
+    _handlers: ExecStreamHandlers,
+    _deadline: Deadline,
+  ): Promise<RunningExec> {
     throw unsupportedOnQga("streaming exec");
   }
 

@@ -99,6 +99,7 @@ describe("machineOptionsFor", () => {
     expect(machineOptionsFor({ name: "web", stateDir: "/srv/vms/A", spec })).toEqual({
       name: "web",
       ownership: "persistent",
+      guestAgent: true,
       stateDir: "/srv/vms/A",
       keepState: true,
       backend: "qemu",
