@@ -1,8 +1,10 @@
-// The guest routes and the serial console on one real VM, over real HTTP and WebSockets on a
-// real daemon's unix socket: one-shot exec (streams apart, 127, a timeout that kills), WebSocket
-// exec (streams apart and in order, stdin, signals, a pty and its size, a dropped connection
-// killing the command), files (8 MiB round trip by sha256, refusals that leave nothing), the
-// CLI's exec and cp, and the console (the boot replayed, keys and output both ways).
+// The guest routes and the serial console on real VMs, over real HTTP and WebSockets on a real
+// daemon's unix socket. Through the backdoor shell: one-shot exec (streams apart, 127, a timeout
+// that kills), WebSocket exec (streams apart and in order, stdin, signals, a pty and its size, a
+// dropped connection killing the command), files (8 MiB round trip by sha256, refusals that
+// leave nothing), the CLI's exec and cp, and the console (the boot replayed, keys and output
+// both ways). Through qemu-ga (forced by a template): one-shot exec, files, the CLI's exec
+// without streaming, and the WebSocket refused as it cannot stream.
 
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -31,10 +33,22 @@ beforeAll(async () => {
   expect(created.status, created.text).toBe(201);
   const idle = await manager.api("POST", "/v1/vms", { name: "idle", start: false });
   expect(idle.status, idle.text).toBe(201);
+  const template = await manager.api("POST", "/v1/templates", {
+    name: "agent-only",
+    os: "linux",
+    image: "debian-12",
+    cpus: 1,
+    memoryMiB: 512,
+    guestChannel: "qga",
+  });
+  expect(template.status, template.text).toBe(201);
+  const agent = await manager.api("POST", "/v1/vms", { name: "agent", template: "agent-only" });
+  expect(agent.status, agent.text).toBe(201);
 });
 
 afterAll(async () => {
   await manager?.api("POST", "/v1/vms/web/stop", { force: true });
+  await manager?.api("POST", "/v1/vms/agent/stop", { force: true });
   const stateDir = manager?.stateDir;
   await manager?.[Symbol.asyncDispose]();
   if (stateDir) expect(qemuPidsUnder(stateDir)).toEqual([]);
@@ -49,8 +63,8 @@ interface ExecJson {
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
-async function execute(body: object): Promise<ExecJson> {
-  const answer = await manager.api("POST", "/v1/vms/web/guest/execute", body);
+async function execute(body: object, vm = "web"): Promise<ExecJson> {
+  const answer = await manager.api("POST", `/v1/vms/${vm}/guest/execute`, body);
   expect(answer.status, answer.text).toBe(200);
   return answer.json as ExecJson;
 }
@@ -227,6 +241,47 @@ describe("corral vm exec and cp", () => {
     );
     expect((await cli("vm", "cp", "web:/tmp/up.bin", join(dir, "down.bin"))).code).toBe(0);
     expect(sha256(readFileSync(join(dir, "down.bin")))).toBe(sha256(bytes));
+  });
+});
+
+describe("through qemu-ga", () => {
+  it("runs one-shot commands, moves files, and refuses to stream", async () => {
+    expect(await manager.api("GET", "/v1/vms/agent/guest/capabilities")).toMatchObject({
+      json: { channel: "qga", streaming: false },
+    });
+    expect(await execute({ command: "echo out; echo err >&2; exit 3" }, "agent")).toMatchObject({
+      exitCode: 3,
+      stdout: "out\n",
+      stderr: "err\n",
+    });
+    expect(await execute({ argv: ["/no/such/program"] }, "agent")).toMatchObject({ exitCode: 127 });
+
+    const bytes = randomBytes(1024 * 1024);
+    const path = "/v1/vms/agent/guest/files?path=/root/one.bin";
+    const put = await byteRequest(manager.socket, {
+      method: "PUT",
+      path,
+      headers: { "x-corral-sha256": sha256(bytes) },
+      body: bytes,
+    });
+    expect(put.status, put.body.toString()).toBe(200);
+    const got = await byteRequest(manager.socket, { method: "GET", path });
+    expect(sha256(got.body)).toBe(sha256(bytes));
+    expect(got.trailers["x-corral-sha256"]).toBe(sha256(bytes));
+
+    const ws = await openTestSocket(manager.socket, "/v1/vms/agent/guest/execute");
+    ws.send({ command: "true" });
+    expect(await ws.waitFor((frame) => frame.type === "error")).toMatchObject({
+      code: ErrorCodes.UNSUPPORTED,
+      message: expect.stringContaining("its qga channel cannot stream"),
+    });
+    expect((await ws.closed).code).toBe(4501);
+
+    const cli = await runCli(["vm", "exec", "agent", "--", "sh", "-c", "echo $((2 + 3)); exit 6"], {
+      ...CLEAN_ENV,
+      CORRAL_SOCKET: manager.socket,
+    });
+    expect(cli).toMatchObject({ code: 6, stdout: "5\n" });
   });
 });
 
