@@ -58,7 +58,7 @@ const daemon = await startDaemon({
   socket: join(dir, "corral.sock"),
   listen: undefined,
   logLevel: "warn",
-  limits: { maxVms: 32 },
+  limits: { maxVms: 32, maxUploadBytes: 4 * 2 ** 30 },
   networks: { mode: "auto", runDir: join(dir, "networks") },
 });
 try {

@@ -45,6 +45,11 @@ export const ErrorTable = {
   TEST_LOAD_FAILED: [400, "a test file cannot be loaded"],
   SNAPSHOT_FAILED: [500, "saving a snapshot failed"],
   SNAPSHOT_INVALID: [409, "a snapshot cannot be used with this machine"],
+  CHECKSUM_MISMATCH: [
+    422,
+    "a file's sha256 is not the one the request gave (X-Corral-Sha256); nothing was written",
+  ],
+  UPLOAD_TOO_LARGE: [413, "an upload is larger than the daemon's limits.maxUploadBytes"],
   UNAUTHORIZED: [401, "a request over TCP lacks the daemon's bearer token, or has a wrong one"],
   DAEMON_UNREACHABLE: [503, "no corral daemon answers at the socket or TCP address"],
   NETWORK_UNAVAILABLE: [

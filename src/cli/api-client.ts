@@ -2,6 +2,7 @@
 // path) or over TCP with the bearer token (CORRAL_URL, CORRAL_TOKEN); error bodies come back as
 // ApiErrors, server-sent event streams as async iterables.
 
+import { Readable } from "node:stream";
 import { Client, type Dispatcher } from "undici";
 import { AbortedError, CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
 import { defaultSocketPath } from "../host/paths.ts";
@@ -149,6 +150,81 @@ export class ApiClient implements AsyncDisposable {
       if (options.signal?.aborted) return;
       throw this.#connectionError(error, `GET ${path}`);
     }
+  }
+
+  /**
+   * Sends `body` as the bytes of a `method` request (a PUT of a file) with `headers`, and returns
+   * the parsed JSON answer; throws like request().
+   */
+  async upload<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body: AsyncIterable<Uint8Array>,
+    options: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#client.request({
+        method,
+        path,
+        headers: {
+          ...this.#headers,
+          "content-type": "application/octet-stream",
+          ...options.headers,
+        },
+        body: Readable.from(body),
+        ...(options.signal && { signal: options.signal }),
+      });
+    } catch (error) {
+      throw this.#connectionError(error, `${method} ${path}`);
+    }
+    const text = await response.body.text();
+    if (response.statusCode >= 400) {
+      throw errorFromBody(response.statusCode, text, `${method} ${path}`);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** The status and headers of a HEAD of `path` (an error's status too: HEAD answers have no body). */
+  async head(
+    path: string,
+  ): Promise<{ status: number; headers: Dispatcher.ResponseData["headers"] }> {
+    try {
+      const response = await this.#client.request({ method: "HEAD", path, headers: this.#headers });
+      await response.body.dump();
+      return { status: response.statusCode, headers: response.headers };
+    } catch (error) {
+      throw this.#connectionError(error, `HEAD ${path}`);
+    }
+  }
+
+  /**
+   * GETs `path` as bytes: its headers, its body, and (once the body is read) its trailers.
+   * Throws like request() when the daemon answers with an error.
+   */
+  async download(
+    path: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{
+    headers: Record<string, string | string[] | undefined>;
+    body: AsyncIterable<Buffer>;
+    trailers: Record<string, string | string[] | undefined>;
+  }> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#client.request({
+        method: "GET",
+        path,
+        headers: this.#headers,
+        ...(options.signal && { signal: options.signal }),
+      });
+    } catch (error) {
+      throw this.#connectionError(error, `GET ${path}`);
+    }
+    if (response.statusCode >= 400) {
+      throw errorFromBody(response.statusCode, await response.body.text(), `GET ${path}`);
+    }
+    return { headers: response.headers, body: response.body, trailers: response.trailers };
   }
 
   close(): Promise<void> {

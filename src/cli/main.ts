@@ -18,7 +18,10 @@ import { registerVm } from "./vm.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
-/** `corral run` exits with the guest command's code, so its own failures use a code commands rarely do. */
+/**
+ * `corral run` and `corral vm exec` exit with the guest command's code, so their own failures use
+ * a code commands rarely do.
+ */
 const EXIT_RUN_FAILURE = 125;
 /** Errors that mean the command line, a file it names or its configuration is wrong. */
 const USAGE_CODES = new Set<ErrorCode>([
@@ -63,13 +66,14 @@ function report(error: unknown): number {
   if (error instanceof CommanderError) {
     return error.exitCode === 0 ? 0 : EXIT_USAGE;
   }
-  const isRun = process.argv[2] === "run";
+  const [command, subcommand] = process.argv.slice(2);
+  const isRun = command === "run" || (command === "vm" && subcommand === "exec");
   // The daemon refused the call: its code and each detail on a line of its own; the command
   // line itself was fine, so this is a failure (1), not a usage error.
   if (error instanceof ApiError) {
     const details = error.details.map((line) => `  ${line}\n`).join("");
     process.stderr.write(`corral: ${error.summary} [${error.code}]\n${details}`);
-    return EXIT_FAILURE;
+    return isRun ? EXIT_RUN_FAILURE : EXIT_FAILURE;
   }
   if (error instanceof CorralError) {
     process.stderr.write(`corral: ${error.message}\n`);

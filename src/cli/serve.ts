@@ -23,6 +23,7 @@ interface ServeOptions {
   maxVms?: string;
   networks?: string;
   networkRunDir?: string;
+  maxUploadBytes?: string;
   stopAll?: boolean;
   cleanupNetwork?: boolean;
 }
@@ -47,7 +48,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--config <file>",
-      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms, networks.mode, networks.runDir",
+      "YAML file of settings: stateDir, templatesDir, socket, listen, logLevel, limits.maxVms, limits.maxUploadBytes, networks.mode, networks.runDir",
     )
     .option(
       "--socket <path>",
@@ -72,6 +73,10 @@ export function registerServe(program: Command): void {
     .option(
       "--max-vms <n>",
       `the most VMs the daemon keeps (default 64; ${SETTING_VARIABLES["limits.maxVms"]})`,
+    )
+    .option(
+      "--max-upload-bytes <n>",
+      `the largest file an upload into a guest may be, in bytes (default 4294967296, 4 GiB; ${SETTING_VARIABLES["limits.maxUploadBytes"]})`,
     )
     .option(
       "--networks <mode>",
@@ -134,6 +139,7 @@ function loadConfig(options: ServeOptions) {
       "limits.maxVms": options.maxVms,
       "networks.mode": options.networks,
       "networks.runDir": options.networkRunDir,
+      "limits.maxUploadBytes": options.maxUploadBytes,
     },
   });
 }

@@ -15,8 +15,12 @@ import {
 import { interruptSignal } from "./interrupt.ts";
 import { collectLabel, parsePositiveInteger } from "./parse.ts";
 import { registerVmActions } from "./vm-actions.ts";
+import { registerVmConsole } from "./vm-console.ts";
+import { registerVmCp } from "./vm-cp.ts";
 import { registerVmEvents } from "./vm-events.ts";
+import { registerVmExec } from "./vm-exec.ts";
 import { printVm, printVmTable } from "./vm-format.ts";
+import { registerVmGuest } from "./vm-guest.ts";
 import { registerVmPorts } from "./vm-ports.ts";
 import { registerVmSnapshots } from "./vm-snapshots.ts";
 
@@ -45,7 +49,8 @@ export function registerVm(program: Command): void {
         "Exit status: 0 done; 1 the daemon refused or failed (its error code is printed) or " +
         "none runs; 2 bad usage; 130 interrupted.\n\nExample:\n" +
         "  corral vm create web --template linux-default --label env=dev\n" +
-        "  corral vm ls\n  corral vm stop web",
+        "  corral vm ls\n  corral vm exec web -- uname -a\n  corral vm cp ./app.conf web:/etc/app.conf\n" +
+        "  corral vm stop web",
     );
 
   withApiOptions(
@@ -144,6 +149,10 @@ export function registerVm(program: Command): void {
   registerVmSnapshots(vm);
   registerVmEvents(vm);
   registerVmPorts(vm);
+  registerVmExec(vm);
+  registerVmCp(vm);
+  registerVmConsole(vm);
+  registerVmGuest(vm);
 }
 
 /** POST /v1/vms with what the flags say; prints the VM. */

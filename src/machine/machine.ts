@@ -128,6 +128,20 @@ export class Machine implements AsyncDisposable {
     return this.#session.onConsoleLine(listener);
   }
 
+  /**
+   * The latest raw serial console bytes, at most `maxBytes` (default and most: 256 KiB), escape
+   * sequences and the line being written included: what a terminal replays. For a persistent VM
+   * attached to, they start with its console.log, so they reach back to its boot.
+   */
+  consoleBytes(maxBytes?: number): Buffer {
+    return this.#session.consoleBytes(maxBytes);
+  }
+
+  /** Calls `listener` with each raw serial console chunk from now on; returns the unsubscribe function. */
+  onConsoleData(listener: (chunk: Buffer) => void): () => void {
+    return this.#session.onConsoleData(listener);
+  }
+
   /** True once the VM runs and its backdoor shell has answered. */
   isUp(): boolean {
     return this.#session.isShellUp;

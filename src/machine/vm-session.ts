@@ -178,6 +178,16 @@ export class VmSession {
     return () => this.#consoleListeners.delete(listener);
   }
 
+  /** The latest raw console bytes (see ConsoleLog.recentBytes). */
+  consoleBytes(maxBytes?: number): Buffer {
+    return this.#console.recentBytes(maxBytes);
+  }
+
+  /** Calls `listener` with each raw console chunk from now on; returns the unsubscribe function. */
+  onConsoleData(listener: (chunk: Buffer) => void): () => void {
+    return this.#console.onData(listener);
+  }
+
   /** A deadline for the verb `verb`, decorated with this machine's console tail on failure. */
   deadline(verb: string, options: WaitOptions, defaultTimeoutMs: number): Deadline {
     return new Deadline(`${this.name}: ${verb}`, options, defaultTimeoutMs).describeWith(

@@ -4,6 +4,7 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import websocket from "@fastify/websocket";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -24,7 +25,10 @@ import {
   registerErrorHandling,
   validationError,
 } from "./error-handling.ts";
+import { consoleRoutes } from "./routes/console.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { guestRoutes } from "./routes/guest.ts";
+import type { GuestResolver } from "./routes/guest-context.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { jobRoutes } from "./routes/jobs.ts";
@@ -67,7 +71,17 @@ export interface BuildAppOptions {
    * answers it, 503). Default: the manager's.
    */
   networks?: NetworkService | CorralError;
+  /**
+   * Where /v1/vms/{id}/guest/… finds a VM's guest; default: the manager's (VmService.guest).
+   * Tests of the HTTP layer give a fake.
+   */
+  guests?: GuestResolver;
+  /** How often a followed guest log (…/guest/logs?follow=true) polls the guest; default 1000 ms. */
+  logPollMs?: number;
 }
+
+/** The most a WebSocket frame may carry (a stdin frame, base64 in JSON): 16 MiB. */
+const MAX_FRAME_BYTES = 16 * 2 ** 20;
 
 /**
  * A Fastify app with corral's routes, not yet listening (see listen.ts). Routes added to it
@@ -118,15 +132,28 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  const limits = options.limits ?? DEFAULT_LIMITS;
   await app.register(healthRoutes, {
     prefix: API_PREFIX,
     version: packageVersion(),
-    limits: options.limits ?? DEFAULT_LIMITS,
+    limits,
   });
   const { manager } = options;
+  const guests: GuestResolver | undefined =
+    options.guests ?? (manager && ((idOrName) => manager.vms.guest(idOrName)));
+  if (guests) {
+    await app.register(guestRoutes, {
+      prefix: API_PREFIX,
+      guests,
+      maxUploadBytes: limits.maxUploadBytes,
+      ...(options.logPollMs !== undefined && { logPollMs: options.logPollMs }),
+    });
+  }
   if (manager) {
     await app.register(vmRoutes, { prefix: API_PREFIX, manager });
+    await app.register(consoleRoutes, { prefix: API_PREFIX, manager });
     await app.register(snapshotRoutes, { prefix: API_PREFIX, manager });
     await app.register(templateRoutes, { prefix: API_PREFIX, templates: manager.templates });
     await app.register(eventRoutes, {

@@ -59,6 +59,13 @@ export const DaemonSettings = Type.Object(
           maxVms: Type.Optional(
             Type.Integer({ minimum: 1, description: "the most VMs the daemon keeps; default 64" }),
           ),
+          maxUploadBytes: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              description:
+                "the largest file an upload into a guest may be, in bytes; default 4 GiB",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -101,12 +108,16 @@ export interface DaemonConfig {
   /** Also listen on TCP (a bearer token is required there); undefined: the unix socket only. */
   listen: ListenAddress | undefined;
   logLevel: LogLevel;
-  limits: { maxVms: number };
+  limits: {
+    maxVms: number;
+    /** The largest upload into a guest (PUT …/guest/files), in bytes. */
+    maxUploadBytes: number;
+  };
   /** Bridged networks: whether to make them, and where their dnsmasq files go. */
   networks: { mode: NetworkMode; runDir: string };
 }
 
-export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64 };
+export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64, maxUploadBytes: 4 * 2 ** 30 };
 
 /** A setting as a string, from the environment or a flag, by its dotted path. */
 type StringLayer = Partial<Record<SettingPath, string | undefined>>;
@@ -117,6 +128,7 @@ type SettingPath =
   | "listen"
   | "logLevel"
   | "limits.maxVms"
+  | "limits.maxUploadBytes"
   | "networks.mode"
   | "networks.runDir";
 
@@ -130,6 +142,7 @@ export const SETTING_VARIABLES: Record<SettingPath, string> = {
   "limits.maxVms": "CORRAL_MAX_VMS",
   "networks.mode": "CORRAL_NETWORKS",
   "networks.runDir": "CORRAL_NETWORK_RUN_DIR",
+  "limits.maxUploadBytes": "CORRAL_MAX_UPLOAD_BYTES",
 };
 
 /** The command-line flag of each setting. */
@@ -142,6 +155,7 @@ export const SETTING_FLAGS: Record<SettingPath, string> = {
   "limits.maxVms": "--max-vms",
   "networks.mode": "--networks",
   "networks.runDir": "--network-run-dir",
+  "limits.maxUploadBytes": "--max-upload-bytes",
 };
 
 export interface LoadDaemonConfigOptions {
@@ -183,6 +197,10 @@ export async function loadDaemonConfig(
     logLevel: pick("logLevel") ?? "info",
     limits: {
       maxVms: layers.reduce((v, layer) => layer.limits?.maxVms ?? v, DEFAULT_LIMITS.maxVms),
+      maxUploadBytes: layers.reduce(
+        (v, layer) => layer.limits?.maxUploadBytes ?? v,
+        DEFAULT_LIMITS.maxUploadBytes,
+      ),
     },
     networks: {
       mode: layers.reduce<NetworkMode>((v, layer) => layer.networks?.mode ?? v, "auto"),

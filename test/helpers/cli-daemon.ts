@@ -18,6 +18,7 @@ export const CLEAN_ENV: Record<string, string> = {
   CORRAL_STATE_DIR: "",
   CORRAL_TEMPLATES_DIR: "",
   CORRAL_LOG_LEVEL: "",
+  CORRAL_MAX_UPLOAD_BYTES: "",
 };
 
 export interface CliDaemon {

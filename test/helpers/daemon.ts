@@ -28,7 +28,7 @@ export async function startTemporaryDaemon(
     socket: join(dir, "corral.sock"),
     listen: options.tcp,
     logLevel: "silent",
-    limits: { maxVms: 8 },
+    limits: { maxVms: 8, maxUploadBytes: 4 * 2 ** 30 },
     // Tests never touch the host's own network: bridged networks are tested in namespaces.
     networks: { mode: "off", runDir: join(dir, "networks") },
   };

@@ -31,7 +31,7 @@ export interface ManagerDaemon extends AsyncDisposable {
  * on), then kills every QEMU under the folder and removes the folder.
  */
 export async function startManagerDaemon(
-  options: { maxVms?: number; heartbeatMs?: number } = {},
+  options: { maxVms?: number; maxUploadBytes?: number; heartbeatMs?: number } = {},
 ): Promise<ManagerDaemon> {
   const stateDir = await mkdtemp(join(tmpdir(), "corral-manager-"));
   const socket = join(stateDir, "corral.sock");
@@ -42,7 +42,10 @@ export async function startManagerDaemon(
       socket,
       listen: undefined,
       logLevel: "silent",
-      limits: { maxVms: options.maxVms ?? 64 },
+      limits: {
+        maxVms: options.maxVms ?? 64,
+        maxUploadBytes: options.maxUploadBytes ?? 4 * 2 ** 30,
+      },
       // Tests never touch the host's own network: bridged networks are tested in namespaces.
       networks: { mode: "off", runDir: join(stateDir, "networks") },
     },

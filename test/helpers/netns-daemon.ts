@@ -38,7 +38,7 @@ export class NetnsDaemon {
       socket: join(dir, "corral.sock"),
       listen: undefined,
       logLevel: "warn",
-      limits: { maxVms: 16 },
+      limits: { maxVms: 16, maxUploadBytes: 4 * 2 ** 30 },
       networks: { mode: "auto", runDir: join(dir, "networks") },
     };
     this.api = apiOn(this.config.socket);

@@ -10,12 +10,13 @@ export const HealthReply = Type.Object({
   uptimeS: Type.Number({ description: "seconds since the daemon started" }),
   limits: Type.Object({
     maxVms: Type.Integer({ description: "the most VMs the daemon keeps" }),
+    maxUploadBytes: Type.Integer({ description: "the largest upload into a guest, in bytes" }),
   }),
 });
 
 export interface HealthRouteOptions {
   version: string;
-  limits: { maxVms: number };
+  limits: { maxVms: number; maxUploadBytes: number };
 }
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRouteOptions> = async (app, options) => {

@@ -71,7 +71,7 @@ describe("GET /v1/health", () => {
       status: "ok",
       version: packageVersion(),
       uptimeS: expect.any(Number),
-      limits: { maxVms: 64 },
+      limits: { maxVms: 64, maxUploadBytes: 4 * 2 ** 30 },
     });
   });
 });

@@ -27,7 +27,7 @@ describe("loadDaemonConfig", () => {
       socket: "/run/user/1000/corral/corral.sock",
       listen: undefined,
       logLevel: "info",
-      limits: { maxVms: 64 },
+      limits: { maxVms: 64, maxUploadBytes: 4 * 2 ** 30 },
       networks: { mode: "auto", runDir: "/run/corral-networks" },
     });
     const bare = await loadDaemonConfig({ env: { HOME: "/home/u" } });
@@ -38,7 +38,7 @@ describe("loadDaemonConfig", () => {
 
   it("reads a YAML file, its relative paths relative to the file's folder", async () => {
     const file = settingsFile(
-      "# corral serve settings\nstateDir: state\ntemplatesDir: tpl\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\nnetworks:\n  mode: 'off'\n  runDir: run\n",
+      "# corral serve settings\nstateDir: state\ntemplatesDir: tpl\nsocket: /tmp/c.sock\nlisten: '[::1]:7777'\nlogLevel: warn\nlimits:\n  maxVms: 5\n  maxUploadBytes: 1048576\nnetworks:\n  mode: 'off'\n  runDir: run\n",
     );
     expect(await loadDaemonConfig({ configFile: file, env: {} })).toEqual({
       stateDir: join(file, "..", "state"),
@@ -46,19 +46,24 @@ describe("loadDaemonConfig", () => {
       socket: "/tmp/c.sock",
       listen: { host: "::1", port: 7777 },
       logLevel: "warn",
-      limits: { maxVms: 5 },
+      limits: { maxVms: 5, maxUploadBytes: 1048576 },
       networks: { mode: "off", runDir: join(file, "..", "run") },
     });
   });
 
   it("lets CORRAL_* variables override the file, and flags override both", async () => {
     const file = settingsFile("socket: /tmp/file.sock\nlogLevel: warn\nlimits: { maxVms: 5 }\n");
-    const env = { CORRAL_SOCKET: "/tmp/env.sock", CORRAL_MAX_VMS: "7", CORRAL_LOG_LEVEL: "" };
+    const env = {
+      CORRAL_SOCKET: "/tmp/env.sock",
+      CORRAL_MAX_VMS: "7",
+      CORRAL_MAX_UPLOAD_BYTES: "4096",
+      CORRAL_LOG_LEVEL: "",
+    };
     const fromEnv = await loadDaemonConfig({ configFile: file, env });
     expect(fromEnv).toMatchObject({
       socket: "/tmp/env.sock",
       logLevel: "warn",
-      limits: { maxVms: 7 },
+      limits: { maxVms: 7, maxUploadBytes: 4096 },
     });
     const fromFlags = await loadDaemonConfig({
       configFile: file,
@@ -68,12 +73,13 @@ describe("loadDaemonConfig", () => {
         listen: "127.0.0.1:0",
         "limits.maxVms": "9",
         "networks.runDir": "/tmp/nets",
+        "limits.maxUploadBytes": "8192",
       },
     });
     expect(fromFlags).toMatchObject({
       socket: "/tmp/flag.sock",
       listen: { host: "127.0.0.1", port: 0 },
-      limits: { maxVms: 9 },
+      limits: { maxVms: 9, maxUploadBytes: 8192 },
       networks: { mode: "auto", runDir: "/tmp/nets" },
     });
     expect(
@@ -92,7 +98,7 @@ describe("loadDaemonConfig", () => {
       code: ErrorCodes.INVALID_ARGUMENT,
       message: [
         `daemon settings: ${file}:4:1: logLevle: unknown setting (known here: stateDir, templatesDir, socket, listen, logLevel, limits, networks)`,
-        `${file}:3:3: limits.maxVMs: unknown setting (known here: maxVms)`,
+        `${file}:3:3: limits.maxVMs: unknown setting (known here: maxVms, maxUploadBytes)`,
       ].join("\n"),
     });
   });
@@ -105,6 +111,7 @@ describe("loadDaemonConfig", () => {
       ],
       ["\nlimits:\n  maxVms: 0\n", "3:3: limits.maxVms: must be >= 1, got 0"],
       ["limits:\n  maxVms: many\n", '2:3: limits.maxVms: must be integer, got "many"'],
+      ["limits:\n  maxUploadBytes: 0\n", "2:3: limits.maxUploadBytes: must be >= 1, got 0"],
       ["listen: 7777\n", "1:1: listen: must be string, got 7777"],
       [
         "listen: localhost:99999\n",
