@@ -87,7 +87,7 @@ export async function startLocalBackdoor(
       for (const line of ps.trim().split("\n")) {
         const [, pid, args] = /^\s*(\d+) (.*)$/.exec(line) ?? [];
         if (pid && Number(pid) !== child.pid && !args?.startsWith("corral-shell-watch"))
-          process.kill(Number(pid), "SIGKILL");
+          killIfAlive(Number(pid));
       }
     },
     stderr: () => stderr,
@@ -141,4 +141,13 @@ async function startRelay(
       server.close();
     },
   };
+}
+
+/** SIGKILL to `pid`, unless it has ended since it was listed (ps and the kill race). */
+function killIfAlive(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
 }
