@@ -342,6 +342,7 @@ describe("VM calls", () => {
       uptimeS: null,
       vmm: null,
       block: [],
+      nics: [],
     });
   });
 
