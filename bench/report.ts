@@ -7,6 +7,8 @@ type Row = [label: string, key: string, format: (value: number) => string];
 const seconds = (digits: number) => (value: number) => `${value.toFixed(digits)} s`;
 const ratio = (digits: number) => (value: number) => `${value.toFixed(digits)}x`;
 const perSecond = (value: number) => `${Math.round(value)} req/s`;
+const ms = (digits: number) => (value: number) => `${value.toFixed(digits)} ms`;
+const mibPerS = (value: number) => `${value.toFixed(1)} MiB/s`;
 
 const ROWS: Row[] = [
   ["image build, cold", "imageBuildColdS", seconds(1)],
@@ -46,6 +48,20 @@ const ROWS: Row[] = [
     "restartWithLiveVmsS",
     seconds(2),
   ],
+  ["POST …/guest/execute true, backdoor (median of 200)", "apiExecBackdoorMedianMs", ms(2)],
+  ["Machine.execute true, same VM (median of 200)", "directExecBackdoorMedianMs", ms(2)],
+  ["API exec overhead, backdoor (goal ≤ 2 ms)", "apiExecOverheadBackdoorMs", ms(2)],
+  ["POST …/guest/execute true, qemu-ga (median of 50)", "apiExecQgaMedianMs", ms(1)],
+  ["GuestOps.exec true, qemu-ga, same VM (median of 50)", "directExecQgaMedianMs", ms(1)],
+  ["API exec overhead, qemu-ga", "apiExecOverheadQgaMs", ms(2)],
+  ["PUT …/guest/files 64 MiB, backdoor (goal ≥ 30 MiB/s)", "uploadBackdoorMiBPerS", mibPerS],
+  ["GET …/guest/files 64 MiB, backdoor (goal ≥ 30 MiB/s)", "downloadBackdoorMiBPerS", mibPerS],
+  ["GuestOps.writeFile 64 MiB, backdoor, no HTTP", "directUploadBackdoorMiBPerS", mibPerS],
+  ["GuestOps.readFile 64 MiB, backdoor, no HTTP", "directDownloadBackdoorMiBPerS", mibPerS],
+  ["PUT …/guest/files 64 MiB, qemu-ga", "uploadQgaMiBPerS", mibPerS],
+  ["GET …/guest/files 64 MiB, qemu-ga", "downloadQgaMiBPerS", mibPerS],
+  ["GuestOps.writeFile 64 MiB, qemu-ga, no HTTP", "directUploadQgaMiBPerS", mibPerS],
+  ["GuestOps.readFile 64 MiB, qemu-ga, no HTTP", "directDownloadQgaMiBPerS", mibPerS],
 ];
 
 export function reportTable(): string {

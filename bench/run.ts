@@ -3,7 +3,8 @@
 // HTTP throughput, each area in its own module. Medians of repeated runs; baselines (a
 // kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
 // areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
-// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones).
+// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones), guest (exec
+// and file transfers through the guest API, per guest channel).
 
 import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
@@ -11,6 +12,7 @@ import { buildImage } from "../src/images/build-image.ts";
 import { findImage } from "../src/images/image-cache.ts";
 import { benchBoot } from "./boot.ts";
 import { benchDriver } from "./driver.ts";
+import { benchGuestApi } from "./guest-api.ts";
 import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
 import { benchManager } from "./manager.ts";
@@ -19,9 +21,9 @@ import { reportTable } from "./report.ts";
 import { benchServer } from "./server.ts";
 import { benchSnapshots } from "./snapshots.ts";
 
-const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager"] as const;
+const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager", "guest"] as const;
 /** The areas that boot VMs: they need the accelerator's verdict and the built image. */
-const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager"];
+const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager", "guest"];
 type Area = (typeof AREAS)[number];
 
 function chosenAreas(argv: readonly string[]): Set<Area> {
@@ -51,6 +53,7 @@ if (VM_AREAS.some((area) => areas.has(area))) {
 }
 if (areas.has("server")) await benchServer();
 if (areas.has("manager")) await benchManager();
+if (areas.has("guest")) await benchGuestApi();
 
 const table = reportTable();
 if (process.argv.includes("--json")) {
