@@ -7,7 +7,7 @@ type Row = [label: string, key: string, format: (value: number) => string];
 const seconds = (digits: number) => (value: number) => `${value.toFixed(digits)} s`;
 const ratio = (digits: number) => (value: number) => `${value.toFixed(digits)}x`;
 const perSecond = (value: number) => `${Math.round(value)} req/s`;
-const milliseconds = (value: number) => `${value.toFixed(0)} ms`;
+const ms = (digits: number) => (value: number) => `${value.toFixed(digits)} ms`;
 const mibPerS = (value: number) => `${value.toFixed(1)} MiB/s`;
 
 const ROWS: Row[] = [
@@ -48,18 +48,28 @@ const ROWS: Row[] = [
     "restartWithLiveVmsS",
     seconds(2),
   ],
-  ["POST /v1/networks (median of 5)", "networkCreateMedianMs", milliseconds],
-  ["VM create, not started, no NIC (median of 5)", "vmCreateNoNicMedianMs", milliseconds],
-  [
-    "VM create, not started, a NIC on corral0 (median of 5)",
-    "vmCreateWithNicMedianMs",
-    milliseconds,
-  ],
-  ["POST /v1/vms/{id}/ports (median of 5)", "portForwardAddMedianMs", milliseconds],
+  ["POST /v1/networks (median of 5)", "networkCreateMedianMs", ms(0)],
+  ["VM create, not started, no NIC (median of 5)", "vmCreateNoNicMedianMs", ms(0)],
+  ["VM create, not started, a NIC on corral0 (median of 5)", "vmCreateWithNicMedianMs", ms(0)],
+  ["POST /v1/vms/{id}/ports (median of 5)", "portForwardAddMedianMs", ms(0)],
   ["128 MiB VM to VM, one bridge (median of 3)", "bridgeVmToVmMiBPerS", mibPerS],
   ["128 MiB VM to VM, corral test vde VLAN (median of 3)", "vlanVmToVmMiBPerS", mibPerS],
   ["128 MiB host to VM, port forward (median of 3)", "bridgeForwardHostToVmMiBPerS", mibPerS],
   ["128 MiB host to VM, user-mode hostfwd (median of 3)", "userForwardHostToVmMiBPerS", mibPerS],
+  ["POST …/guest/execute true, backdoor (median of 200)", "apiExecBackdoorMedianMs", ms(2)],
+  ["Machine.execute true, same VM (median of 200)", "directExecBackdoorMedianMs", ms(2)],
+  ["API exec overhead, backdoor (goal ≤ 2 ms)", "apiExecOverheadBackdoorMs", ms(2)],
+  ["POST …/guest/execute true, qemu-ga (median of 50)", "apiExecQgaMedianMs", ms(1)],
+  ["GuestOps.exec true, qemu-ga, same VM (median of 50)", "directExecQgaMedianMs", ms(1)],
+  ["API exec overhead, qemu-ga", "apiExecOverheadQgaMs", ms(2)],
+  ["PUT …/guest/files 64 MiB, backdoor (goal ≥ 30 MiB/s)", "uploadBackdoorMiBPerS", mibPerS],
+  ["GET …/guest/files 64 MiB, backdoor (goal ≥ 30 MiB/s)", "downloadBackdoorMiBPerS", mibPerS],
+  ["GuestOps.writeFile 64 MiB, backdoor, no HTTP", "directUploadBackdoorMiBPerS", mibPerS],
+  ["GuestOps.readFile 64 MiB, backdoor, no HTTP", "directDownloadBackdoorMiBPerS", mibPerS],
+  ["PUT …/guest/files 64 MiB, qemu-ga", "uploadQgaMiBPerS", mibPerS],
+  ["GET …/guest/files 64 MiB, qemu-ga", "downloadQgaMiBPerS", mibPerS],
+  ["GuestOps.writeFile 64 MiB, qemu-ga, no HTTP", "directUploadQgaMiBPerS", mibPerS],
+  ["GuestOps.readFile 64 MiB, qemu-ga, no HTTP", "directDownloadQgaMiBPerS", mibPerS],
 ];
 
 export function reportTable(): string {

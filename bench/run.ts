@@ -4,7 +4,8 @@
 // kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
 // areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
 // VMs: listing 100 of them, a clone through the API, a restart with 10 live ones), network (the
-// daemon's bridged networks in a namespace: throughput against a vde VLAN, creates, forwards).
+// daemon's bridged networks in a namespace: throughput against a vde VLAN, creates, forwards),
+// guest (exec and file transfers through the guest API, per guest channel).
 
 import { findBackend } from "../src/backends/registry.ts";
 import { resolveAccelerator } from "../src/host/accelerator.ts";
@@ -12,6 +13,7 @@ import { buildImage } from "../src/images/build-image.ts";
 import { findImage } from "../src/images/image-cache.ts";
 import { benchBoot } from "./boot.ts";
 import { benchDriver } from "./driver.ts";
+import { benchGuestApi } from "./guest-api.ts";
 import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
 import { benchManager } from "./manager.ts";
@@ -21,9 +23,26 @@ import { reportTable } from "./report.ts";
 import { benchServer } from "./server.ts";
 import { benchSnapshots } from "./snapshots.ts";
 
-const AREAS = ["images", "boot", "snapshots", "driver", "server", "manager", "network"] as const;
+const AREAS = [
+  "images",
+  "boot",
+  "snapshots",
+  "driver",
+  "server",
+  "manager",
+  "network",
+  "guest",
+] as const;
 /** The areas that boot VMs: they need the accelerator's verdict and the built image. */
-const VM_AREAS: readonly Area[] = ["images", "boot", "snapshots", "driver", "manager", "network"];
+const VM_AREAS: readonly Area[] = [
+  "images",
+  "boot",
+  "snapshots",
+  "driver",
+  "manager",
+  "network",
+  "guest",
+];
 type Area = (typeof AREAS)[number];
 
 function chosenAreas(argv: readonly string[]): Set<Area> {
@@ -58,6 +77,7 @@ if (areas.has("network")) {
   if (process.getuid?.() === 0) await benchNetwork();
   else log("network: skipped (needs root for its namespace)");
 }
+if (areas.has("guest")) await benchGuestApi();
 
 const table = reportTable();
 if (process.argv.includes("--json")) {

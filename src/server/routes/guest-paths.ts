@@ -3,11 +3,13 @@
 
 import { CorralError, ErrorCodes } from "../../errors.ts";
 
-const WINDOWS_ABSOLUTE = /^[A-Za-z]:[\\/]/;
+/** `C:\…` (or `C:/…`), or a share: `\\server\share\…`. */
+const WINDOWS_ABSOLUTE = /^([A-Za-z]:[\\/]|\\\\[^\\/]+[\\/][^\\/]+)/;
 
 /**
- * Throws CORRAL_INVALID_ARGUMENT unless `path` is absolute (`/…`, or `C:\…` for a Windows
- * guest), holds no NUL byte and no `..` segment. Without `os` either style passes.
+ * Throws CORRAL_INVALID_ARGUMENT unless `path` is absolute (`/…`, or `C:\…` or
+ * `\\server\share\…` for a Windows guest), holds no NUL byte and no `..` segment. Without
+ * `os` either style passes.
  */
 export function requireGuestPath(path: string, os?: "linux" | "windows"): string {
   const problem = pathProblem(path, os);

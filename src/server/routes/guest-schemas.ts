@@ -35,7 +35,7 @@ const execFields = {
       minimum: 1,
       maximum: MAX_EXEC_TIMEOUT_MS,
       description:
-        "kill the command in the guest after this many ms (one-shot default 300000; a stream has none unless given)",
+        "kill the command in the guest after this many ms; without it, it runs until it ends",
     }),
   ),
 };
