@@ -148,11 +148,18 @@ export class Database implements Disposable {
     let applicationId: unknown;
     let tables: number;
     try {
-      applicationId = this.pragma("application_id");
-      const row = this.#sqlite
-        .prepare("SELECT count(*) AS count FROM sqlite_schema WHERE type = 'table'")
-        .get() as { count: number };
-      tables = row.count;
+      // One read transaction, so that both answers come from one snapshot: another process
+      // may be creating the schema (tables and application_id in one commit) meanwhile.
+      this.#sqlite.exec("BEGIN");
+      try {
+        const row = this.#sqlite
+          .prepare("SELECT count(*) AS count FROM sqlite_schema WHERE type = 'table'")
+          .get() as { count: number };
+        tables = row.count;
+        applicationId = this.pragma("application_id");
+      } finally {
+        this.#sqlite.exec("COMMIT");
+      }
     } catch (error) {
       if (isBusy(error)) throw error;
       throw new CorralError(
