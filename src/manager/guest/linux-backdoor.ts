@@ -14,8 +14,6 @@ import type { Machine } from "../../machine/machine.ts";
 import { checkExecRequest, EXIT_TIMED_OUT, linuxCommandText, timedOut } from "./exec-request.ts";
 import {
   checkWriteOptions,
-  commitFailure,
-  commitUploadScript,
   HashingSource,
   requireSha256,
   uploadName,
@@ -187,11 +185,7 @@ export class LinuxBackdoorOps extends LinuxGuestOps {
       requireSha256(path, source.sha256, options.sha256);
       const temporary = uploadName(path);
       await this.#machine.copyFromHost(spool, temporary, this.#wait(deadline));
-      const script = commitUploadScript(temporary, path, source.sha256, options);
-      const result = await this.runScript(script, deadline);
-      commitFailure(path, result);
-      this.check(`write file ${path}`, script, result);
-      return { sizeBytes: source.sizeBytes, sha256: source.sha256 };
+      return await this.commitUpload(path, temporary, source, options, deadline);
     } catch (error) {
       if (deadline.signal.aborted) throw deadline.error();
       throw error;

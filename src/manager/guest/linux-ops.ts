@@ -5,6 +5,13 @@
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../../errors.ts";
 import { signalName } from "../../guest/interactive-exec.ts";
+import {
+  commitFailure,
+  commitUploadScript,
+  type HashingSource,
+  requireSha256,
+  type WriteOptions,
+} from "./file-uploads.ts";
 import type {
   ExecOutcome,
   ExecRequest,
@@ -139,6 +146,25 @@ export abstract class LinuxGuestOps implements GuestOps {
 
   async logs(query: LogQuery, deadline: Deadline): Promise<LogEntry[]> {
     return parseJournal((await this.script("logs", logsScript(query), deadline)).stdout);
+  }
+
+  /**
+   * Ends an upload whose bytes are at `temporary` in the guest: checks the sum the client
+   * announced, then moves the file into place at `path` once the guest's own sha256 matches.
+   */
+  protected async commitUpload(
+    path: string,
+    temporary: string,
+    source: HashingSource,
+    options: WriteOptions,
+    deadline: Deadline,
+  ): Promise<{ sizeBytes: number; sha256: string }> {
+    requireSha256(path, source.sha256, options.sha256);
+    const script = commitUploadScript(temporary, path, source.sha256, options);
+    const result = await this.runScript(script, deadline);
+    commitFailure(path, result);
+    this.check(`write file ${path}`, script, result);
+    return { sizeBytes: source.sizeBytes, sha256: source.sha256 };
   }
 
   /** Runs a script that must succeed; see check() for what it throws. */

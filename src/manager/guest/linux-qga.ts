@@ -12,15 +12,7 @@ import { posixExecRequest } from "../../guest/qga-posix.ts";
 import { QgaError } from "../../guest/qga-protocol.ts";
 import { shellQuote } from "../../guest/shell-quote.ts";
 import { checkExecRequest, EXIT_TIMED_OUT, linuxArgv } from "./exec-request.ts";
-import {
-  checkWriteOptions,
-  commitFailure,
-  commitUploadScript,
-  HashingSource,
-  requireSha256,
-  uploadName,
-  type WriteOptions,
-} from "./file-uploads.ts";
+import { checkWriteOptions, HashingSource, uploadName, type WriteOptions } from "./file-uploads.ts";
 import type {
   ExecOutcome,
   ExecRequest,
@@ -162,12 +154,7 @@ export class LinuxQgaOps extends LinuxGuestOps {
         await this.script(`write file ${path}`, `mkdir -p -- ${shellQuote(folder)}`, deadline);
         await this.#client.writeFile(temporary, source.chunks, deadline);
       });
-      requireSha256(path, source.sha256, options.sha256);
-      const script = commitUploadScript(temporary, path, source.sha256, options);
-      const result = await this.runScript(script, deadline);
-      commitFailure(path, result);
-      this.check(`write file ${path}`, script, result);
-      return { sizeBytes: source.sizeBytes, sha256: source.sha256 };
+      return await this.commitUpload(path, temporary, source, options, deadline);
     } catch (error) {
       await this.runScript(`rm -f -- ${shellQuote(temporary)}`, deadline).catch(() => undefined);
       throw error;
