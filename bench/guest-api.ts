@@ -17,7 +17,6 @@ import { log, median, results, timed } from "./measure.ts";
 const ROUND_TRIPS = { backdoor: 200, qga: 50 } as const;
 const TRANSFER_MIB = 64;
 const CHANNELS = ["backdoor", "qga"] as const;
-type Channel = (typeof CHANNELS)[number];
 
 export async function benchGuestApi(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "corral-bench-guest-"));
