@@ -6,6 +6,8 @@ import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "./shell-framing.ts";
 
 /** How long a command killed at its limit gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_SECONDS = 2;
+/** How long the killed starter of a command whose limit came first may take to say whether it started it. */
+const LATE_START_SECONDS = 20;
 
 /**
  * The prelude for the shell session `token` (32 hex digits). It may be sent again to a shell
@@ -54,12 +56,16 @@ export function shellPrelude(token: string): string {
     // (SIGTERM, SIGKILL after a grace) and reports `T` instead of an exit status; `F` if the
     // command could not be started. Nothing of this reaches the command's output.
     "__corral_limit() {",
-    `  local __n=$1 __e=$(( \${EPOCHREALTIME/./} + $2 )) __f __g= __r= __s;`,
+    `  local __n=$1 __e=$(( \${EPOCHREALTIME/./} + $2 )) __f __g= __r= __s __p;`,
     "  exec {__f}< <(exec {__corral_wd}>&- 2>/dev/null; set -m;",
-    '    ( __c=$3; unset __n __e __f __g __r __s; set --; eval "$__c" ) </dev/null >&8 2>&9 8>&- 9>&- &',
-    '    echo "$!"; wait "$!"; echo "$?");',
+    '    ( __c=$3; unset __n __e __f __g __r __s __p; set --; eval "$__c" ) </dev/null >&8 2>&9 8>&- 9>&- &',
+    '    echo "$!"; wait "$!"; echo "$?"); __p=$!;',
     '  __corral_line "$__f" "$__e" __g && __corral_line "$__f" "$__e" __r; __s=$?;',
     '  if [ "$__s" -eq 0 ]; then exec {__f}<&-; __corral_end "$__n" "$__r"; return; fi;',
+    // The limit came before the job's group was known: its start may still come (bash retries a
+    // fork for up to 15 s), and a job started after its end was reported would write into the
+    // next command's output. Its starter is killed, then says whether it had started it.
+    `  if [ "$__s" -gt 128 ] && [ -z "$__g" ]; then kill -KILL "$__p" 2>/dev/null; IFS= read -r -t ${LATE_START_SECONDS} -u "$__f" __g; fi;`,
     '  if [ -n "$__g" ]; then',
     '    kill -TERM -- "-$__g" 2>/dev/null; kill -CONT -- "-$__g" 2>/dev/null;',
     `    if [ "$__s" -gt 128 ]; then IFS= read -r -t ${KILL_GRACE_SECONDS} -u "$__f" __r; fi;`,
