@@ -1,14 +1,17 @@
-// `corral vm cp`: a file into a VM's guest (`corral vm cp ./f web:/srv/f`) or out of it
+// `corral vm cp`: a file or folder into a VM's guest (`corral vm cp ./f web:/srv/f`) or out of it
 // (`corral vm cp web:/var/log/syslog .`), streamed through the daemon and checked by sha256 end
-// to end; a local copy is written aside and renamed into place once its sha256 matches.
+// to end; a local copy is written aside and renamed into place once its sha256 matches. Folders
+// travel as tar archives, packed and unpacked by the host's and the guest's `tar`.
 
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { runProgram } from "../host/run-program.ts";
 import type { ApiClient } from "./api-client.ts";
 import {
   type ApiFlags,
@@ -39,16 +42,19 @@ export function registerVmCp(vm: Command): void {
   withApiOptions(
     vm
       .command("cp")
-      .description("copy a file into a VM's guest or out of it, checked by sha256")
-      .argument("<source>", "a local file, or <vm>:<absolute path in the guest>")
+      .description("copy a file or folder into a VM's guest or out of it, checked by sha256")
+      .argument("<source>", "a local file or folder, or <vm>:<absolute path in the guest>")
       .argument("<target>", "<vm>:<absolute path in the guest>, or a local path ('-': stdout)")
       .addHelpText(
         "after",
         "\nExactly one side is <vm>:<path>. A target that is a folder (or ends with /) gets the " +
           "source's name. Into a guest, the file keeps its mode; the guest writes it aside and " +
           "renames it into place only when its sha256 is the local file's. Out of a guest, the " +
-          "local file is written aside and renamed once its sha256 matches the guest's.\n\nExamples:\n" +
+          "local file is written aside and renamed once its sha256 matches the guest's. A folder " +
+          "travels as a tar archive (checked the same way) and is unpacked into the target folder, " +
+          "made when missing; out of a guest to '-', the archive itself is written.\n\nExamples:\n" +
           "  corral vm cp ./app.tar.gz web:/srv/\n" +
+          "  corral vm cp ./site web:/srv/www\n" +
           "  corral vm cp web:/var/log/syslog ./syslog\n" +
           "  corral vm cp web:/etc/os-release - | grep VERSION",
       ),
@@ -92,8 +98,12 @@ async function upload(
       `cannot read ${local}: ${error.code ?? error.message}`,
     );
   });
+  if (info.isDirectory()) return uploadFolder(api, local, remote, signal);
   if (!info.isFile()) {
-    throw new CorralError(ErrorCodes.INVALID_ARGUMENT, `${local} is not a file: cp copies files`);
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${local} is neither a file nor a folder: cp copies those`,
+    );
   }
   const path = await remotePath(api, remote, basename(local));
   const sha256 = await fileSha256(local);
@@ -106,6 +116,29 @@ async function upload(
   return { from: local, to: `${remote.vm}:${written.path}`, ...written };
 }
 
+/** A folder as a tar archive, packed aside first: its sha256 goes before its bytes. */
+async function uploadFolder(
+  api: ApiClient,
+  local: string,
+  remote: Remote,
+  signal: AbortSignal,
+): Promise<CopyResult> {
+  const path = await remotePath(api, remote, basename(local));
+  const archive = join(tmpdir(), `corral-cp-${randomBytes(6).toString("hex")}.tar`);
+  try {
+    await runProgram("tar", ["-C", local, "-cf", archive, "."], { signal });
+    const written = await api.upload<{ path: string; sizeBytes: number; sha256: string }>(
+      "PUT",
+      `${filesPath(remote.vm, path)}&archive=tar`,
+      createReadStream(archive),
+      { headers: { "x-corral-sha256": await fileSha256(archive) }, signal },
+    );
+    return { from: local, to: `${remote.vm}:${written.path}`, ...written };
+  } finally {
+    await rm(archive, { force: true });
+  }
+}
+
 async function download(
   api: ApiClient,
   remote: Remote,
@@ -114,6 +147,7 @@ async function download(
 ): Promise<CopyResult> {
   const target = await localPath(local, remote.path);
   const answer = await api.download(filesPath(remote.vm, remote.path), { signal });
+  const isFolder = answer.headers["x-corral-type"] === "directory";
   const hash = createHash("sha256");
   let sizeBytes = 0;
   const counted = async function* () {
@@ -126,7 +160,10 @@ async function download(
   const aside =
     target === "-"
       ? undefined
-      : join(dirname(target), `.${basename(target)}.corral-${randomBytes(4).toString("hex")}`);
+      : join(
+          dirname(target),
+          `.${basename(target)}.corral-${randomBytes(4).toString("hex")}${isFolder ? ".tar" : ""}`,
+        );
   try {
     await pipeline(counted(), aside === undefined ? process.stdout : createWriteStream(aside), {
       end: aside !== undefined,
@@ -141,11 +178,15 @@ async function download(
           : `${remote.vm}:${remote.path}: the ${sizeBytes} bytes that arrived have sha256 ${sha256}, the guest's file ${String(expected)}`,
       );
     }
-    if (aside !== undefined) await rename(aside, target);
+    if (aside !== undefined && isFolder) {
+      await mkdir(target, { recursive: true });
+      await runProgram("tar", ["-C", target, "-xf", aside], { signal });
+    } else if (aside !== undefined) {
+      await rename(aside, target);
+    }
     return { from: `${remote.vm}:${remote.path}`, to: target, sizeBytes, sha256 };
-  } catch (error) {
+  } finally {
     if (aside !== undefined) await rm(aside, { force: true });
-    throw error;
   }
 }
 

@@ -2,12 +2,13 @@
 // daemon's unix socket. Through the backdoor shell: one-shot exec (streams apart, 127, a timeout
 // that kills), WebSocket exec (streams apart and in order, stdin, signals, a pty and its size, a
 // dropped connection killing the command), files (8 MiB round trip by sha256, refusals that
-// leave nothing), the CLI's exec and cp, and the console (the boot replayed, keys and output
+// leave nothing), the CLI's exec and cp (files and folders), and the console (the boot replayed, keys and output
 // both ways). Through qemu-ga (forced by a template): one-shot exec, files, the CLI's exec
 // without streaming, and the WebSocket refused as it cannot stream.
 
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../src/errors.ts";
@@ -242,6 +243,26 @@ describe("corral vm exec and cp", () => {
     expect((await cli("vm", "cp", "web:/tmp/up.bin", join(dir, "down.bin"))).code).toBe(0);
     expect(sha256(readFileSync(join(dir, "down.bin")))).toBe(sha256(bytes));
   });
+
+  it("copies a folder both ways as a tar archive", async () => {
+    const dir = temporaryDir("corral-cp-folder-");
+    mkdirSync(join(dir, "site", "a b"), { recursive: true });
+    writeFileSync(join(dir, "site", "index.html"), "<h1>hi</h1>\n");
+    writeFileSync(join(dir, "site", "a b", "data.bin"), randomBytes(70_000));
+    expect((await cli("vm", "cp", join(dir, "site"), "web:/srv/site")).code).toBe(0);
+    expect(
+      (await execute({ command: "cd /srv/site && find . -type f | sort && cat index.html" }))
+        .stdout,
+    ).toBe("./a b/data.bin\n./index.html\n<h1>hi</h1>\n");
+
+    const back = await cli("vm", "cp", "web:/srv/site", join(dir, "back"));
+    expect(back.code, back.stderr).toBe(0);
+    for (const file of ["index.html", "a b/data.bin"]) {
+      expect(sha256(readFileSync(join(dir, "back", file))), file).toBe(
+        sha256(readFileSync(join(dir, "site", file))),
+      );
+    }
+  });
 });
 
 describe("through qemu-ga", () => {
@@ -268,6 +289,31 @@ describe("through qemu-ga", () => {
     const got = await byteRequest(manager.socket, { method: "GET", path });
     expect(sha256(got.body)).toBe(sha256(bytes));
     expect(got.trailers["x-corral-sha256"]).toBe(sha256(bytes));
+
+    // A folder out as a tar archive; one in with a wrong sha256 unpacks nothing.
+    await execute({ command: "mkdir -p /srv/f/sub && echo x > /srv/f/sub/x.txt" }, "agent");
+    const folder = await byteRequest(manager.socket, {
+      method: "GET",
+      path: "/v1/vms/agent/guest/files?path=/srv/f",
+    });
+    expect(folder.headers["content-type"]).toBe("application/x-tar");
+    expect(folder.trailers["x-corral-sha256"]).toBe(sha256(folder.body));
+    expect(execFileSync("tar", ["-t"], { input: folder.body }).toString()).toMatch(
+      /\.\/sub\/x\.txt/,
+    );
+    const wrong = await byteRequest(manager.socket, {
+      method: "PUT",
+      path: "/v1/vms/agent/guest/files?path=/srv/g&archive=tar",
+      headers: { "x-corral-sha256": "0".repeat(64) },
+      body: folder.body,
+    });
+    expect(wrong.status).toBe(422);
+    expect(
+      await execute(
+        { command: "test -e /srv/g || echo none; ls -A /var/tmp | grep -c corral" },
+        "agent",
+      ),
+    ).toMatchObject({ stdout: "none\n0\n" });
 
     const ws = await openTestSocket(manager.socket, "/v1/vms/agent/guest/execute");
     ws.send({ command: "true" });

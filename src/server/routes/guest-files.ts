@@ -1,7 +1,8 @@
 // /v1/vms/{id}/guest/files?path=: PUT streams the request body into a guest file (checked against
 // X-Corral-Sha256 end to end, at most limits.maxUploadBytes), GET streams a file out (its sha256
-// in the X-Corral-Sha256 trailer), HEAD tells its stat in headers, DELETE removes it. Bodies are
-// never buffered: this plugin's only body parser hands the request stream on as it is.
+// in the X-Corral-Sha256 trailer), HEAD tells its stat in headers, DELETE removes it. Folders
+// travel as tar archives (GET of a folder; PUT with archive=tar). Bodies are never buffered:
+// this plugin's only body parser hands the request stream on as it is.
 
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -10,6 +11,11 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply } from "fastify";
 import { Type } from "typebox";
 import { CorralError, ErrorCodes } from "../../errors.ts";
+import {
+  readFolderArchive,
+  TAR_MEDIA_TYPE,
+  writeFolderArchive,
+} from "../../manager/guest/folder-archives.ts";
 import type { FileStat, GuestOps } from "../../manager/guest/guest-ops.ts";
 import { errorResponses } from "../schemas.ts";
 import { type GuestResolver, requestDeadline } from "./guest-context.ts";
@@ -66,7 +72,7 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
     {
       schema: {
         summary: "write a file in the guest from the request body (streamed)",
-        description: `The body is the file's bytes (any content type, e.g. application/octet-stream). They are written to a temporary name beside the target and renamed into place only when all arrived — and, with X-Corral-Sha256, only when the sha256 of what the guest wrote is that one (else 422 CORRAL_CHECKSUM_MISMATCH and nothing at the target). At most limits.maxUploadBytes (${maxUploadBytes} here; 413 CORRAL_UPLOAD_TOO_LARGE).`,
+        description: `The body is the file's bytes (any content type, e.g. application/octet-stream) — or, with archive=tar, a tar archive the guest unpacks into the folder at path. They are written to a temporary name beside the target and renamed into place only when all arrived — and, with X-Corral-Sha256, only when the sha256 of what the guest wrote is that one (else 422 CORRAL_CHECKSUM_MISMATCH and nothing at the target). At most limits.maxUploadBytes (${maxUploadBytes} here; 413 CORRAL_UPLOAD_TOO_LARGE).`,
         tags: ["guest"],
         params: VmParams,
         querystring: PutFileQuery,
@@ -83,7 +89,14 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
       },
     },
     async (request, reply) => {
-      const { path: rawPath, mode, uid, gid } = request.query;
+      const { path: rawPath, mode, uid, gid, archive } = request.query;
+      if (archive !== undefined && (mode ?? uid ?? gid) !== undefined) {
+        reply.header("connection", "close");
+        throw new CorralError(
+          ErrorCodes.INVALID_ARGUMENT,
+          "mode, uid and gid do not apply to archive=tar: the archive's entries carry their own",
+        );
+      }
       const expected = request.headers[SHA256_HEADER]?.toLowerCase();
       const announced = Number(request.headers["content-length"] ?? Number.NaN);
       if (announced > maxUploadBytes) {
@@ -118,17 +131,20 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
       const deadline = requestDeadline(request, reply, `write ${path}`, TRANSFER_TIMEOUT_MS);
       let written: { sizeBytes: number; sha256: string };
       try {
-        written = await guest.writeFile(
-          path,
-          checked(),
-          {
-            ...(mode !== undefined && { mode: Number.parseInt(mode, 8) }),
-            ...(uid !== undefined && { uid }),
-            ...(gid !== undefined && { gid }),
-            ...(expected !== undefined && { sha256: expected }),
-          },
-          deadline,
-        );
+        const sha256 = expected !== undefined ? { sha256: expected } : {};
+        written = archive
+          ? await writeFolderArchive(guest, path, checked(), sha256, deadline)
+          : await guest.writeFile(
+              path,
+              checked(),
+              {
+                ...(mode !== undefined && { mode: Number.parseInt(mode, 8) }),
+                ...(uid !== undefined && { uid }),
+                ...(gid !== undefined && { gid }),
+                ...sha256,
+              },
+              deadline,
+            );
       } catch (error) {
         if (refusal) reply.header("connection", "close");
         throw refusal ?? error;
@@ -145,11 +161,11 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
       schema: {
         summary: "read a file from the guest (streamed)",
         description:
-          "The body is the file's bytes; its stat is in the X-Corral-* headers and its sha256 in the X-Corral-Sha256 trailer, sent after the last byte (a response cut short has none). A folder is 501: this corral's guest channels do not send folders (tar) yet.",
+          "The body is the file's bytes — for a folder, a tar archive of what it holds (application/x-tar, entries relative to the folder); its stat is in the X-Corral-* headers and the body's sha256 in the X-Corral-Sha256 trailer, sent after the last byte (a response cut short has none).",
         tags: ["guest"],
         params: VmParams,
         querystring: GuestPathQuery,
-        produces: ["application/octet-stream"],
+        produces: ["application/octet-stream", TAR_MEDIA_TYPE],
         response: {
           200: {
             description: "the file's bytes",
@@ -157,7 +173,10 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
               ...statHeaders,
               trailer: Type.String({ description: "x-corral-sha256: the trailer that follows" }),
             },
-            content: { "application/octet-stream": { schema: Type.String({ format: "binary" }) } },
+            content: {
+              "application/octet-stream": { schema: Type.String({ format: "binary" }) },
+              [TAR_MEDIA_TYPE]: { schema: Type.String({ format: "binary" }) },
+            },
           },
           ...errorResponses,
         },
@@ -167,14 +186,11 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
       const [guest, path] = await guestAndPath(request.params.id, request.query.path);
       const deadline = requestDeadline(request, reply, `read ${path}`, TRANSFER_TIMEOUT_MS);
       const stat = await guest.stat(path, deadline);
-      if (stat.type === "directory") {
-        throw new CorralError(
-          ErrorCodes.UNSUPPORTED,
-          `${path} is a folder: this corral's guest channels send files only, not folders (tar); read its files one by one`,
-        );
-      }
+      const isFolder = stat.type === "directory";
       // The first chunk is read before any header is set: a failure to start is an error answer.
-      const chunks = guest.readFile(path, deadline)[Symbol.asyncIterator]();
+      const chunks = (
+        isFolder ? readFolderArchive(guest, path, deadline) : guest.readFile(path, deadline)
+      )[Symbol.asyncIterator]();
       const first = await chunks.next();
       const hash = createHash("sha256");
       const hashed = async function* () {
@@ -184,7 +200,7 @@ export const guestFileRoutes: FastifyPluginAsyncTypebox<GuestFileRouteOptions> =
         }
       };
       setStatHeaders(reply, stat);
-      reply.header("content-type", "application/octet-stream");
+      reply.header("content-type", isFolder ? TAR_MEDIA_TYPE : "application/octet-stream");
       reply.trailer(SHA256_HEADER, async () => hash.digest("hex"));
       return reply.send(Readable.from(hashed(), { objectMode: false }));
     },

@@ -123,6 +123,12 @@ export const PutFileQuery = Type.Object(
     ),
     uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_294 })),
     gid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_294 })),
+    archive: Type.Optional(
+      Type.Literal("tar", {
+        description:
+          "the body is a tar archive to unpack into the folder at path (made when missing); mode, uid and gid do not apply",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,10 +1,10 @@
 // The guest file routes over real HTTP on a daemon's unix socket, in front of a fake guest whose
 // root is a temporary folder: a round trip checked by sha256 (header and trailer), stat in
 // headers, removal; and refusals that leave nothing behind: bad paths, a wrong sha256, an upload
-// over limits.maxUploadBytes (announced or not), a folder, a missing file.
+// over limits.maxUploadBytes (announced or not), mode for an archive, a missing file.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
 import { type FakeGuest, fakeGuest } from "../../helpers/fake-guest-ops.ts";
@@ -164,8 +164,7 @@ describe("/v1/vms/{id}/guest/files", () => {
     expect(existsSync(guest.hostPath("/etc"))).toBe(false);
   });
 
-  it("answers 404 for a missing file, 501 for reading a folder", async () => {
-    mkdirSync(guest.hostPath("/srv/dir"), { recursive: true });
+  it("answers 404 for a missing file; refuses mode with archive=tar", async () => {
     const missing = await byteRequest(socket, { method: "GET", path: files("/srv/none") });
     expect(missing.status).toBe(404);
     expect(missing.json).toMatchObject({ code: ErrorCodes.NOT_FOUND });
@@ -175,8 +174,14 @@ describe("/v1/vms/{id}/guest/files", () => {
     expect((await byteRequest(socket, { method: "DELETE", path: files("/srv/none") })).status).toBe(
       404,
     );
-    const folder = await byteRequest(socket, { method: "GET", path: files("/srv/dir") });
-    expect(folder.status).toBe(501);
-    expect(folder.json).toMatchObject({ message: expect.stringContaining("is a folder") });
+    // Folders themselves move through the guest's tar: test/integration/guest-api.test.ts.
+    const archive = await byteRequest(socket, {
+      method: "PUT",
+      path: files("/srv/dir", "&archive=tar&mode=0644"),
+      body: Buffer.from("x"),
+    });
+    expect(archive.status).toBe(400);
+    expect(archive.json).toMatchObject({ message: expect.stringContaining("do not apply") });
+    expect(existsSync(guest.hostPath("/srv/dir"))).toBe(false);
   });
 });
