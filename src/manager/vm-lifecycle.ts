@@ -7,6 +7,7 @@ import { readVmRecord } from "../backends/vm-record.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { Machine } from "../machine/machine.ts";
 import type { Vm } from "../store/vm-types.ts";
+import { settleUserForwards, userForwardOptions } from "./user-forwards.ts";
 import type { VmContext } from "./vm-context.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
 import { settleNics, tapOptions } from "./vm-nics.ts";
@@ -30,6 +31,7 @@ async function newMachine(context: VmContext, vm: Vm): Promise<VmMachine> {
   const options = {
     ...machineOptionsFor({ ...vm, spec }, { isSnapshotStart: isRestore }),
     ...(await tapOptions(context, vm, isRestore)),
+    ...userForwardOptions(context.store, vm.id),
   };
   if (vm.sourceSnapshotId !== null && isRestore) {
     const snapshot = context.store.snapshots.get(vm.sourceSnapshotId);
@@ -73,6 +75,7 @@ export async function settleStarted(
     await machine.succeed(identityCommand(vm, spec.cloudInit?.hostname), { timeout: 60_000 });
   }
   await settleNics(context, vm, machine, isRestore);
+  if (hasBackdoorShell(spec)) await settleUserForwards(context.store, vm, machine);
   await recordRun(context, vm.id, machine);
 }
 
