@@ -1,6 +1,7 @@
 // Port forwards of QEMU's user-mode NIC (netdev `user.0`), added and removed while the VM runs
 // with the monitor's `hostfwd_add` / `hostfwd_remove` (HMP through QMP's human-monitor-command:
-// QEMU 7.2 has no QMP command for them), and the `hostfwd=` options that give them at start.
+// QEMU 7.2 has no QMP command for them). At start they are `-netdev user,hostfwd=…` options,
+// which QEMU_NET_OPTS carries.
 
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes } from "../../errors.ts";
@@ -13,11 +14,6 @@ export type MonitorCommand = (deadline: Deadline, commandLine: string) => Promis
 /** `tcp:127.0.0.1:8080`: a forward's host side, as hostfwd rules write it. */
 function hostSide(forward: HostForwardTarget): string {
   return `${forward.protocol ?? "tcp"}:${forward.hostAddress ?? "127.0.0.1"}:${forward.hostPort}`;
-}
-
-/** `hostfwd=tcp:127.0.0.1:8080-:80`: a forward as an option of `-netdev user`. */
-export function hostfwdOption(forward: HostForward): string {
-  return `hostfwd=${hostSide(forward)}-:${forward.guestPort}`;
 }
 
 /**
