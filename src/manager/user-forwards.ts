@@ -32,7 +32,8 @@ export interface UserForwardContext {
 /**
  * Forwards a host port to `request.guestPort` of VM `vmId` through its user-mode NIC. Throws
  * CORRAL_CONFLICT when corral forwards the port already or anything on the host has it (naming
- * it), CORRAL_INVALID_ARGUMENT for a `network` (there are none) or an address the host lacks.
+ * it), CORRAL_NETWORK_UNAVAILABLE for a `network` (there are none), CORRAL_INVALID_ARGUMENT for
+ * an address the host lacks.
  */
 export async function addUserForward(
   context: UserForwardContext,
