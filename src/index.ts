@@ -47,6 +47,7 @@ export type { MachineState } from "./machine/lifecycle.ts";
 export {
   type ExecResult,
   type ExecuteOptions,
+  type ForwardPortOptions,
   Machine,
   type MachineOptions,
   type MachineSize,

@@ -191,6 +191,21 @@ export interface ResizeTarget {
 }
 
 /** Saved device and memory state: the file a restore reads. */
+/** The host side of a port forward of the user-mode NIC. */
+export interface HostForwardTarget {
+  /** 0: a free port of the host's choosing. */
+  hostPort: number;
+  /** Default tcp. */
+  protocol?: "tcp" | "udp";
+  /** The host address it listens on; default 127.0.0.1, `0.0.0.0` for all of them. */
+  hostAddress?: string;
+}
+
+/** A port forward of the user-mode NIC: a host port to a port of the guest. */
+export interface HostForward extends HostForwardTarget {
+  guestPort: number;
+}
+
 export interface SavedState {
   /** The state stream, relative to the snapshot folder. */
   state: string;
@@ -206,9 +221,13 @@ export interface Abilities {
   keys: { sendKeys(deadline: Deadline, keys: readonly string[]): Promise<void> };
   /** Sets every NIC's link up or down; returns the NICs' names. */
   "block-links": { setLinksUp(deadline: Deadline, up: boolean): Promise<string[]> };
-  /** 127.0.0.1:hostPort on the host reaches guestPort in the guest; 0 picks a free port. */
+  /**
+   * A host port (on 127.0.0.1 unless the forward names an address) reaches `guestPort` in the
+   * guest; port 0 picks a free port, which it returns. unforwardPort says whether there was one.
+   */
   "forward-port": {
-    forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number>;
+    forwardPort(deadline: Deadline, forward: HostForward): Promise<number>;
+    unforwardPort(deadline: Deadline, target: HostForwardTarget): Promise<boolean>;
   };
   /** A VMM-specific monitor command line (HMP for QEMU); returns its output. */
   monitor: { monitorCommand(deadline: Deadline, commandLine: string): Promise<string> };

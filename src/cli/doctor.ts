@@ -47,7 +47,7 @@ export function registerDoctor(program: Command): void {
           report.networks.isAvailable ? "bridged" : "user-mode",
           report.networks.isAvailable
             ? `the manager's VMs get bridged networks (${report.networks.reason})`
-            : `the manager's VMs get user-mode networking: ${report.networks.reason}`,
+            : `the manager's VMs get user-mode networking (port forwards as QEMU hostfwd rules): ${report.networks.reason}`,
         ]);
         process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
         if (report.fix) {

@@ -42,8 +42,8 @@ export function registerServe(program: Command): void {
         "corral serve attaches to them) unless --stop-all. Run as root, it gives its VMs " +
         "bridged networks (a default one, corral0; docs/networking.md): bridges, TAP devices, " +
         "dnsmasq and an nftables table of its own, all named crl-…/corral and kept when it " +
-        "stops; without root (or with --networks off) VMs have only QEMU's user-mode NIC and " +
-        "the network routes answer 503. Settings come from --config, then CORRAL_* variables, " +
+        "stops; without root (or with --networks off) VMs have only QEMU's user-mode NIC, the " +
+        "network routes answer 503, and port forwards are QEMU hostfwd rules of that NIC. Settings come from --config, then CORRAL_* variables, " +
         "then flags.",
     )
     .option(

@@ -1,5 +1,5 @@
 // `corral vm port add|ls|rm`: a VM's port forwards (a host port to a port of the VM on its
-// bridged network), through the daemon's API.
+// bridged network, or of its user-mode NIC where the daemon has no networks), through the API.
 
 import { type Command, Option } from "commander";
 import type { CreatePortForwardRequest, PortForwardViewType } from "../manager/network-schemas.ts";
@@ -23,12 +23,14 @@ interface PortFlags extends ApiFlags {
 export function registerVmPorts(vm: Command): void {
   const port = vm
     .command("port")
-    .description("forward host ports to a VM on a bridged network: add, list, remove")
+    .description("forward host ports to a VM: add, list, remove")
     .addHelpText(
       "after",
       "\nA forward reaches the VM from other hosts, from the host itself and from 127.0.0.1 " +
         "(or only on --address); it goes with the VM. A port corral forwards already, or that " +
-        "anything on the host listens on, is refused (409).",
+        "anything on the host listens on, is refused (409). With networks it goes to the VM's " +
+        "NIC on a bridged network (nftables); on a daemon without them (no root, or " +
+        "--networks off) to the VM's user-mode NIC (a QEMU hostfwd rule, kept across restarts).",
     );
 
   withApiOptions(
@@ -40,7 +42,10 @@ export function registerVmPorts(vm: Command): void {
       .argument("[guestPort]", "the VM's port (default: the same)", parsePort)
       .addOption(protocolOption())
       .option("--address <address>", "only this address of the host (default: all of them)")
-      .option("--network <network>", "the VM's NIC on this network (default: its first)")
+      .option(
+        "--network <network>",
+        "the VM's NIC on this network (default: its first; none without networks)",
+      )
       .addHelpText(
         "after",
         "\nExamples:\n  corral vm port add web 8080 80\n  corral vm port add dns 5353 53 --protocol udp",
@@ -69,7 +74,9 @@ export function registerVmPorts(vm: Command): void {
     port
       .command("ls")
       .alias("list")
-      .description("list the VM's port forwards and the connections each has forwarded")
+      .description(
+        "list the VM's port forwards and the connections each has forwarded (- for user-mode ones: QEMU counts none)",
+      )
       .argument("<vm>", "the VM's name or id")
       .addHelpText("after", "\nExample:\n  corral vm port ls web"),
     { hasJson: true },
@@ -81,12 +88,13 @@ export function registerVmPorts(vm: Command): void {
       );
       if (flags.json) return printJson(forwards);
       printTable(
-        ["PROTOCOL", "HOST", "GUEST", "CONNECTIONS"],
+        ["PROTOCOL", "HOST", "GUEST", "MODE", "CONNECTIONS"],
         forwards.map((f) => [
           f.protocol,
           `${f.hostAddress}:${f.hostPort}`,
           `${f.guestAddress}:${f.guestPort}`,
-          String(f.connections),
+          f.mode,
+          f.connections === null ? "-" : String(f.connections),
         ]),
         "no port forwards",
       );

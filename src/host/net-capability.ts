@@ -42,7 +42,7 @@ export function requireNetworking(operation: string): void {
     `${operation}: networks are unavailable on this host: ${support.reason}`,
     {
       details: [
-        "VMs still get QEMU's user-mode NIC, restricted: nothing goes in or out through it; corral reaches them through their guest channel.",
+        "VMs still get QEMU's user-mode NIC, restricted: nothing goes out through it, and only port forwards (QEMU hostfwd rules) come in; corral reaches them through their guest channel.",
         "Run corral serve as root, with `corral doctor --install` done, for bridged networks.",
       ],
     },

@@ -1,5 +1,5 @@
 // A NIC's TAP device: persistent (it outlives the QEMU that opens it, and corral), a port of its
-// network's bridge, up, marked with its VM and index. QEMU opens it with
+// network's bridge in hairpin mode, up, marked with its VM and index. QEMU opens it with
 // `-netdev tap,ifname=<name>,script=no,downscript=no`. It is single-queue: the kernel refuses a
 // QEMU asking for several queues (`queues=N`) on it, and a multi-queue TAP opened without them.
 
@@ -38,6 +38,28 @@ export async function ensureTap(spec: TapSpec, scope: NetScope = {}): Promise<vo
     "alias",
     alias,
     spec.isUp === false ? "down" : "up",
+  ]);
+  await setHairpin(spec.name, scope);
+}
+
+/**
+ * Lets the bridge send a frame back out of the port it came in on, so that a VM reaches its own
+ * forwarded port through the host. Where `br_netfilter` is loaded (Docker loads it, and
+ * `bridge-nf-call-iptables` is then on in every namespace), the DNAT of a packet from a VM to a
+ * forward of its own happens on the bridge, which would otherwise drop the frame it must send
+ * back to the same port. Flooded frames come back to their sender too, which Linux's IPv6
+ * duplicate address detection recognises by its nonce (RFC 7527).
+ */
+export async function setHairpin(port: string, scope: NetScope = {}): Promise<void> {
+  await runScoped(scope, "ip", [
+    "link",
+    "set",
+    "dev",
+    port,
+    "type",
+    "bridge_slave",
+    "hairpin",
+    "on",
   ]);
 }
 

@@ -200,6 +200,14 @@ export interface UserOptions extends WaitOptions {
   user?: string;
 }
 
+/** Where a forward of the user-mode NIC listens on the host (Machine.forwardPort). */
+export interface ForwardPortOptions {
+  /** Default tcp. */
+  protocol?: "tcp" | "udp";
+  /** An address of the host; default 127.0.0.1, `0.0.0.0` for every address. */
+  hostAddress?: string;
+}
+
 export interface PortOptions extends WaitOptions {
   /** Address to check in the guest; default `localhost`. */
   address?: string;

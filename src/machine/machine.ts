@@ -3,6 +3,7 @@
 // the host. The running side lives in VmSession; verb groups live in *-verbs.ts.
 
 import { resolve } from "node:path";
+import type { HostForwardTarget } from "../backends/backend.ts";
 import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
@@ -21,6 +22,7 @@ import type { MachineState } from "./lifecycle.ts";
 import type {
   ExecResult,
   ExecuteOptions,
+  ForwardPortOptions,
   MachineOptions,
   MachineSize,
   PortOptions,
@@ -50,6 +52,7 @@ export type { TapAttachment, VlanAttachment } from "./machine-options.ts";
 export type {
   ExecResult,
   ExecuteOptions,
+  ForwardPortOptions,
   MachineOptions,
   MachineSize,
   PortOptions,
@@ -548,31 +551,47 @@ export class Machine implements AsyncDisposable {
   // --- network -----------------------------------------------------------------------------
 
   /**
-   * Makes `127.0.0.1:hostPort` on the host reach `guestPort` in the guest (TCP). With `hostPort`
-   * 0 the host picks a free port. Returns the host port. Throws CORRAL_CONFLICT when
-   * 127.0.0.1:hostPort is already in use, CORRAL_INVALID_ARGUMENT for a port out of range.
+   * Makes `127.0.0.1:hostPort` on the host (or `options.hostAddress`, `0.0.0.0` for every
+   * address) reach `guestPort` in the guest over `options.protocol` (default tcp), through the
+   * user-mode NIC. With `hostPort` 0 the host picks a free port. Returns the host port. Throws
+   * CORRAL_CONFLICT when QEMU cannot listen there (saying so when 127.0.0.1:hostPort is in use),
+   * CORRAL_INVALID_ARGUMENT for a port out of range.
    */
   async forwardPort(
     hostPort: number,
     guestPort: number,
-    options: WaitOptions = {},
+    options: ForwardPortOptions & WaitOptions = {},
   ): Promise<number> {
     const what = `forwardPort(${hostPort}, ${guestPort})`;
-    for (const [which, port, min] of [
-      ["hostPort", hostPort, 0],
-      ["guestPort", guestPort, 1],
-    ] as const) {
-      if (!Number.isInteger(port) || port < min || port > MAX_PORT) {
-        throw new CorralError(
-          ErrorCodes.INVALID_ARGUMENT,
-          `${this.name}: ${what}: ${which} is ${describeValue(port)}; expected a whole number from ${min} to ${MAX_PORT}`,
-          { machine: this.name },
-        );
-      }
-    }
+    this.#requirePort(what, "hostPort", hostPort, 0);
+    this.#requirePort(what, "guestPort", guestPort, 1);
     const forwarding = this.#session.ability("forwardPort", "forward-port");
     const deadline = this.#session.deadline(what, options, MONITOR_TIMEOUT_MS);
-    return forwarding.forwardPort(deadline, hostPort, guestPort);
+    return forwarding.forwardPort(deadline, { ...forwardTarget(hostPort, options), guestPort });
+  }
+
+  /**
+   * Stops forwarding `hostPort` (of `options.protocol` on `options.hostAddress`, as given to
+   * forwardPort). Returns whether there was such a forward.
+   */
+  async unforwardPort(
+    hostPort: number,
+    options: ForwardPortOptions & WaitOptions = {},
+  ): Promise<boolean> {
+    const what = `unforwardPort(${hostPort})`;
+    this.#requirePort(what, "hostPort", hostPort, 1);
+    const forwarding = this.#session.ability("unforwardPort", "forward-port");
+    const deadline = this.#session.deadline(what, options, MONITOR_TIMEOUT_MS);
+    return forwarding.unforwardPort(deadline, forwardTarget(hostPort, options));
+  }
+
+  #requirePort(what: string, which: string, port: number, min: number): void {
+    if (Number.isInteger(port) && port >= min && port <= MAX_PORT) return;
+    throw new CorralError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${this.name}: ${what}: ${which} is ${describeValue(port)}; expected a whole number from ${min} to ${MAX_PORT}`,
+      { machine: this.name },
+    );
   }
 
   /** Takes every network link of the machine down, as if its cables were pulled. */
@@ -640,5 +659,14 @@ function textResult(raw: RawExecResult & Partial<ExecResult<Buffer>>): ExecResul
     stderr: raw.stderr.toString(),
     ...(isStdoutTruncated !== undefined ? { isStdoutTruncated } : {}),
     ...(isStderrTruncated !== undefined ? { isStderrTruncated } : {}),
+  };
+}
+
+/** The host side of a forward, from forwardPort's options. */
+function forwardTarget(hostPort: number, options: ForwardPortOptions): HostForwardTarget {
+  return {
+    hostPort,
+    ...(options.protocol !== undefined && { protocol: options.protocol }),
+    ...(options.hostAddress !== undefined && { hostAddress: options.hostAddress }),
   };
 }

@@ -3,8 +3,9 @@
 // of the VMs (they run on) or stops them.
 //
 // Each service is constructed in open() with the store, the events and the state folder, and
-// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds), and `networks`
-// (bridged networks, or why there are none: VMs then have only QEMU's user-mode NIC).
+// closed in close(): `vms`, `templates`, `images` (with the jobs of image builds), `networks`
+// (bridged networks, or why there are none: VMs then have only QEMU's user-mode NIC) and `ports`
+// (port forwards: to bridged NICs, else hostfwd rules of the user-mode NIC).
 
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
@@ -14,6 +15,7 @@ import { Store } from "../store/store.ts";
 import { EventHub } from "./event-hub.ts";
 import { ImageService } from "./images.ts";
 import { NetworkService } from "./networks.ts";
+import { PortForwardService } from "./port-forwards.ts";
 import { TemplateCatalog } from "./templates.ts";
 import { VmService } from "./vm-service.ts";
 
@@ -52,6 +54,8 @@ export class Manager implements AsyncDisposable {
   readonly images: ImageService;
   /** The bridged networks, or the CORRAL_NETWORK_UNAVAILABLE error that says why there are none. */
   readonly networks: NetworkService | CorralError;
+  /** VMs' port forwards: nftables on bridged networks, else QEMU hostfwd rules. */
+  readonly ports: PortForwardService;
   readonly #ownsStore: boolean;
   readonly #lock: PidLock;
   #templatesRefused: readonly CorralError[] = [];
@@ -77,6 +81,11 @@ export class Manager implements AsyncDisposable {
       stateDir: options.stateDir,
       networks: options.networks,
       ...(options.maxVms !== undefined ? { maxVms: options.maxVms } : {}),
+    });
+    this.ports = new PortForwardService({
+      store: this.store,
+      networks: options.networks,
+      machineOf: (vmId) => this.vms.machineOf(vmId),
     });
     this.templates = new TemplateCatalog(this.store, options.templatesDir);
     this.images = new ImageService(this.store, options.stateDir);

@@ -97,7 +97,8 @@ export class NetworkHost {
     }
     const counters = await readCounters(this.scope);
     const networks = this.#store.networks.list();
-    const forwards = this.#store.portForwards.list();
+    // Forwards of the user-mode NIC (made while the daemon had no networks) are QEMU's.
+    const forwards = this.#store.portForwards.list().filter((forward) => forward.nicId !== null);
     await applyRuleset(renderRuleset({ networks, forwards, counters }), this.scope);
   }
 

@@ -109,7 +109,10 @@ export const CreatePortForwardBody = Type.Object(
       Ipv4("an address of the host to listen on; default 0.0.0.0: all of them, and 127.0.0.1"),
     ),
     network: Type.Optional(
-      Type.String({ description: "the network of the VM's NIC to forward to; default its first" }),
+      Type.String({
+        description:
+          "the network of the VM's NIC to forward to; default its first (none without networks: the user-mode NIC)",
+      }),
     ),
   },
   { additionalProperties: false },
@@ -124,11 +127,17 @@ export const PortForwardView = Type.Object(
     hostAddress: Type.String(),
     hostPort: Type.Integer(),
     protocol: Type.Union([Type.Literal("tcp"), Type.Literal("udp")]),
-    guestAddress: Type.String({ description: "the address of the VM's NIC it goes to" }),
+    guestAddress: Type.String({
+      description: "the address of the VM's NIC it goes to (10.0.2.15 on the user-mode NIC)",
+    }),
     guestPort: Type.Integer(),
-    connections: Type.Integer({
+    mode: Type.Union([Type.Literal("bridged"), Type.Literal("user")], {
       description:
-        "connections (UDP: flows) it has forwarded since the host's rules were last applied",
+        "bridged: nftables DNAT to the VM's NIC on a network; user: a hostfwd rule of QEMU's user-mode NIC (a daemon without networks)",
+    }),
+    connections: Type.Union([Type.Integer(), Type.Null()], {
+      description:
+        "connections (UDP: flows) it has forwarded since the host's rules were last applied; null for a user-mode forward, which QEMU does not count",
     }),
     createdAt: Type.String(),
   },

@@ -276,7 +276,7 @@ export class NetworkService {
         this.#store.portForwards.remove(forward.id);
         throw error;
       }
-      return { ...forward, connections: 0 };
+      return { ...forward, mode: "bridged" as const, connections: 0 };
     });
   }
 
@@ -292,7 +292,7 @@ export class NetworkService {
     return this.#serial(async () => {
       const forward = this.#store.portForwards
         .list({ vmId, hostPort })
-        .find((f) => f.protocol === protocol);
+        .find((f) => f.protocol === protocol && f.nicId !== null);
       if (!forward) {
         const vm = this.#store.vms.get(vmId);
         throw new CorralError(
@@ -307,9 +307,14 @@ export class NetworkService {
     });
   }
 
-  /** The port forwards (of the VM `vmId` when given), oldest first, with their connections. */
+  /**
+   * The port forwards to NICs on networks (of the VM `vmId` when given), oldest first, with their
+   * connections.
+   */
   async listPortForwards(vmId?: string): Promise<PortForwardViewType[]> {
-    return this.#forwardViews(this.#store.portForwards.list({ vmId }));
+    return this.#forwardViews(
+      this.#store.portForwards.list({ vmId }).filter((forward) => forward.nicId !== null),
+    );
   }
 
   /** The traffic of each of the VM's NICs, as the guest sees it. */
@@ -376,6 +381,7 @@ export class NetworkService {
     const counters = forwards.length > 0 ? await readCounters(this.#host.scope) : new Map();
     return forwards.map(({ nicId: _, ...forward }) => ({
       ...forward,
+      mode: "bridged" as const,
       connections: counters.get(forwardCounter(forward.id))?.packets ?? 0,
     }));
   }

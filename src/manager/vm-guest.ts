@@ -17,16 +17,16 @@ export class VmGuests {
   readonly #opened = new WeakMap<Machine, Promise<GuestOps>>();
 
   /**
-   * The guest operations of `vm`. Throws CORRAL_CONFLICT naming its state when it is not
-   * running, CORRAL_UNSUPPORTED when no channel answers within `timeoutMs` (default 30 s; a
+   * The guest operations of `vm`. Throws CORRAL_MACHINE_NOT_RUNNING (409) naming its state when
+   * it is not running (as the console does), CORRAL_UNSUPPORTED when no channel answers within `timeoutMs` (default 30 s; a
    * later call probes again), the deadline's TimeoutError when a forced one does not.
    */
   open(context: VmContext, vm: Vm, options: { timeoutMs?: number } = {}): Promise<GuestOps> {
     const machine = context.machines.get(vm.id);
     if (vm.state !== "running" || !machine) {
       throw new CorralError(
-        ErrorCodes.CONFLICT,
-        `VM "${vm.name}" is ${vm.state}${vm.state === "running" ? " under no VMM of this daemon" : ""}: guest operations need it running`,
+        ErrorCodes.MACHINE_NOT_RUNNING,
+        `VM "${vm.name}" is ${vm.state}${vm.state === "running" ? " under no VMM of this daemon" : ""}: guest operations need it running (corral vm start ${vm.name})`,
       );
     }
     const cached = this.#opened.get(machine);

@@ -7,6 +7,8 @@ import { readVmRecord } from "../backends/vm-record.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { Machine } from "../machine/machine.ts";
 import type { Vm } from "../store/vm-types.ts";
+import { isNamedThroughAgent, nameThroughAgent } from "./guest-name.ts";
+import { settleUserForwards, userForwardOptions } from "./user-forwards.ts";
 import type { VmContext } from "./vm-context.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
 import { settleNics, tapOptions } from "./vm-nics.ts";
@@ -30,6 +32,7 @@ async function newMachine(context: VmContext, vm: Vm): Promise<VmMachine> {
   const options = {
     ...machineOptionsFor({ ...vm, spec }, { isSnapshotStart: isRestore }),
     ...(await tapOptions(context, vm, isRestore)),
+    ...userForwardOptions(context.store, vm.id),
   };
   if (vm.sourceSnapshotId !== null && isRestore) {
     const snapshot = context.store.snapshots.get(vm.sourceSnapshotId);
@@ -41,7 +44,8 @@ async function newMachine(context: VmContext, vm: Vm): Promise<VmMachine> {
 /**
  * Starts VM `vm` (with `made`, a Machine made for it already) and waits until it runs: its
  * backdoor shell answers (with its hostname and machine id set, its NICs' addresses leased) or,
- * without one, its VMM runs. A failed start leaves nothing running.
+ * without one, its VMM runs (a Linux guest without a cloud-init seed is named through its agent
+ * once that answers, in the background: guest-name.ts). A failed start leaves nothing running.
  */
 export async function bootVm(context: VmContext, vm: Vm, made?: VmMachine): Promise<void> {
   const { machine: booting, isRestore } = made ?? (await newMachine(context, vm));
@@ -71,8 +75,11 @@ export async function settleStarted(
   if (hasBackdoorShell(spec)) {
     await machine.waitForShell({ timeout: SHELL_TIMEOUT_MS });
     await machine.succeed(identityCommand(vm, spec.cloudInit?.hostname), { timeout: 60_000 });
+  } else if (isNamedThroughAgent(vm)) {
+    nameThroughAgent(context, vm, machine);
   }
   await settleNics(context, vm, machine, isRestore);
+  if (hasBackdoorShell(spec)) await settleUserForwards(context.store, vm, machine);
   await recordRun(context, vm.id, machine);
 }
 

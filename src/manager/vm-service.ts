@@ -248,7 +248,8 @@ export class VmService {
   /**
    * The guest operations of a running VM (exec, files, info, processes, services, logs), through
    * the channel its spec forces or the probe chose at first use: the backdoor shell if it
-   * answers, else qemu-ga. Throws CORRAL_CONFLICT naming the VM's state when it is not running,
+   * answers, else qemu-ga. Throws CORRAL_MACHINE_NOT_RUNNING naming the VM's state when it is not
+   * running,
    * CORRAL_UNSUPPORTED "no guest channel" when neither answers within `timeoutMs` (default 30 s).
    */
   async guest(idOrName: string, options: { timeoutMs?: number } = {}): Promise<GuestOps> {

@@ -9,6 +9,7 @@ import { Machine } from "../machine/machine.ts";
 import { newId } from "../store/ids.ts";
 import type { Snapshot } from "../store/snapshots.ts";
 import type { Vm } from "../store/vm-types.ts";
+import { userForwardOptions } from "./user-forwards.ts";
 import { snapshotFolder, type VmContext } from "./vm-context.ts";
 import { bootVm, recordRun, requireMachine } from "./vm-lifecycle.ts";
 import { machineOptionsFor } from "./vm-machine-options.ts";
@@ -100,6 +101,7 @@ export async function rollBack(context: VmContext, vm: Vm, snapshot: Snapshot): 
   const machine = await Machine.fromSnapshot(snapshot.folder, {
     ...machineOptionsFor({ ...restored, spec }, { isSnapshotStart: true }),
     ...(await tapOptions(context, restored, true)),
+    ...userForwardOptions(context.store, restored.id),
   });
   await bootVm(context, restored, { machine, isRestore: true });
 }

@@ -66,9 +66,9 @@ export interface BuildAppOptions {
   /** Serves /v1/images, and /v1/jobs from its job service; default: the manager's. */
   images?: ImageService;
   /**
-   * Serves /v1/networks (and, with a manager, /v1/vms/{id}/ports): the service, or the
-   * CORRAL_NETWORK_UNAVAILABLE error that says why there is none (every network route then
-   * answers it, 503). Default: the manager's.
+   * Serves /v1/networks: the service, or the CORRAL_NETWORK_UNAVAILABLE error that says why there
+   * is none (every network route then answers it, 503). Default: the manager's. A manager's
+   * /v1/vms/{id}/ports are its own (Manager.ports).
    */
   networks?: NetworkService | CorralError;
   /**
@@ -170,9 +170,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<CorralApp
     await app.register(jobRoutes, { prefix: API_PREFIX, jobs: images.jobs });
   }
   const networks = options.networks ?? manager?.networks;
-  if (networks) {
-    await app.register(networkRoutes, { prefix: API_PREFIX, networks });
-    if (manager) await app.register(portRoutes, { prefix: API_PREFIX, manager, networks });
-  }
+  if (networks) await app.register(networkRoutes, { prefix: API_PREFIX, networks });
+  if (manager) await app.register(portRoutes, { prefix: API_PREFIX, manager });
   return app;
 }

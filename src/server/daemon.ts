@@ -28,7 +28,7 @@ export interface StartDaemonOptions {
  * Starts the daemon that `config` describes. User templates that are refused are logged as
  * warnings (file, line, field); the daemon starts without them. So is the reason bridged networks
  * are unavailable (no root, a program missing): the daemon starts without them, its network
- * routes answer 503, its VMs get QEMU's user-mode NIC only.
+ * routes answer 503, its VMs get QEMU's user-mode NIC only (port forwards are hostfwd rules).
  */
 export async function startDaemon(
   config: DaemonConfig,

@@ -163,6 +163,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX port_forwards_by_port ON port_forwards (host_port, protocol);
     `,
   },
+  {
+    version: 3,
+    name: "port forwards of the user-mode NIC (no NIC row)",
+    // SQLite cannot drop a NOT NULL: the table is made again (nothing refers to it).
+    sql: `
+      CREATE TABLE port_forwards_new (
+        id           TEXT PRIMARY KEY,
+        vm_id        TEXT NOT NULL REFERENCES vms (id) ON DELETE CASCADE,
+        nic_id       TEXT REFERENCES nics (id) ON DELETE CASCADE,
+        host_address TEXT NOT NULL,
+        host_port    INTEGER NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+        protocol     TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),
+        guest_port   INTEGER NOT NULL CHECK (guest_port BETWEEN 1 AND 65535),
+        created_at   TEXT NOT NULL,
+        UNIQUE (host_address, host_port, protocol)
+      ) STRICT;
+      INSERT INTO port_forwards_new SELECT id, vm_id, nic_id, host_address, host_port, protocol,
+        guest_port, created_at FROM port_forwards;
+      DROP TABLE port_forwards;
+      ALTER TABLE port_forwards_new RENAME TO port_forwards;
+      CREATE INDEX port_forwards_by_vm ON port_forwards (vm_id);
+      CREATE INDEX port_forwards_by_nic ON port_forwards (nic_id);
+      CREATE INDEX port_forwards_by_port ON port_forwards (host_port, protocol);
+    `,
+  },
 ];
 
 /** What migrate did: the schema version before and after. */

@@ -1,6 +1,7 @@
-// The port_forwards table: host ports forwarded to a VM's NIC. Two forwards never take the same
-// packets (same port and protocol, and the same host address or either on every address); a
-// forward goes with its VM and its NIC.
+// The port_forwards table: host ports forwarded to a VM's NIC on a bridged network, or to its
+// user-mode NIC (no NIC row: QEMU's hostfwd). Two forwards never take the same packets (same port
+// and protocol, and the same host address or either on every address); a forward goes with its
+// VM and its NIC.
 
 import { CorralError, ErrorCodes } from "../errors.ts";
 import {
@@ -16,17 +17,21 @@ import type { Database } from "./database.ts";
 import { newId } from "./ids.ts";
 import { uniqueConflict } from "./sqlite-errors.ts";
 
+/** The guest's address on QEMU's user-mode network (its DHCP server's first lease). */
+export const USER_NET_GUEST_ADDRESS = "10.0.2.15";
+
 export interface PortForward {
   id: string;
   vmId: string;
   /** The VM's name. */
   vm: string;
-  nicId: string;
+  /** The NIC on a bridged network it goes to; null: the user-mode NIC (a QEMU hostfwd rule). */
+  nicId: string | null;
   /** Where it listens: an address of the host, or 0.0.0.0 for all of them (and 127.0.0.1). */
   hostAddress: string;
   hostPort: number;
   protocol: Protocol;
-  /** The NIC's address. */
+  /** The NIC's address (USER_NET_GUEST_ADDRESS on the user-mode NIC). */
   guestAddress: string;
   guestPort: number;
   createdAt: string;
@@ -34,7 +39,8 @@ export interface PortForward {
 
 export interface NewPortForward {
   vmId: string;
-  nicId: string;
+  /** null: the user-mode NIC. */
+  nicId: string | null;
   hostAddress: string;
   hostPort: number;
   protocol: Protocol;
@@ -45,7 +51,7 @@ interface PortForwardRow {
   id: string;
   vm_id: string;
   vm: string;
-  nic_id: string;
+  nic_id: string | null;
   host_address: string;
   host_port: number;
   protocol: Protocol;
@@ -54,9 +60,10 @@ interface PortForwardRow {
   created_at: string;
 }
 
-const SELECT = `SELECT port_forwards.*, vms.name AS vm, nics.address AS guest_address
+const SELECT = `SELECT port_forwards.*, vms.name AS vm,
+    coalesce(nics.address, '${USER_NET_GUEST_ADDRESS}') AS guest_address
   FROM port_forwards JOIN vms ON vms.id = port_forwards.vm_id
-  JOIN nics ON nics.id = port_forwards.nic_id`;
+  LEFT JOIN nics ON nics.id = port_forwards.nic_id`;
 
 export class PortForwardRepository {
   readonly #db: Database;
@@ -67,8 +74,8 @@ export class PortForwardRepository {
 
   /**
    * Records a forward. Throws CORRAL_CONFLICT naming the forward (and its VM) that already takes
-   * its packets, CORRAL_NOT_FOUND when the NIC is not the VM's, CORRAL_INVALID_ARGUMENT for a bad
-   * port, protocol or address.
+   * its packets, CORRAL_NOT_FOUND when the NIC is not the VM's (or, for the user-mode NIC, there
+   * is no such VM), CORRAL_INVALID_ARGUMENT for a bad port, protocol or address.
    */
   create(input: NewPortForward): PortForward {
     const wanted = {
@@ -78,14 +85,18 @@ export class PortForwardRepository {
     };
     const guestPort = requirePort(input.guestPort, "guest port");
     return this.#db.transaction(() => {
-      if (
-        !this.#db
-          .prepare("SELECT 1 FROM nics WHERE id = ? AND vm_id = ?")
-          .get(input.nicId, input.vmId)
-      ) {
+      const owner =
+        input.nicId === null
+          ? this.#db.prepare("SELECT 1 FROM vms WHERE id = ?").get(input.vmId)
+          : this.#db
+              .prepare("SELECT 1 FROM nics WHERE id = ? AND vm_id = ?")
+              .get(input.nicId, input.vmId);
+      if (!owner) {
         throw new CorralError(
           ErrorCodes.NOT_FOUND,
-          `VM ${input.vmId} has no NIC with id "${input.nicId}"`,
+          input.nicId === null
+            ? `no VM with id "${input.vmId}"`
+            : `VM ${input.vmId} has no NIC with id "${input.nicId}"`,
         );
       }
       const taken = this.list({ hostPort: wanted.hostPort }).find((other) =>

@@ -47,4 +47,13 @@ describe("corral doctor", () => {
       "apt-get install -y --no-install-recommends qemu-system-x86 qemu-utils vde2 mmdebstrap",
     );
   });
+
+  it("says which networking mode the manager's VMs get: bridged as root, else user-mode", async () => {
+    const result = await runCli(["doctor"]);
+    expect(result.stdout).toMatch(
+      process.getuid?.() === 0
+        ? /\nnetworks +bridged +the manager's VMs get bridged networks \(root with CAP_NET_ADMIN/
+        : /\nnetworks +user-mode +the manager's VMs get user-mode networking \(port forwards as QEMU hostfwd rules\): corral is not running as root/,
+    );
+  });
 });

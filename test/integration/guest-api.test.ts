@@ -92,6 +92,24 @@ describe("POST /v1/vms/{id}/guest/execute", () => {
     expect(await execute({ argv: ["/no/such/program"] })).toMatchObject({ exitCode: 127 });
   });
 
+  it("refuses a VM at rest with 409 CORRAL_MACHINE_NOT_RUNNING, as the console does", async () => {
+    for (const [method, path] of [
+      ["POST", "/v1/vms/idle/guest/execute"],
+      ["GET", "/v1/vms/idle/guest/ping"],
+    ] as const) {
+      const answer = await manager.api(
+        method,
+        path,
+        method === "POST" ? { argv: ["true"] } : undefined,
+      );
+      expect(answer.status, path).toBe(409);
+      expect(answer.json).toMatchObject({
+        code: ErrorCodes.MACHINE_NOT_RUNNING,
+        message: 'VM "idle" is created: guest operations need it running (corral vm start idle)',
+      });
+    }
+  });
+
   it("kills a command at its timeout, in the guest, and says so", async () => {
     const marker = `sleep 31${randomBytes(2).readUInt16BE()}`;
     expect(await execute({ command: marker, timeoutMs: 1000 })).toMatchObject({ isTimedOut: true });

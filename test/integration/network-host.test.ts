@@ -20,7 +20,7 @@ import {
   readCounters,
 } from "../../src/host/nftables.ts";
 import { listRoutes } from "../../src/host/routes.ts";
-import { deleteTap, ensureTap, listTaps } from "../../src/host/tap.ts";
+import { deleteTap, ensureTap, listTaps, setHairpin } from "../../src/host/tap.ts";
 import { bridgeName, tapName } from "../../src/network/link-names.ts";
 import {
   type FirewallPlan,
@@ -105,6 +105,7 @@ describe.skipIf(!canMakeNamespaces())("networks on the host, in namespaces", () 
     expect((await ns.run("cat", [`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`])).trim()).toBe(
       "1",
     );
+    expect((await ns.run("cat", [`/sys/class/net/${tap}/brport/hairpin_mode`])).trim()).toBe("1");
 
     expect(await deleteTap(tap, scope)).toBe(true);
     expect(await deleteTap(tap, scope)).toBe(false);
@@ -297,6 +298,8 @@ describe.skipIf(!canMakeNamespaces())("networks on the host, in namespaces", () 
     // vg0 stands in for a VM's TAP: its counters are the host's side of the guest's wire.
     await connect(host, guest, { nameA: "vg0", nameB: "eth0", addressB: "10.77.0.5/24" });
     await host.run("ip", ["link", "set", "vg0", "master", bridge]);
+    // As ensureTap leaves a TAP: the guest reaches its own forward (hairpin).
+    await setHairpin("vg0", scope);
     await guest.run("ip", ["route", "add", "default", "via", "10.77.0.1"]);
     await connect(host, client, {
       nameA: "up0",
@@ -335,6 +338,8 @@ describe.skipIf(!canMakeNamespaces())("networks on the host, in namespaces", () 
       expect(fetch(host, "http://192.0.2.1:8080/").output).toBe("hello from the guest\n");
       expect(fetch(host, "http://127.0.0.1:8080/").output).toBe("hello from the guest\n");
       expect(fetch(neighbour, "http://10.77.0.1:8080/").output).toBe("hello from the guest\n");
+      expect(fetch(guest, "http://10.77.0.1:8080/").output).toBe("hello from the guest\n");
+      expect(fetch(guest, "http://192.0.2.1:8080/").output).toBe("hello from the guest\n");
       // The client has no route to 10.77.0.0/24: only a masqueraded request gets its answer.
       expect(fetch(guest, "http://192.0.2.2:9000/").output).toBe("hello from the guest\n");
 

@@ -33,8 +33,8 @@ describe("VmService.guest", () => {
   it("refuses a VM that is not running, naming its state", async () => {
     const { vm } = await vms.create({ name: "idle", start: false });
     await expect(vms.guest("idle")).rejects.toMatchObject({
-      code: ErrorCodes.CONFLICT,
-      message: `VM "idle" is ${vm.state}: guest operations need it running`,
+      code: ErrorCodes.MACHINE_NOT_RUNNING,
+      message: `VM "idle" is ${vm.state}: guest operations need it running (corral vm start idle)`,
     });
   });
 
@@ -56,5 +56,27 @@ describe("VmService.guest", () => {
     expect(ops.capabilities).toMatchObject({ channel: "qga", os: "linux", streaming: false });
     const info = await ops.systemInfo(deadline());
     expect(info).toMatchObject({ os: { family: "linux", name: "Debian GNU/Linux" }, cpus: 1 });
+  });
+
+  it("names a VM reached only through qemu-ga after the VM, through its agent", async () => {
+    const ops = await vms.guest("agent", { timeoutMs: 300_000 });
+    await expect
+      .poll(async () => (await ops.systemInfo(deadline())).hostname, {
+        timeout: 120_000,
+        interval: 1000,
+      })
+      .toBe("agent");
+    const files = await ops.exec(
+      { command: "cat /etc/hostname; grep '^127.0.1.1' /etc/hosts" },
+      deadline(),
+    );
+    expect(files.stdout.toString()).toBe("agent\n127.0.1.1\tagent\n");
+    const vmId = vms.get("agent").id;
+    expect(
+      manager.daemon.manager.store.events
+        .list({ vmId })
+        .filter((event) => event.type === "vm.hostname")
+        .map((event) => event.data),
+    ).toEqual([{ name: "agent", hostname: "agent" }]);
   });
 });

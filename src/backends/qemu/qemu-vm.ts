@@ -7,11 +7,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { GuestPort, GuestTransport } from "../../guest/transport.ts";
-import { isLocalPortInUse } from "../../host/local-port.ts";
 import type { ExitInfo } from "../../host/supervised-process.ts";
 import type {
   Abilities,
   Capability,
+  HostForward,
+  HostForwardTarget,
   OptionalCapability,
   Ownership,
   ResizeTarget,
@@ -21,6 +22,7 @@ import type {
 } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
 import { ExitScope } from "../exit-scope.ts";
+import { addHostForward, type MonitorCommand, removeHostForward } from "./hostfwd.ts";
 import { hasHotplugged, hotplug, querySize } from "./hotplug.ts";
 import { toQcode } from "./qcodes.ts";
 import type { QemuSockets } from "./qemu-sockets.ts";
@@ -234,10 +236,21 @@ export class QemuVm implements RunningVm {
     return nics.map((nic) => nic.name);
   }
 
-  forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {
-    const forwarded = this.#forwarding.then(() => this.#forward(deadline, hostPort, guestPort));
-    this.#forwarding = forwarded.catch(() => undefined);
-    return forwarded;
+  forwardPort(deadline: Deadline, forward: HostForward): Promise<number> {
+    const monitor: MonitorCommand = (d, line) => this.monitorCommand(d, line);
+    return this.#oneForwardAtATime(() => addHostForward(monitor, deadline, forward, this.#name));
+  }
+
+  unforwardPort(deadline: Deadline, target: HostForwardTarget): Promise<boolean> {
+    const monitor: MonitorCommand = (d, line) => this.monitorCommand(d, line);
+    return this.#oneForwardAtATime(() => removeHostForward(monitor, deadline, target, this.#name));
+  }
+
+  /** Forwards change one at a time: a port-0 forward finds its port by comparing tables. */
+  #oneForwardAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#forwarding.then(work);
+    this.#forwarding = result.catch(() => undefined);
+    return result;
   }
 
   /** Presses the ACPI power button (QMP `system_powerdown`). */
@@ -281,45 +294,5 @@ export class QemuVm implements RunningVm {
       const size = this.#onResized && (await this.size(deadline).catch(() => undefined));
       if (size) await this.#onResized?.(size);
     }
-  }
-
-  async #forward(deadline: Deadline, hostPort: number, guestPort: number): Promise<number> {
-    // QEMU 7.2 binds port 0 to a free port and shows it only in `info usernet`.
-    const before = hostPort === 0 ? await this.#forwardedPorts(deadline) : [];
-    const output = (
-      await this.monitorCommand(
-        deadline,
-        `hostfwd_add user.0 tcp:127.0.0.1:${hostPort}-:${guestPort}`,
-      )
-    ).trim();
-    if (output !== "") {
-      // QEMU says only "Could not set up host forwarding rule", whatever the reason.
-      const isInUse = hostPort !== 0 && (await isLocalPortInUse(hostPort));
-      throw new CorralError(
-        ErrorCodes.CONFLICT,
-        isInUse
-          ? `${deadline.what}: 127.0.0.1:${hostPort} is already in use`
-          : `${deadline.what}: QEMU refused: ${output}`,
-        { machine: this.#name },
-      );
-    }
-    if (hostPort !== 0) return hostPort;
-    const added = (await this.#forwardedPorts(deadline)).filter((port) => !before.includes(port));
-    if (added.length !== 1 || added[0] === undefined) {
-      throw new CorralError(
-        ErrorCodes.QMP_ERROR,
-        `${deadline.what}: cannot tell which host port QEMU bound (new forwards: ${added.join(", ") || "none"})`,
-        { machine: this.#name },
-      );
-    }
-    return added[0];
-  }
-
-  /** The host ports QEMU forwards to the guest over TCP. */
-  async #forwardedPorts(deadline: Deadline): Promise<number[]> {
-    const table = await this.monitorCommand(deadline, "info usernet");
-    return [...table.matchAll(/TCP\[HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)/g)].map((match) =>
-      Number(match[1]),
-    );
   }
 }

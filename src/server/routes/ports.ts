@@ -1,19 +1,16 @@
 // /v1/vms/{id}/ports: a VM's port forwards — a host port (on every address of the host, or one)
-// to a port of the VM's NIC on a bridged network. 503 where networks are unavailable.
+// to a port of the VM's NIC on a bridged network, or of its user-mode NIC (a QEMU hostfwd rule)
+// where the daemon has no networks.
 
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import type { CorralError } from "../../errors.ts";
 import type { Manager } from "../../manager/manager.ts";
 import { CreatePortForwardBody, PortForwardView } from "../../manager/network-schemas.ts";
-import type { NetworkService } from "../../manager/networks.ts";
 import { errorResponses } from "../schemas.ts";
 import { VmParams } from "./vm-route-schemas.ts";
 
 export interface PortRouteOptions {
   manager: Manager;
-  /** The service, or why there is none (CORRAL_NETWORK_UNAVAILABLE). */
-  networks: NetworkService | CorralError;
 }
 
 const PortRef = Type.Ref("PortForward");
@@ -37,10 +34,7 @@ const ProtocolQuery = Type.Object(
 
 export const portRoutes: FastifyPluginAsyncTypebox<PortRouteOptions> = async (app, options) => {
   app.addSchema(PortForwardView);
-  const service = (): NetworkService => {
-    if (options.networks instanceof Error) throw options.networks;
-    return options.networks;
-  };
+  const ports = options.manager.ports;
   const vmId = (idOrName: string) => options.manager.vms.get(idOrName).id;
 
   app.get(
@@ -53,16 +47,16 @@ export const portRoutes: FastifyPluginAsyncTypebox<PortRouteOptions> = async (ap
         response: { 200: Type.Array(PortRef), ...errorResponses },
       },
     },
-    async (request) => service().listPortForwards(vmId(request.params.id)),
+    async (request) => ports.list(vmId(request.params.id)),
   );
 
   app.post(
     "/vms/:id/ports",
     {
       schema: {
-        summary: "forward a host port to a port of the VM (its NIC on a bridged network)",
+        summary: "forward a host port to a port of the VM",
         description:
-          "From other hosts, the host itself and 127.0.0.1 (hostAddress 0.0.0.0, the default), or one address of the host. 409 when corral forwards that port already or anything on the host listens on it, or the VM has no NIC on a network. The forward goes with the VM.",
+          "From other hosts, the host itself and 127.0.0.1 (hostAddress 0.0.0.0, the default), or one address of the host. With networks, to the VM's NIC on a bridged network (nftables DNAT); without (no root, or networks off), to its user-mode NIC (a QEMU hostfwd rule, added at once if the VM runs and at each start). 409 when corral forwards that port already or anything on the host listens on it, or (with networks) the VM has no NIC on a network. The forward goes with the VM.",
         tags: ["vms", "networks"],
         params: VmParams,
         body: CreatePortForwardBody,
@@ -73,7 +67,7 @@ export const portRoutes: FastifyPluginAsyncTypebox<PortRouteOptions> = async (ap
       },
     },
     async (request, reply) => {
-      const forward = await service().addPortForward(vmId(request.params.id), request.body);
+      const forward = await ports.add(vmId(request.params.id), request.body);
       return reply
         .code(201)
         .header("location", `${app.prefix}/vms/${forward.vmId}/ports/${forward.hostPort}`)
@@ -96,7 +90,7 @@ export const portRoutes: FastifyPluginAsyncTypebox<PortRouteOptions> = async (ap
       },
     },
     async (request) =>
-      service().removePortForward(
+      ports.remove(
         vmId(request.params.id),
         request.params.hostPort,
         request.query.protocol ?? "tcp",

@@ -4,6 +4,7 @@
 // their code and exit status 1, usage errors with 2.
 
 import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { collect, startCli } from "../../helpers/cli.ts";
 import { startCliDaemon } from "../../helpers/cli-daemon.ts";
@@ -92,7 +93,7 @@ describe("corral vm (VMs at rest)", () => {
     expect((await daemon.cli(["vm", "ls", "--label", "novalue"])).code).toBe(2);
   });
 
-  it("without networks: VMs get none, and network and port commands say why (503)", async () => {
+  it("without networks: VMs get none, network commands say why (503), ports are user-mode", async () => {
     const daemon = await startCliDaemon(["--networks", "off"]);
     const plain = JSON.parse(
       (await daemon.cli(["vm", "create", "web", "--no-start", "--json"])).stdout,
@@ -105,9 +106,6 @@ describe("corral vm (VMs at rest)", () => {
       stderr: expect.stringMatching(/--networks off.*\[CORRAL_NETWORK_UNAVAILABLE\]\n$/),
     });
     for (const args of [
-      ["vm", "port", "ls", "web"],
-      ["vm", "port", "add", "web", "8080", "80"],
-      ["vm", "port", "rm", "web", "8080"],
       ["network", "ls"],
       ["network", "create", "lab"],
     ]) {
@@ -116,6 +114,23 @@ describe("corral vm (VMs at rest)", () => {
         stderr: expect.stringContaining("[CORRAL_NETWORK_UNAVAILABLE]"),
       });
     }
+    const port = await freePort();
+    expect(
+      await daemon.cli(["vm", "port", "add", "web", String(port), "80", "--address", "127.0.0.1"]),
+    ).toMatchObject({
+      code: 0,
+      stdout: `forwarding tcp 127.0.0.1:${port} → web 10.0.2.15:80\n`,
+    });
+    expect((await daemon.cli(["vm", "port", "ls", "web"])).stdout).toMatch(
+      new RegExp(`tcp\\s+127\\.0\\.0\\.1:${port}\\s+10\\.0\\.2\\.15:80\\s+user\\s+-\\n`),
+    );
+    expect(await daemon.cli(["vm", "port", "rm", "web", String(port)])).toMatchObject({
+      code: 0,
+      stdout: `stopped forwarding tcp 127.0.0.1:${port} → web 10.0.2.15:80\n`,
+    });
+    expect((await daemon.cli(["vm", "port", "rm", "web", String(port)])).stderr).toContain(
+      "[CORRAL_NOT_FOUND]",
+    );
     expect((await daemon.cli(["vm", "port", "add", "web", "70000"])).code).toBe(2);
     expect((await daemon.cli(["vm", "port", "add", "web", "80", "--protocol", "sctp"])).code).toBe(
       2,
@@ -157,3 +172,12 @@ describe("corral vm (VMs at rest)", () => {
     expect(human.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+ {2}vm\.\S+ {2}[0-9A-Z]{26} {2}\{.*\}$/m);
   });
 });
+
+/** A TCP port of 127.0.0.1 that nothing listens on (as of now). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

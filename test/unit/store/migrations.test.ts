@@ -75,6 +75,43 @@ describe("migrations", () => {
     ]);
   });
 
+  it("keep the port forwards of version 2 when the NIC becomes optional (3)", () => {
+    const { db, path } = freshDatabase();
+    migrate(db, path, MIGRATIONS.slice(0, 2));
+    db.exec(`
+      INSERT INTO vms (id, name, os, spec, state, state_changed_at, state_dir, created_at,
+        updated_at) VALUES ('v1', 'web', 'linux', '{}', 'created', 'then', '/v1', 'then', 'then');
+      INSERT INTO networks (id, name, subnet, gateway, dhcp_start, dhcp_end, nat, isolated, bridge,
+        bridge_mac, created_at) VALUES ('w1', 'lab', '10.9.0.0/24', '10.9.0.1', '10.9.0.2',
+        '10.9.0.254', 1, 0, 'crl-br-lab', '52:54:00:00:00:01', 'then');
+      INSERT INTO nics (id, vm_id, idx, network_id, mac, address, tap, created_at)
+        VALUES ('n1', 'v1', 0, 'w1', '52:54:00:00:00:02', '10.9.0.2', 'crl-tap', 'then');
+    `);
+    db.prepare(
+      `INSERT INTO port_forwards (id, vm_id, nic_id, host_address, host_port, protocol, guest_port,
+         created_at) VALUES ('f1', 'v1', 'n1', '0.0.0.0', 8080, 'tcp', 80, 'then')`,
+    ).run();
+    expect(migrate(db, path).to).toBe(MIGRATIONS.length);
+    expect(db.prepare("SELECT id, nic_id, host_port FROM port_forwards").all()).toEqual([
+      { id: "f1", nic_id: "n1", host_port: 8080 },
+    ]);
+    db.prepare(
+      `INSERT INTO port_forwards (id, vm_id, nic_id, host_address, host_port, protocol, guest_port,
+         created_at) VALUES ('f2', 'v1', NULL, '127.0.0.1', 8081, 'tcp', 80, 'now')`,
+    ).run();
+    expect(
+      db
+        .prepare(
+          "SELECT name FROM sqlite_schema WHERE tbl_name = 'port_forwards' AND type = 'index' AND name LIKE 'port_forwards_by_%' ORDER BY name",
+        )
+        .all(),
+    ).toEqual([
+      { name: "port_forwards_by_nic" },
+      { name: "port_forwards_by_port" },
+      { name: "port_forwards_by_vm" },
+    ]);
+  });
+
   it("roll a failing migration back whole and say which one failed", () => {
     const { db, path } = freshDatabase();
     migrate(db, path, notes);

@@ -287,4 +287,24 @@ describe("port forwards", () => {
     store.vms.remove(web.id);
     expect(store.portForwards.list()).toEqual([]);
   });
+
+  it("record a forward of the user-mode NIC (no NIC row), sharing the ports with the others", async () => {
+    const { store, web, db, dbNic } = await setUp();
+    const base = {
+      hostAddress: "127.0.0.1",
+      hostPort: 8080,
+      protocol: "tcp" as const,
+      guestPort: 80,
+    };
+    const user = store.portForwards.create({ ...base, vmId: web.id, nicId: null });
+    expect(user).toMatchObject({ vm: "web", nicId: null, guestAddress: "10.0.2.15" });
+    expect(() =>
+      store.portForwards.create({ ...base, hostAddress: "0.0.0.0", vmId: db.id, nicId: dbNic.id }),
+    ).toThrow(expect.objectContaining({ code: ErrorCodes.CONFLICT }));
+    expect(() =>
+      store.portForwards.create({ ...base, hostPort: 8081, vmId: "01NOSUCHVM", nicId: null }),
+    ).toThrow(expect.objectContaining({ code: ErrorCodes.NOT_FOUND }));
+    store.vms.remove(web.id);
+    expect(store.portForwards.list()).toEqual([]);
+  });
 });
