@@ -190,12 +190,24 @@ export interface ResizeTarget {
   diskGiB?: number | undefined;
 }
 
-/** Saved device and memory state: the file a restore reads. */
+/** Saved device and memory state: the files a restore reads. */
 export interface SavedState {
   /** The state stream, relative to the snapshot folder. */
   state: string;
   /** The frozen root disk layer, relative too. */
   disk: string;
+  /**
+   * The guest's RAM as a file a restore maps instead of reading, relative too, with its
+   * checksum (see `memoryDigest`); absent when the RAM is in the state stream.
+   */
+  memory?: { file: string; sha256: string };
+}
+
+/** What a restore starts from: absolute paths of a snapshot's state stream and memory file. */
+export interface RestoreFiles {
+  state: string;
+  /** Mapped privately: the guest's writes never reach it. Absent: the RAM is in `state`. */
+  memory?: string | undefined;
 }
 
 /** The optional abilities, by capability. */
@@ -294,8 +306,8 @@ export interface Backend {
   /** What a VM with this hardware can do (a `microvm` has no screen, for one). */
   capabilitiesFor(machine: VmMachine | undefined): ReadonlySet<Capability>;
   start(spec: VmSpec, console: ConsoleLog): Promise<RunningVm>;
-  /** Starts a VM from saved state (`stateFile`) instead of booting; it starts paused. */
-  restore(spec: VmSpec, console: ConsoleLog, stateFile: string): Promise<RunningVm>;
+  /** Starts a VM from saved state instead of booting; it starts paused. */
+  restore(spec: VmSpec, console: ConsoleLog, saved: RestoreFiles): Promise<RunningVm>;
   /** Reconnects to the persistent VM `record` describes; undefined when its VMM has gone. */
   attach(record: VmRecord, console: ConsoleLog): Promise<RunningVm | undefined>;
 }
