@@ -82,7 +82,9 @@ export async function saveState(
   });
   const disk = "disk.qcow2";
   const copied = copyFile(frozen, join(dir, disk), constants.COPYFILE_FICLONE);
-  const memory = ram && copyMemory(ram, join(dir, MEMORY_FILE));
+  const memory = ram === undefined ? undefined : copyMemory(ram, join(dir, MEMORY_FILE));
+  // Both are awaited below; a failure meanwhile must not count as unhandled.
+  for (const pending of [copied, memory]) pending?.catch(() => undefined);
   try {
     await migrateToFile(qmp, deadline, join(dir, STATE_FILE), ram !== undefined);
   } finally {
@@ -108,34 +110,30 @@ async function sharedRam(
   return ram?.share ? sharedMemoryPath(pid, ram.size) : undefined;
 }
 
-/** Migrates the paused VM into `stateFile`; without its shared RAM when `skipShared`. */
+/**
+ * Migrates the paused VM into `stateFile`; without its shared RAM when `skipShared`. The
+ * capability is set either way: a restored VM still has the one its own state was loaded with.
+ */
 async function migrateToFile(
   qmp: QmpCommand,
   deadline: Deadline,
   stateFile: string,
   skipShared: boolean,
 ): Promise<void> {
-  const setSkipShared = (state: boolean) =>
-    qmp(deadline, "migrate-set-capabilities", {
-      capabilities: [{ capability: "x-ignore-shared", state }],
-    });
-  if (skipShared) await setSkipShared(true);
-  try {
-    await qmp(deadline, "migrate", { uri: `exec:cat > ${shellQuote(stateFile)}` });
-    for (;;) {
-      const info = await qmp<MigrationInfo>(deadline, "query-migrate");
-      if (info.status === "completed") break;
-      if (info.status === "failed" || info.status === "cancelled") {
-        throw new CorralError(
-          ErrorCodes.SNAPSHOT_FAILED,
-          `saving the VM state to ${stateFile} failed: ${info["error-desc"] ?? info.status}`,
-        );
-      }
-      await sleep(POLL_MS);
+  await qmp(deadline, "migrate-set-capabilities", {
+    capabilities: [{ capability: "x-ignore-shared", state: skipShared }],
+  });
+  await qmp(deadline, "migrate", { uri: `exec:cat > ${shellQuote(stateFile)}` });
+  for (;;) {
+    const info = await qmp<MigrationInfo>(deadline, "query-migrate");
+    if (info.status === "completed") return;
+    if (info.status === "failed" || info.status === "cancelled") {
+      throw new CorralError(
+        ErrorCodes.SNAPSHOT_FAILED,
+        `saving the VM state to ${stateFile} failed: ${info["error-desc"] ?? info.status}`,
+      );
     }
-  } finally {
-    // A later snapshot of this VM may be of a kind that needs its RAM streamed.
-    if (skipShared) await setSkipShared(false).catch(() => undefined);
+    await sleep(POLL_MS);
   }
 }
 

@@ -133,7 +133,7 @@ describe("snapshot manifest", () => {
     const { dir, manifest } = await snapshotFolder();
     await writeManifest(dir, { ...manifest, format: 1 as never });
     await expect(readManifest(dir)).rejects.toMatchObject({
-      message: `snapshot ${dir} has format 1; this corral reads format ${SNAPSHOT_FORMAT}`,
+      message: `snapshot ${dir} has format 1; this corral reads formats 2 and ${SNAPSHOT_FORMAT}`,
     });
   });
 });
