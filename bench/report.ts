@@ -40,6 +40,9 @@ const ROWS: Row[] = [
   ["  beyond file-backed pages (median of 8)", "cloneExtraPssMedianMiB", mib],
   ["8 clones' PSS beyond file-backed pages", "clonesExtraPssMiB", mib],
   ["  / guest's used memory (goal ≤ 2x)", "clonesExtraVsGuestUsed", ratio(1)],
+  ["  of which guest pages the 8 clones wrote (private copies)", "clonesGuestWrittenMiB", mib],
+  ["    / guest's used memory", "clonesGuestWrittenVsGuestUsed", ratio(1)],
+  ["  of which TCG's translated code", "clonesTcgCodeMiB", mib],
   [
     "corral test two-machines.ts --reuse-boot, repeat run (median of 3; goal ≤ 5 s)",
     "twoMachineReuseBootMedianS",

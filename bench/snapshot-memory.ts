@@ -4,13 +4,19 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { Machine } from "../src/machine/machine.ts";
 
-/** PSS of a QEMU process in MiB: all of it, its file-backed share (the mapped snapshot pages
- * and QEMU's own binary), and the rest (its private copies of written pages, the TCG
- * translation cache, QEMU's heap): what a clone costs beyond the shared snapshot. */
+/**
+ * PSS of a QEMU process in MiB: all of it, its file-backed share (the mapped snapshot pages and
+ * QEMU's own binary), and the rest (`extraMiB`): what a clone costs beyond the shared snapshot.
+ * The rest split in three: guest pages the clone wrote (its private copies of the snapshot's
+ * pages), TCG's translated code (the executable anonymous mappings), and QEMU's own (heap, the
+ * VGA memory, device buffers).
+ */
 export interface QemuPss {
   pssMiB: number;
   fileMiB: number;
   extraMiB: number;
+  guestWrittenMiB: number;
+  tcgCodeMiB: number;
 }
 
 /** The pid of the QEMU process of the machine named `name` (its `-name guest=<name>`). */
@@ -24,17 +30,25 @@ export function qemuPid(name: string): number {
   throw new Error(`no QEMU process for machine ${name}`);
 }
 
-export function qemuPss(pid: number): QemuPss {
-  const fields = Object.fromEntries(
-    readFileSync(`/proc/${pid}/smaps_rollup`, "utf8")
-      .split("\n")
-      .map((line) => /^(\w+):\s+(\d+) kB/.exec(line))
-      .filter((match) => match !== null)
-      .map((match) => [match[1], Number(match[2]) / 1024]),
-  );
-  const pssMiB = fields.Pss ?? 0;
-  const fileMiB = fields.Pss_File ?? 0;
-  return { pssMiB, fileMiB, extraMiB: pssMiB - fileMiB };
+export function qemuPss(pid: number, memoryFile: string): QemuPss {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const pssMiB = field(rollup, "Pss");
+  const fileMiB = field(rollup, "Pss_File");
+  let guestWrittenMiB = 0;
+  let tcgCodeMiB = 0;
+  // One block per mapping: its header line (range, permissions, …, path), then its fields.
+  for (const block of readFileSync(`/proc/${pid}/smaps`, "utf8").split(/\n(?=[0-9a-f]+-)/)) {
+    const header = block.slice(0, block.indexOf("\n")).split(/\s+/);
+    const path = header[5] ?? "";
+    if (path === memoryFile) guestWrittenMiB += field(block, "Anonymous");
+    else if (path === "" && header[1]?.includes("x")) tcgCodeMiB += field(block, "Pss");
+  }
+  return { pssMiB, fileMiB, extraMiB: pssMiB - fileMiB, guestWrittenMiB, tcgCodeMiB };
+}
+
+/** A `<key>: <n> kB` field of smaps text, in MiB. */
+function field(text: string, key: string): number {
+  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0) / 1024;
 }
 
 /** The guest's used memory in MiB: MemTotal - MemAvailable (its page cache not counted). */

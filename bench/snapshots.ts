@@ -76,13 +76,24 @@ async function benchClones(snapshotDir: string): Promise<void> {
       })) / 1000;
     results.clonesVsOneRestore =
       results.clonesAllAnswerS / Number(results.restoreToFirstCommandMedianS);
-    const pss = clones.map((_, i) => qemuPss(qemuPid(`many${i}`)));
+    const memoryFile = join(snapshotDir, "memory");
+    const pss = clones.map((_, i) => qemuPss(qemuPid(`many${i}`), memoryFile));
+    const sum = (key: keyof (typeof pss)[number]) => pss.reduce((total, p) => total + p[key], 0);
     results.clonePssMedianMiB = median(pss.map((p) => p.pssMiB));
     results.cloneExtraPssMedianMiB = median(pss.map((p) => p.extraMiB));
-    results.clonesExtraPssMiB = pss.reduce((sum, p) => sum + p.extraMiB, 0);
+    results.clonesExtraPssMiB = sum("extraMiB");
     results.clonesExtraVsGuestUsed = results.clonesExtraPssMiB / Number(results.guestUsedMiB);
+    results.clonesGuestWrittenMiB = sum("guestWrittenMiB");
+    results.clonesGuestWrittenVsGuestUsed =
+      results.clonesGuestWrittenMiB / Number(results.guestUsedMiB);
+    results.clonesTcgCodeMiB = sum("tcgCodeMiB");
     log(
-      `PSS per clone (MiB, total/file-backed/extra): ${pss.map((p) => `${p.pssMiB.toFixed(0)}/${p.fileMiB.toFixed(0)}/${p.extraMiB.toFixed(0)}`).join(", ")}`,
+      `PSS per clone (MiB: total, file-backed, extra = guest pages written + TCG code + QEMU's own): ${pss
+        .map((p) => {
+          const own = p.extraMiB - p.guestWrittenMiB - p.tcgCodeMiB;
+          return `${p.pssMiB.toFixed(0)}, ${p.fileMiB.toFixed(0)}, ${p.extraMiB.toFixed(0)} = ${p.guestWrittenMiB.toFixed(0)} + ${p.tcgCodeMiB.toFixed(0)} + ${own.toFixed(0)}`;
+        })
+        .join("; ")}`,
     );
   } finally {
     await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
