@@ -1,14 +1,19 @@
-// Snapshots of a booted 512 MiB guest: create, size, restore to the first command, and many
-// clones of one snapshot at once.
+// Snapshots of a booted 512 MiB guest: create (and how long the VM was paused), size on disk,
+// restore to the first command, many clones of one snapshot at once with their memory (PSS), and
+// the two-machine example's repeat run with --reuse-boot.
 
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Machine } from "../src/machine/machine.ts";
-import { log, median, results, timed } from "./measure.ts";
+import { log, median, results, runCli, timed } from "./measure.ts";
+import { guestUsedMiB, pausedDuringMs, qemuPid, qemuPss } from "./snapshot-memory.ts";
 
 const RESTORES = 5;
 const CLONES = 8;
+const REUSE_RUNS = 3;
+const EXAMPLE = fileURLToPath(new URL("../examples/two-machines.ts", import.meta.url));
 
 export async function benchSnapshots(): Promise<void> {
   log("snapshot of a booted 512 MiB guest...");
@@ -18,11 +23,17 @@ export async function benchSnapshots(): Promise<void> {
     {
       await using machine = new Machine({ memoryMiB: 512 });
       await machine.waitForUnit("multi-user.target");
-      results.snapshotCreateS = (await timed(() => machine.snapshot(snapshotDir))) / 1000;
+      results.guestUsedMiB = await guestUsedMiB(machine);
+      let createMs = 0;
+      results.snapshotPausedS =
+        (await pausedDuringMs(machine, async () => {
+          createMs = await timed(() => machine.snapshot(snapshotDir));
+        })) / 1000;
+      results.snapshotCreateS = createMs / 1000;
     }
     let bytes = 0;
     for (const file of await readdir(snapshotDir)) {
-      bytes += (await stat(join(snapshotDir, file))).size;
+      bytes += (await stat(join(snapshotDir, file))).blocks * 512;
     }
     results.snapshotSizeMiB = bytes / 2 ** 20;
 
@@ -42,20 +53,61 @@ export async function benchSnapshots(): Promise<void> {
     }
 
     log(`${CLONES} clones at once...`);
-    results.clonesAllAnswerS =
-      (await timed(async () => {
-        const clones = await Promise.all(
-          Array.from({ length: CLONES }, (_, i) =>
-            Machine.fromSnapshot(snapshotDir, { name: `many${i}` }),
-          ),
-        );
-        try {
-          await Promise.all(clones.map((clone) => clone.succeed("true")));
-        } finally {
-          await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
-        }
-      })) / 1000;
+    await benchClones(snapshotDir);
   } finally {
     await rm(snapshotRoot, { recursive: true, force: true });
   }
+  await benchReuseBoot();
+}
+
+async function benchClones(snapshotDir: string): Promise<void> {
+  const clones: Machine[] = [];
+  try {
+    results.clonesAllAnswerS =
+      (await timed(async () => {
+        clones.push(
+          ...(await Promise.all(
+            Array.from({ length: CLONES }, (_, i) =>
+              Machine.fromSnapshot(snapshotDir, { name: `many${i}` }),
+            ),
+          )),
+        );
+        await Promise.all(clones.map((clone) => clone.succeed("true")));
+      })) / 1000;
+    results.clonesVsOneRestore =
+      results.clonesAllAnswerS / Number(results.restoreToFirstCommandMedianS);
+    const memoryFile = join(snapshotDir, "memory");
+    const pss = clones.map((_, i) => qemuPss(qemuPid(`many${i}`), memoryFile));
+    const sum = (key: keyof (typeof pss)[number]) => pss.reduce((total, p) => total + p[key], 0);
+    results.clonePssMedianMiB = median(pss.map((p) => p.pssMiB));
+    results.cloneExtraPssMedianMiB = median(pss.map((p) => p.extraMiB));
+    results.clonesExtraPssMiB = sum("extraMiB");
+    results.clonesExtraVsGuestUsed = results.clonesExtraPssMiB / Number(results.guestUsedMiB);
+    results.clonesGuestWrittenMiB = sum("guestWrittenMiB");
+    results.clonesGuestWrittenVsGuestUsed =
+      results.clonesGuestWrittenMiB / Number(results.guestUsedMiB);
+    results.clonesTcgCodeMiB = sum("tcgCodeMiB");
+    log(
+      `PSS per clone (MiB: total, file-backed, extra = guest pages written + TCG code + QEMU's own): ${pss
+        .map((p) => {
+          const own = p.extraMiB - p.guestWrittenMiB - p.tcgCodeMiB;
+          return `${p.pssMiB.toFixed(0)}, ${p.fileMiB.toFixed(0)}, ${p.extraMiB.toFixed(0)} = ${p.guestWrittenMiB.toFixed(0)} + ${p.tcgCodeMiB.toFixed(0)} + ${own.toFixed(0)}`;
+        })
+        .join("; ")}`,
+    );
+  } finally {
+    await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
+  }
+}
+
+/** The two-machine example run again with --reuse-boot: its machines restore, not boot. */
+async function benchReuseBoot(): Promise<void> {
+  log(`corral test examples/two-machines.ts --reuse-boot, 1 + ${REUSE_RUNS} runs...`);
+  const args = ["test", EXAMPLE, "--reuse-boot"];
+  // A boot snapshot an older corral saved would be reused as it is: the first run saves anew.
+  for (const name of ["server", "client"]) await runCli(["snapshot", "rm", name]);
+  await runCli(args);
+  const runs: number[] = [];
+  for (let i = 0; i < REUSE_RUNS; i++) runs.push(await timed(() => runCli(args)));
+  results.twoMachineReuseBootMedianS = median(runs) / 1000;
 }

@@ -190,7 +190,6 @@ export interface ResizeTarget {
   diskGiB?: number | undefined;
 }
 
-/** Saved device and memory state: the file a restore reads. */
 /** The host side of a port forward of the user-mode NIC. */
 export interface HostForwardTarget {
   /** 0: a free port of the host's choosing. */
@@ -206,11 +205,24 @@ export interface HostForward extends HostForwardTarget {
   guestPort: number;
 }
 
+/** Saved device and memory state: the files a restore reads. */
 export interface SavedState {
   /** The state stream, relative to the snapshot folder. */
   state: string;
   /** The frozen root disk layer, relative too. */
   disk: string;
+  /**
+   * The guest's RAM as a file a restore maps instead of reading, relative too, with its
+   * checksum (see `memoryDigest`); absent when the RAM is in the state stream.
+   */
+  memory?: { file: string; sha256: string };
+}
+
+/** What a restore starts from: absolute paths of a snapshot's state stream and memory file. */
+export interface RestoreFiles {
+  state: string;
+  /** Mapped privately: the guest's writes never reach it. Absent: the RAM is in `state`. */
+  memory?: string | undefined;
 }
 
 /** The optional abilities, by capability. */
@@ -313,8 +325,8 @@ export interface Backend {
   /** What a VM with this hardware can do (a `microvm` has no screen, for one). */
   capabilitiesFor(machine: VmMachine | undefined): ReadonlySet<Capability>;
   start(spec: VmSpec, console: ConsoleLog): Promise<RunningVm>;
-  /** Starts a VM from saved state (`stateFile`) instead of booting; it starts paused. */
-  restore(spec: VmSpec, console: ConsoleLog, stateFile: string): Promise<RunningVm>;
+  /** Starts a VM from saved state instead of booting; it starts paused. */
+  restore(spec: VmSpec, console: ConsoleLog, saved: RestoreFiles): Promise<RunningVm>;
   /** Reconnects to the persistent VM `record` describes; undefined when its VMM has gone. */
   attach(record: VmRecord, console: ConsoleLog): Promise<RunningVm | undefined>;
 }

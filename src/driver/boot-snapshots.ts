@@ -48,7 +48,8 @@ export async function listBootSnapshots(): Promise<CachedSnapshot[]> {
     const manifest = await readManifest(dir).catch(() => undefined);
     let sizeBytes = 0;
     for (const file of await readdir(dir).catch(() => [])) {
-      sizeBytes += (await stat(join(dir, file)).catch(() => undefined))?.size ?? 0;
+      // On disk: a snapshot's memory file is as big as the guest's RAM but mostly holes.
+      sizeBytes += ((await stat(join(dir, file)).catch(() => undefined))?.blocks ?? 0) * 512;
     }
     entries.push({ name, dir, sizeBytes, manifest });
   }

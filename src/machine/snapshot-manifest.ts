@@ -9,8 +9,11 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { DiskImage, VmDrive, VmMachine } from "../backends/backend.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
+import { SPARSE_DIGEST, sparseDigest } from "../host/sparse-digest.ts";
 
-export const SNAPSHOT_FORMAT = 2;
+/** Format 3 may map its RAM from a memory file; format 2 (RAM in the state stream) still reads. */
+export const SNAPSHOT_FORMAT = 3;
+const READABLE_FORMATS: readonly number[] = [2, SNAPSHOT_FORMAT];
 export const MANIFEST_FILE = "manifest.json";
 
 /** What the VM was started from: a corral image, a start script (by its content), or a disk. */
@@ -51,14 +54,16 @@ export interface MachineIdentity {
 }
 
 export interface SnapshotFile {
+  /** sha256 of the whole file, or of its non-zero MiBs when `digest` says so. */
   sha256: string;
+  digest?: typeof SPARSE_DIGEST;
   sizeBytes: number;
   /** When the file was last written, to skip re-hashing files nobody touched. */
   mtimeMs: number;
 }
 
 export interface SnapshotManifest {
-  format: typeof SNAPSHOT_FORMAT;
+  format: 2 | typeof SNAPSHOT_FORMAT;
   createdAt: string;
   machine: string;
   source: SnapshotSource;
@@ -69,14 +74,24 @@ export interface SnapshotManifest {
   /** The migration stream and the frozen disk layer, by file name in the snapshot folder. */
   state: string;
   disk: string;
+  /** The guest's RAM, mapped by a restore; absent when it is in the state stream. */
+  memory?: string;
   files: Record<string, SnapshotFile>;
 }
 
-export async function describeFile(path: string): Promise<SnapshotFile> {
+/** The entry of the file at `path`: its sha256, or its sparse digest when given one. */
+export async function describeFile(path: string, sparse?: string): Promise<SnapshotFile> {
+  const info = await stat(path);
+  const digest = sparse
+    ? { sha256: sparse, digest: SPARSE_DIGEST }
+    : { sha256: await sha256(path) };
+  return { ...digest, sizeBytes: info.size, mtimeMs: info.mtimeMs };
+}
+
+async function sha256(path: string): Promise<string> {
   const hash = createHash("sha256");
   await pipeline(createReadStream(path), hash);
-  const info = await stat(path);
-  return { sha256: hash.digest("hex"), sizeBytes: info.size, mtimeMs: info.mtimeMs };
+  return hash.digest("hex");
 }
 
 export async function writeManifest(dir: string, manifest: SnapshotManifest): Promise<void> {
@@ -97,10 +112,10 @@ export async function readManifest(dir: string): Promise<SnapshotManifest> {
       { cause: error },
     );
   }
-  if (manifest.format !== SNAPSHOT_FORMAT) {
+  if (!READABLE_FORMATS.includes(manifest.format)) {
     throw new CorralError(
       ErrorCodes.SNAPSHOT_INVALID,
-      `snapshot ${dir} has format ${manifest.format}; this corral reads format ${SNAPSHOT_FORMAT}`,
+      `snapshot ${dir} has format ${manifest.format}; this corral reads formats ${READABLE_FORMATS.join(" and ")}`,
     );
   }
   return manifest;
@@ -108,7 +123,8 @@ export async function readManifest(dir: string): Promise<SnapshotManifest> {
 
 /**
  * Checks every file against its checksum. A file whose size and modification time are as
- * recorded is trusted without re-hashing; any other is hashed, and a mismatch names the file.
+ * recorded is trusted without re-hashing (a restore must not read a whole memory file); any
+ * other is hashed, and a mismatch names the file.
  */
 export async function verifyFiles(dir: string, manifest: SnapshotManifest): Promise<void> {
   for (const [name, expected] of Object.entries(manifest.files)) {
@@ -118,11 +134,12 @@ export async function verifyFiles(dir: string, manifest: SnapshotManifest): Prom
       throw new CorralError(ErrorCodes.SNAPSHOT_INVALID, `snapshot file ${path} is missing`);
     }
     if (info.size === expected.sizeBytes && info.mtimeMs === expected.mtimeMs) continue;
-    const actual = await describeFile(path);
-    if (actual.sha256 !== expected.sha256) {
+    const actual =
+      expected.digest === SPARSE_DIGEST ? await sparseDigest(path) : await sha256(path);
+    if (actual !== expected.sha256) {
       throw new CorralError(
         ErrorCodes.SNAPSHOT_INVALID,
-        `snapshot file ${path} fails its checksum (sha256 ${actual.sha256.slice(0, 12)}…, expected ${expected.sha256.slice(0, 12)}…): it was changed or damaged; take the snapshot again`,
+        `snapshot file ${path} fails its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.sha256.slice(0, 12)}…): it was changed or damaged; take the snapshot again`,
       );
     }
   }

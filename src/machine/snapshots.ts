@@ -5,7 +5,7 @@
 
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, RunningVm } from "../backends/backend.ts";
+import type { Backend, RestoreFiles, RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes, UnsupportedError } from "../errors.ts";
 import { writeDirAtomically } from "../host/atomic-dir.ts";
@@ -52,9 +52,16 @@ export async function writeSnapshot(
         ...about.identity,
         state: saved.state,
         disk: saved.disk,
+        ...(saved.memory ? { memory: saved.memory.file } : {}),
         files: {
           [saved.state]: await describeFile(join(partial, saved.state)),
           [saved.disk]: await describeFile(join(partial, saved.disk)),
+          ...(saved.memory && {
+            [saved.memory.file]: await describeFile(
+              join(partial, saved.memory.file),
+              saved.memory.sha256,
+            ),
+          }),
         },
       };
       await writeManifest(partial, manifest);
@@ -81,20 +88,24 @@ export async function writeSnapshot(
 /**
  * Checks that the snapshot at `dir` fits the machine about to start and that its files are
  * intact, then creates the machine's own writable overlay on the snapshot's disk. Returns the
- * state file to restore and the overlay.
+ * files to restore and the overlay.
  */
 export async function prepareRestore(
   dir: string,
   identity: MachineIdentity,
   backend: Backend,
   stateDir: string,
-): Promise<{ stateFile: string; overlay: string }> {
+): Promise<{ files: RestoreFiles; overlay: string }> {
   const manifest = await readManifest(dir);
   requireCompatible(dir, manifest, identity);
   await verifyFiles(dir, manifest);
   const overlay = join(stateDir, "disk.qcow2");
   await backend.createOverlay(join(dir, manifest.disk), overlay);
-  return { stateFile: join(dir, manifest.state), overlay };
+  const files: RestoreFiles = {
+    state: join(dir, manifest.state),
+    ...(manifest.memory ? { memory: join(dir, manifest.memory) } : {}),
+  };
+  return { files, overlay };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -569,7 +569,7 @@ export class VmSession {
     if (this.options.sharedDir) await mkdir(resolve(this.options.sharedDir), { recursive: true });
     const spec = this.#spec(this.#plan, this.#folder.dir);
     const vm = restore
-      ? await backend.restore(spec, this.#console, restore.stateFile)
+      ? await backend.restore(spec, this.#console, restore.files)
       : await backend.start(spec, this.#console);
     this.#adopt(vm, restore ? "restored" : "boot");
     return vm;

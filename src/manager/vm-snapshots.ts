@@ -125,6 +125,7 @@ async function removeDisks(dir: string): Promise<void> {
 
 async function folderBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  // On disk: a snapshot's memory file is as big as the guest's RAM but mostly holes.
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).blocks * 512;
   return total;
 }

@@ -2,15 +2,20 @@
 // snapshots that do not fit or were damaged. The snapshot folder is never modified.
 
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
+  closeSync,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,22 +48,33 @@ afterAll(async () => {
 });
 
 describe("snapshots", () => {
-  it("writes the state, a frozen disk layer and a manifest, and the machine goes on", async () => {
-    expect(readdirSync(snapshot).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+  it("writes the state, the RAM as a sparse file, a frozen disk layer and a manifest, and the machine goes on", async () => {
+    expect(readdirSync(snapshot).sort()).toEqual([
+      "disk.qcow2",
+      "manifest.json",
+      "memory",
+      "state",
+    ]);
     const manifest = JSON.parse(readFileSync(join(snapshot, "manifest.json"), "utf8"));
     expect(manifest).toMatchObject({
-      format: 2,
+      format: 3,
       source: { kind: "image" },
       backend: "qemu",
       config: { memoryMiB: 512 },
+      memory: "memory",
+      files: { memory: { sizeBytes: 512 * 2 ** 20, digest: "sha256-nonzero-mib" } },
     });
     expect(manifest.vmmVersion).toMatch(/^QEMU emulator version /);
-    expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "state"]);
+    expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "memory", "state"]);
+    // The stream holds the devices only; the RAM's untouched pages are holes in the file.
+    expect(statSync(join(snapshot, "state")).size).toBeLessThan(8 * 2 ** 20);
+    expect(statSync(join(snapshot, "memory")).blocks * 512).toBeLessThan(512 * 2 ** 20);
     await original.succeed("echo written-after-the-snapshot > /root/after");
     expect(await original.succeed("cat /root/marker")).toBe("from-the-original\n");
   });
 
   it("starts three clones at once; each has the marker and the service, and their writes stay their own", async () => {
+    const memoryBefore = fileSha256(join(snapshot, "memory"));
     const clones = await Promise.all(
       [1, 2, 3].map((n) => Machine.fromSnapshot(snapshot, { name: `clone${n}` })),
     );
@@ -76,9 +92,16 @@ describe("snapshots", () => {
       await clones[0]?.succeed("echo only-in-clone-1 > /root/mine", "sync");
       await clones[1]?.fail("test -e /root/mine");
       await clones[2]?.fail("test -e /root/mine");
+      // RAM written in one clone (a tmpfs file is guest RAM) is its own, and never the file's.
+      await clones[0]?.succeed(
+        "head -c 64M /dev/urandom > /dev/shm/noise",
+        "echo ram-1 > /dev/shm/mine",
+      );
+      await clones[1]?.fail("test -e /dev/shm/mine");
     } finally {
       await Promise.all(clones.map((clone) => clone[Symbol.asyncDispose]()));
     }
+    expect(fileSha256(join(snapshot, "memory"))).toBe(memoryBefore);
     // The snapshot itself is untouched: a new clone passes the checksums and sees none of it.
     await using later = await Machine.fromSnapshot(snapshot, { name: "later" });
     await later.fail("test -e /root/mine");
@@ -135,6 +158,40 @@ describe("snapshots", () => {
     await clone[Symbol.asyncDispose]();
   });
 
+  it("refuses a memory file that fails its checksum", async () => {
+    const copy = join(root, "damaged-memory");
+    mkdirSync(copy);
+    for (const name of readdirSync(snapshot)) {
+      spawnSync("cp", ["--sparse=always", join(snapshot, name), join(copy, name)]);
+    }
+    const memory = join(copy, "memory");
+    const file = openSync(memory, "r+");
+    writeSync(file, Buffer.from([0x5a]), 0, 1, 300 * 2 ** 20 + 17);
+    closeSync(file);
+    const clone = await Machine.fromSnapshot(copy);
+    await expect(clone.start()).rejects.toMatchObject({
+      code: ErrorCodes.SNAPSHOT_INVALID,
+      message: expect.stringContaining(`snapshot file ${memory} fails its checksum`),
+    });
+    await clone[Symbol.asyncDispose]();
+  });
+
+  it("snapshots a clone (its RAM is a private mapping: streamed), and that snapshot restores", async () => {
+    const second = join(root, "of-a-clone");
+    {
+      await using clone = await Machine.fromSnapshot(snapshot, { name: "parent" });
+      await clone.succeed("echo from-the-clone > /root/clone-marker");
+      await clone.snapshot(second);
+    }
+    const manifest = JSON.parse(readFileSync(join(second, "manifest.json"), "utf8"));
+    expect(manifest.memory).toBeUndefined();
+    expect(readdirSync(second).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+    await using grandchild = await Machine.fromSnapshot(second, { name: "grandchild" });
+    expect(await grandchild.succeed("cat /root/marker /root/clone-marker")).toBe(
+      "from-the-original\nfrom-the-clone\n",
+    );
+  });
+
   it("refuses two clones that would share one writable disk", async () => {
     const stateDir = temporaryDir("corral-shared-state-");
     await using first = await Machine.fromSnapshot(snapshot, { name: "first", stateDir });
@@ -165,6 +222,10 @@ describe("snapshots", () => {
     }
   });
 });
+
+function fileSha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
 
 /** A copy of a snapshot folder whose big files are hard links (the manifest is a real copy). */
 function linkedCopy(from: string, to: string): string {

@@ -24,6 +24,6 @@ export const qemuBackend: Backend = {
   createDisk: (path, options) => createQemuDisk(path, options),
   capabilitiesFor: (machine) => qemuCapabilities(machine),
   start: (spec, console) => launchQemu(spec, console),
-  restore: (spec, console, stateFile) => launchQemu(spec, console, stateFile),
+  restore: (spec, console, saved) => launchQemu(spec, console, saved),
   attach: (record, console) => attachQemu(record, console),
 };

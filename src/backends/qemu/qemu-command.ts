@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { CorralError, ErrorCodes } from "../../errors.ts";
 import type { Capability, VmMachine, VmSpec } from "../backend.ts";
 import { cpuFeatures, directArgs, driveArgs, isMmio } from "./direct-args.ts";
+import { guestMemoryFor } from "./memory-backend.ts";
 import { createQemuDisk } from "./qemu-disks.ts";
 import { QEMU_CAPABILITIES } from "./qemu-vm.ts";
 import type { RuntimeArgsOptions } from "./runtime-args.ts";
@@ -27,7 +28,7 @@ export interface QemuCommand {
   args: string[];
   env: NodeJS.ProcessEnv;
   /** What corral's runtime arguments need to know of the machine. */
-  runtime: Pick<RuntimeArgsOptions, "nics" | "isMmio" | "cpuFeatures">;
+  runtime: Pick<RuntimeArgsOptions, "nics" | "isMmio" | "cpuFeatures" | "memory" | "machineType">;
 }
 
 /** What a VM with `machine` (undefined: a start script's own) can do. */
@@ -45,6 +46,8 @@ export async function qemuCommand(spec: VmSpec): Promise<QemuCommand> {
   const runtime = {
     isMmio: isMmio(machine),
     cpuFeatures: cpuFeatures(machine, spec.accelerator),
+    memory: guestMemoryFor(spec),
+    machineType: machine.type,
   };
   const { boot } = spec;
   const isPlainPc =

@@ -2,15 +2,16 @@
 // script, or QEMU with corral's own machine arguments) is qemu-command.ts's choice.
 
 import { closeSync, openSync } from "node:fs";
-import { open, readFile, rm } from "node:fs/promises";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes } from "../../errors.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
 import { SupervisedProcess } from "../../host/supervised-process.ts";
-import type { VmRecord, VmSpec } from "../backend.ts";
+import type { RestoreFiles, VmRecord, VmSpec } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
 import { removeRunFiles, writeVmRecord } from "../vm-record.ts";
+import type { MappedMemory } from "./memory-backend.ts";
 import { type QemuCommand, qemuCapabilities, qemuCommand } from "./qemu-command.ts";
 import { DialingSockets, ListeningSockets } from "./qemu-sockets.ts";
 import { QemuVm } from "./qemu-vm.ts";
@@ -18,26 +19,43 @@ import { runtimeArgs } from "./runtime-args.ts";
 
 /** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
 const INCOMING_FD = 3;
+/** How long a restored QEMU may take to answer QMP before its state is loaded. */
+const INCOMING_TIMEOUT_MS = 30_000;
+
+/** The saved state a restore reads: its descriptor, and whether its RAM is a mapped file. */
+interface Incoming {
+  fd: number;
+  isMapped: boolean;
+}
 const STDERR_LINES_KEPT = 50;
 const CONSOLE_LOG = "console.log";
 const STDERR_FILE = "vmm.stderr";
 
 let launches = 0;
 
-/** Starts QEMU for `spec`; from the saved state in `restoreState` instead of booting if given. */
+/** Starts QEMU for `spec`; from the saved state in `restore` instead of booting if given. */
 export async function launchQemu(
   spec: VmSpec,
   console: ConsoleLog,
-  restoreState?: string,
+  restore?: RestoreFiles,
 ): Promise<QemuVm> {
   let command: QemuCommand | undefined;
   // A saved state is read by QEMU itself from an inherited descriptor: no pipe, no copy.
-  const state = restoreState ? await open(restoreState, "r") : undefined;
+  const state = restore ? await open(restore.state, "r") : undefined;
   try {
     command = await qemuCommand(spec);
-    return spec.ownership === "persistent"
-      ? await launchPersistent(spec, command, console, state?.fd)
-      : await launchOwned(spec, command, console, state?.fd);
+    const mapped = restore?.memory ? await mappedMemory(restore.memory) : undefined;
+    if (mapped) command.runtime.memory = mapped;
+    const incoming: Incoming | undefined = state && {
+      fd: state.fd,
+      isMapped: mapped !== undefined,
+    };
+    const vm =
+      spec.ownership === "persistent"
+        ? await launchPersistent(spec, command, console, incoming)
+        : await launchOwned(spec, command, console, incoming);
+    if (incoming?.isMapped) await startMappedIncoming(vm, spec.name);
+    return vm;
   } catch (error) {
     if (error instanceof CorralError) throw error;
     const what = command?.file ?? "QEMU";
@@ -54,7 +72,7 @@ async function launchOwned(
   spec: VmSpec,
   command: QemuCommand,
   console: ConsoleLog,
-  stateFd: number | undefined,
+  incoming: Incoming | undefined,
 ): Promise<QemuVm> {
   // Sockets of each start have their own names: the previous QEMU's may still be going away.
   const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches), spec);
@@ -63,11 +81,11 @@ async function launchOwned(
       ...command.args,
       ...runtimeArgs({ ...spec, ...command.runtime, sockets: sockets.paths }),
     ];
-    if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
+    args.push(...incomingArgs(incoming));
     const child = await SupervisedProcess.spawn(command.file, args, {
       cwd: spec.stateDir,
       env: command.env,
-      stdio: ["pipe", "pipe", "pipe", ...(stateFd !== undefined ? [stateFd] : [])],
+      stdio: ["pipe", "pipe", "pipe", ...(incoming ? [incoming.fd] : [])],
     });
     const stderr: string[] = [];
     child.child.stdout?.on("data", (chunk: Buffer) => console.write(chunk));
@@ -93,7 +111,7 @@ async function launchPersistent(
   spec: VmSpec,
   command: QemuCommand,
   console: ConsoleLog,
-  stateFd: number | undefined,
+  incoming: Incoming | undefined,
 ): Promise<QemuVm> {
   const sockets = DialingSockets.at(spec.stateDir, spec);
   await Promise.all(
@@ -108,7 +126,7 @@ async function launchPersistent(
       consoleLog: join(spec.stateDir, CONSOLE_LOG),
     }),
   ];
-  if (stateFd !== undefined) args.push("-incoming", `fd:${INCOMING_FD}`);
+  args.push(...incomingArgs(incoming));
   const stderrFile = join(spec.stateDir, STDERR_FILE);
   const stderrFd = openSync(stderrFile, "a");
   let process: DetachedProcess;
@@ -116,7 +134,7 @@ async function launchPersistent(
     process = await DetachedProcess.spawn(command.file, args, {
       cwd: spec.stateDir,
       env: command.env,
-      stdio: ["ignore", stderrFd, stderrFd, ...(stateFd !== undefined ? [stateFd] : [])],
+      stdio: ["ignore", stderrFd, stderrFd, ...(incoming ? [incoming.fd] : [])],
     });
   } finally {
     closeSync(stderrFd);
@@ -191,6 +209,35 @@ function persistentVm(
       await writeVmRecord(record);
     },
   });
+}
+
+/**
+ * A streamed state is read from the start (`-incoming fd:`). A state beside a mapped memory file
+ * waits (`defer`) for the x-ignore-shared capability, which QEMU 7.2 takes only over QMP: with
+ * it, the stream carries no RAM and the guest's pages come from the mapping.
+ */
+function incomingArgs(incoming: Incoming | undefined): string[] {
+  if (!incoming) return [];
+  return ["-incoming", incoming.isMapped ? "defer" : `fd:${INCOMING_FD}`];
+}
+
+async function startMappedIncoming(vm: QemuVm, name: string): Promise<void> {
+  const deadline = new Deadline(`${name}: loading the saved state`, {}, INCOMING_TIMEOUT_MS);
+  try {
+    await vm.command(deadline, "migrate-set-capabilities", {
+      capabilities: [{ capability: "x-ignore-shared", state: true }],
+    });
+    await vm.command(deadline, "migrate-incoming", { uri: `fd:${INCOMING_FD}` });
+  } catch (error) {
+    await vm.stop({ force: true });
+    throw error;
+  }
+}
+
+/** A snapshot's memory file as the RAM of the VM restoring it; its size is the RAM's. */
+async function mappedMemory(path: string): Promise<MappedMemory> {
+  const { size } = await stat(path);
+  return { kind: "mapped", path, sizeMiB: size / 2 ** 20 };
 }
 
 function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {

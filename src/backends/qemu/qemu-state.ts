@@ -8,6 +8,8 @@ import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes, UnsupportedError } from "../../errors.ts";
 import { shellQuote } from "../../guest/shell-quote.ts";
 import { runProgram } from "../../host/run-program.ts";
+import type { SavedState } from "../backend.ts";
+import { copyMemory, sharedMemoryPath } from "./memory-file.ts";
 
 /** Runs one QMP command. */
 export type QmpCommand = <T = unknown>(
@@ -32,28 +34,32 @@ interface MigrationInfo {
   "error-desc"?: string;
 }
 
-const STATE_FILE = "state";
-const POLL_MS = 10;
-
-export interface SavedState {
-  /** The migration stream, relative to the snapshot folder. */
-  state: string;
-  /** The frozen root disk layer (a qcow2 whose backing file is the image's), relative too. */
-  disk: string;
+interface Memdev {
+  id?: string;
+  size: number;
+  share: boolean;
 }
 
+const STATE_FILE = "state";
+const MEMORY_FILE = "memory";
+const POLL_MS = 10;
+
 /**
- * Pauses the VM and writes its state into `dir`: the migration stream and a copy of the root
- * disk's frozen layer. The VM stays paused, writing from now on to a new overlay (`nextOverlay`)
- * whose backing file is the frozen layer; `cont` resumes it.
+ * Pauses the VM (QEMU process `pid`) and writes its state into `dir`: the migration stream, a
+ * copy of the root disk's frozen layer and, when its RAM is a shared memfd, a copy of that RAM
+ * (the stream then leaves the RAM out: x-ignore-shared). The VM stays paused, writing from now
+ * on to a new overlay (`nextOverlay`) whose backing file is the frozen layer; `cont` resumes it,
+ * on its own RAM: the copy is the snapshot's alone.
  */
 export async function saveState(
   qmp: QmpCommand,
   deadline: Deadline,
+  pid: number,
   dir: string,
   nextOverlay: string,
 ): Promise<SavedState> {
   await qmp(deadline, "stop");
+  const ram = await sharedRam(qmp, deadline, pid);
   // A UEFI variable store (flash) travels in the migration stream, which writes it back to the
   // restoring VM's own store (pflash_post_load): it is not a disk to freeze.
   const writable = (await qmp<BlockInfo[]>(deadline, "query-block")).filter(
@@ -76,13 +82,52 @@ export async function saveState(
   });
   const disk = "disk.qcow2";
   const copied = copyFile(frozen, join(dir, disk), constants.COPYFILE_FICLONE);
-  const stateFile = join(dir, STATE_FILE);
+  const memory = ram === undefined ? undefined : copyMemory(ram, join(dir, MEMORY_FILE));
+  // Both are awaited below; a failure meanwhile must not count as unhandled.
+  for (const pending of [copied, memory]) pending?.catch(() => undefined);
+  try {
+    await migrateToFile(qmp, deadline, join(dir, STATE_FILE), ram !== undefined);
+  } finally {
+    await Promise.allSettled([copied, memory]);
+  }
+  await copied;
+  await backOntoBase(join(dir, disk), root.inserted.image);
+  return {
+    state: STATE_FILE,
+    disk,
+    ...(memory ? { memory: { file: MEMORY_FILE, sha256: await memory } } : {}),
+  };
+}
+
+/** The path of the VM's RAM when it is a shared memfd corral can copy; undefined otherwise. */
+async function sharedRam(
+  qmp: QmpCommand,
+  deadline: Deadline,
+  pid: number,
+): Promise<string | undefined> {
+  const memdevs = await qmp<Memdev[]>(deadline, "query-memdev");
+  const ram = memdevs.find((memdev) => memdev.id === "pc.ram" || memdev.id === "microvm.ram");
+  return ram?.share ? sharedMemoryPath(pid, ram.size) : undefined;
+}
+
+/**
+ * Migrates the paused VM into `stateFile`; without its shared RAM when `skipShared`. The
+ * capability is set either way: a restored VM still has the one its own state was loaded with.
+ */
+async function migrateToFile(
+  qmp: QmpCommand,
+  deadline: Deadline,
+  stateFile: string,
+  skipShared: boolean,
+): Promise<void> {
+  await qmp(deadline, "migrate-set-capabilities", {
+    capabilities: [{ capability: "x-ignore-shared", state: skipShared }],
+  });
   await qmp(deadline, "migrate", { uri: `exec:cat > ${shellQuote(stateFile)}` });
   for (;;) {
     const info = await qmp<MigrationInfo>(deadline, "query-migrate");
-    if (info.status === "completed") break;
+    if (info.status === "completed") return;
     if (info.status === "failed" || info.status === "cancelled") {
-      await copied.catch(() => undefined);
       throw new CorralError(
         ErrorCodes.SNAPSHOT_FAILED,
         `saving the VM state to ${stateFile} failed: ${info["error-desc"] ?? info.status}`,
@@ -90,9 +135,6 @@ export async function saveState(
     }
     await sleep(POLL_MS);
   }
-  await copied;
-  await backOntoBase(join(dir, disk), root.inserted.image);
-  return { state: STATE_FILE, disk };
 }
 
 /**

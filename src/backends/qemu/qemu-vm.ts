@@ -47,6 +47,7 @@ const STDERR_LINES_KEPT = 50;
 
 /** What QemuVm needs of its process: a SupervisedProcess (owned) or a DetachedProcess. */
 export interface VmmProcess {
+  readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   readonly exitInfo: ExitInfo | undefined;
   kill(signal: NodeJS.Signals): void;
@@ -272,7 +273,7 @@ export class QemuVm implements RunningVm {
         { machine: this.#name },
       );
     }
-    return saveState(this.#qmpCommand, deadline, dir, nextOverlay);
+    return saveState(this.#qmpCommand, deadline, this.#process.pid, dir, nextOverlay);
   }
 
   size(deadline: Deadline): Promise<VmSize> {

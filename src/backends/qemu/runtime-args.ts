@@ -6,8 +6,9 @@
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../guest/shell-framing.ts";
 import type { Accelerator } from "../../host/accelerator.ts";
-import type { Ownership, VmNic } from "../backend.ts";
+import type { MachineType, Ownership, VmNic } from "../backend.ts";
 import { sizeArgs } from "./hotplug.ts";
+import { type GuestMemory, memoryArgs } from "./memory-backend.ts";
 import { type QemuSocketName, QGA_REDIAL_S } from "./qemu-sockets.ts";
 
 /** The virtio-serial port name qemu-ga opens in the guest. */
@@ -26,7 +27,11 @@ export interface RuntimeArgsOptions {
   maxCpus?: number | undefined;
   maxMemoryMiB?: number | undefined;
   nics?: readonly VmNic[] | undefined;
+  /** What backs the guest's RAM; undefined: QEMU's own. */
+  memory?: GuestMemory | undefined;
   // --- machine profile ---
+  /** The chipset, for the RAM's id; undefined: a start script's `pc`. */
+  machineType?: MachineType | undefined;
   /** Devices on virtio-mmio (a microvm) instead of PCI. */
   isMmio?: boolean | undefined;
   /** Features added to the `-cpu` model (Hyper-V enlightenments). */
@@ -88,6 +93,7 @@ export function runtimeArgs(options: RuntimeArgsOptions): string[] {
     ),
     ...qga,
     ...sizeArgs(options),
+    ...(options.memory ? memoryArgs(options.memory, options.machineType) : []),
     ...nicArgs(options.nics ?? [], bus),
     ...(options.allowReboot ? [] : ["-no-reboot"]),
   ];

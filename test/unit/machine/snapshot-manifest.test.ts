@@ -1,10 +1,19 @@
 // The snapshot manifest's checks, on real files in a temporary folder.
 
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../../src/errors.ts";
+import { sparseDigest } from "../../../src/host/sparse-digest.ts";
 import {
   describeFile,
   type MachineIdentity,
@@ -123,6 +132,28 @@ describe("snapshot manifest", () => {
     });
   });
 
+  it("checks a memory file by its sparse digest: equal content passes, a changed byte does not", async () => {
+    const { dir, manifest } = await snapshotFolder();
+    const memory = join(dir, "memory");
+    writeFileSync(memory, Buffer.concat([Buffer.alloc(3 * 2 ** 20), Buffer.from("guest pages")]));
+    const withMemory: SnapshotManifest = {
+      ...manifest,
+      memory: "memory",
+      files: { ...manifest.files, memory: await describeFile(memory, await sparseDigest(memory)) },
+    };
+    expect(withMemory.files.memory?.digest).toBe("sha256-nonzero-mib");
+    // Touched but the same: hashed again, and it passes.
+    utimesSync(memory, 1, 1);
+    await expect(verifyFiles(dir, withMemory)).resolves.toBeUndefined();
+    const file = openSync(memory, "r+");
+    writeSync(file, Buffer.from([1]), 0, 1, 2 ** 20);
+    closeSync(file);
+    await expect(verifyFiles(dir, withMemory)).rejects.toMatchObject({
+      code: ErrorCodes.SNAPSHOT_INVALID,
+      message: expect.stringContaining(`snapshot file ${memory} fails its checksum`),
+    });
+  });
+
   it("refuses a folder that is not a snapshot, or one of another format", async () => {
     const empty = mkdtempSync(join(tmpdir(), "corral-manifest-"));
     dirs.push(empty);
@@ -133,7 +164,7 @@ describe("snapshot manifest", () => {
     const { dir, manifest } = await snapshotFolder();
     await writeManifest(dir, { ...manifest, format: 1 as never });
     await expect(readManifest(dir)).rejects.toMatchObject({
-      message: `snapshot ${dir} has format 1; this corral reads format ${SNAPSHOT_FORMAT}`,
+      message: `snapshot ${dir} has format 1; this corral reads formats 2 and ${SNAPSHOT_FORMAT}`,
     });
   });
 });
