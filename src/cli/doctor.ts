@@ -61,9 +61,7 @@ export function registerDoctor(program: Command): void {
           rows.push([
             `backend ${each.name}`,
             each.isUsable ? "ok" : "unavailable",
-            each.isUsable
-              ? `${each.reason} (${found})`
-              : `${each.reason}; KVM: ${each.kvmReason}`,
+            each.isUsable ? `${each.reason} (${found})` : `${each.reason}; KVM: ${each.kvmReason}`,
           ]);
         }
         process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
