@@ -52,6 +52,9 @@ export class FakeCloudHypervisor {
     this.#server = server;
   }
 
+  /** Called after each answer (the fake VMM process reacts to boots and shutdowns). */
+  onAnswered: ((entry: FakeChRequest) => void) | undefined;
+
   static async listen(socketPath: string): Promise<FakeCloudHypervisor> {
     await rm(socketPath, { force: true });
     let fake: FakeCloudHypervisor | undefined;
@@ -89,6 +92,8 @@ export class FakeCloudHypervisor {
       "content-type": isText ? "text/plain" : "application/json",
     });
     response.end(reply === undefined ? undefined : isText ? reply : JSON.stringify(reply));
+    const entry = this.log.at(-1);
+    if (entry) this.onAnswered?.(entry);
   }
 
   async #apply(method: string, path: string, body: unknown): Promise<[number, unknown]> {

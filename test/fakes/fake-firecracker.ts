@@ -63,6 +63,9 @@ export class FakeFirecracker {
     this.#server = server;
   }
 
+  /** Called after each answer (the fake VMM process reacts to boots and shutdowns). */
+  onAnswered: ((entry: FakeRequest) => void) | undefined;
+
   static async listen(socketPath: string): Promise<FakeFirecracker> {
     await rm(socketPath, { force: true });
     let fake: FakeFirecracker | undefined;
@@ -105,9 +108,11 @@ export class FakeFirecracker {
     status: number,
     reply: unknown,
   ): void {
-    this.log.push({ ...request, status, reply });
+    const entry = { ...request, status, reply };
+    this.log.push(entry);
     response.writeHead(status, reply === undefined ? {} : { "content-type": "application/json" });
     response.end(reply === undefined ? undefined : JSON.stringify(reply));
+    this.onAnswered?.(entry);
   }
 
   async #apply(method: string, path: string, body: unknown): Promise<[number, unknown]> {
