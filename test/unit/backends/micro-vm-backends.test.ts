@@ -33,11 +33,11 @@ beforeAll(() => {
   for (const [name, env] of [
     ["firecracker", "CORRAL_FIRECRACKER"],
     ["cloud-hypervisor", "CORRAL_CLOUD_HYPERVISOR"],
-  ]) {
+  ] as const) {
     const script = join(dir, name);
     writeFileSync(script, `#!/bin/sh\nexec '${process.execPath}' '${FAKE}' ${name} "$@"\n`);
     chmodSync(script, 0o755);
-    process.env[env as string] = script;
+    process.env[env] = script;
   }
 });
 
