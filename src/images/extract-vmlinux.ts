@@ -60,11 +60,11 @@ export async function extractVmlinux(vmlinuz: string, output: string): Promise<v
   let stderr = "";
   try {
     const child = spawn(format.tool, ["-dc"], { stdio: ["pipe", file.fd, "pipe"] });
-    child.stderr.on("data", (chunk: Buffer) => {
+    child.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    child.stdin.on("error", () => {});
-    child.stdin.end(payload);
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(payload);
     const [result] = (await Promise.race([once(child, "exit"), once(child, "error")])) as [
       number | Error | null,
     ];
