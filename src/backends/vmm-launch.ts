@@ -106,14 +106,19 @@ export async function waitForApi(
   }
 }
 
-/** Stops a VMM whose start failed half-way, and the error of it with the console's tail. */
+/**
+ * Stops a VMM whose start failed half-way and removes the sockets it made (`sockets`, in
+ * `stateDir`); throws the error, with the console's tail when it is not a CorralError.
+ */
 export async function abandon(
   launched: LaunchedVmm,
   console: ConsoleLog,
   error: unknown,
+  cleanup: { stateDir: string; sockets: readonly string[] },
 ): Promise<never> {
   launched.process.kill("SIGKILL");
   await launched.process.stop();
+  await removeStale(cleanup.stateDir, cleanup.sockets);
   if (error instanceof CorralError) throw error;
   throw new CorralError(ErrorCodes.MACHINE_START_FAILED, String((error as Error)?.message), {
     cause: error,

@@ -89,7 +89,10 @@ export async function launchFirecracker(
     }
   } catch (error) {
     client.close();
-    return abandon(launched, console, error);
+    return abandon(launched, console, error, {
+      stateDir: spec.stateDir,
+      sockets: [API_SOCKET, VSOCK_SOCKET],
+    });
   }
   const record = spec.ownership === "persistent" ? await recordVm(spec, launched) : undefined;
   return microVm(spec.name, spec, launched, client, console, record);

@@ -2,7 +2,9 @@
 // method, body schema), the fake's answers checked against the spec's response schemas, and
 // its error handling under the spec's state rules, against test/fakes/fake-firecracker.ts.
 
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -241,6 +243,25 @@ describe("Firecracker client under the spec's state rules", () => {
       expect(error.message).toMatch(/absent\.sock did not answer/);
     } finally {
       absent.close();
+    }
+  });
+
+  it("a VMM that accepts but never answers fails at the deadline", async () => {
+    const silent = createServer(() => {});
+    silent.listen(join(dir, "silent.sock"));
+    await once(silent, "listening");
+    const slow = new FcClient({ socketPath: join(dir, "silent.sock") });
+    try {
+      const started = performance.now();
+      const error = await slow
+        .describeInstance(new Deadline("asking a silent VMM", { timeout: 200 }, 200))
+        .catch((caught: unknown) => caught);
+      expect((error as { code?: string }).code).toBe(ErrorCodes.TIMEOUT);
+      expect((error as Error).message).toMatch(/^asking a silent VMM: timed out after 200 ms/);
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      slow.close();
+      silent.close();
     }
   });
 });
