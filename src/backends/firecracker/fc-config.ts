@@ -17,8 +17,8 @@ import type {
 export const FC_MAX_VCPUS = 32;
 
 /**
- * Kernel parameters Firecracker's guests need: a guest reboot ends Firecracker (`reboot=k`, a
- * keyboard-controller reset, is what it handles), and its devices are found through ACPI.
+ * The kernel parameter Firecracker's guests need: a guest reboot is a keyboard-controller reset
+ * (`reboot=k`), which Firecracker handles by exiting.
  */
 const FC_KERNEL_PARAMS = "reboot=k";
 
