@@ -5,7 +5,15 @@
 // corral's side only: neither VMM has run here (no KVM).
 
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -148,13 +156,16 @@ for (const name of ["firecracker", "cloud-hypervisor"]) {
       const { vm } = await started(backend, vmSpec);
       const record = await readVmRecord(vmSpec.stateDir);
       expect(record).toMatchObject({ backend: name, name: "persistent" });
+      // A persistent VMM's console goes to console.log; an attaching process reads what is there.
+      const consoleLog = join(vmSpec.stateDir, "console.log");
+      await expect.poll(() => readFileSync(consoleLog, "utf8")).toContain("fake guest: booted");
       await vm.detach();
       const again = await backend.attach(record, new ConsoleLog());
       expect(again).toBeDefined();
       if (!again) return;
       running.push(again);
       expect(await again.isPaused(deadline())).toBe(false);
-      await expect.poll(() => again.console.lines).toContain("fake guest: booted");
+      expect(again.console.lines).toContain("fake guest: booted");
       await again.stop();
       await expect
         .poll(() => existsSync(join(vmSpec.stateDir, "vm.json")), { timeout: 5000 })
