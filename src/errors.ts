@@ -30,6 +30,10 @@ export const ErrorTable = {
   UNSUPPORTED: [501, "the machine's backend lacks the capability"],
   QMP_ERROR: [500, "QEMU answered a monitor command with an error"],
   QMP_CLOSED: [500, "the QMP connection closed while a command was pending"],
+  VMM_API_ERROR: [
+    500,
+    "Firecracker or Cloud Hypervisor answered an API request with an error, or its API socket did not answer",
+  ],
   GUEST_CHANNEL_BROKEN: [502, "the guest channel closed or is out of step"],
   GUEST_AGENT_ERROR: [502, "the guest agent (qemu-ga) answered a command with an error"],
   GUEST_COMMAND_INVALID: [400, "the command cannot be sent to a shell"],

@@ -3,11 +3,23 @@
 
 import { CorralError, ErrorCodes } from "../errors.ts";
 import type { Backend } from "./backend.ts";
+import { cloudHypervisorBackend } from "./cloud-hypervisor/ch-backend.ts";
+import { firecrackerBackend } from "./firecracker/fc-backend.ts";
 import { qemuBackend } from "./qemu/qemu-backend.ts";
 
 export const DEFAULT_BACKEND = "qemu";
 
-const BACKENDS: ReadonlyMap<string, Backend> = new Map([[qemuBackend.name, qemuBackend]]);
+const BACKENDS: ReadonlyMap<string, Backend> = new Map(
+  [qemuBackend, firecrackerBackend, cloudHypervisorBackend].map((backend) => [
+    backend.name,
+    backend,
+  ]),
+);
+
+/** Every backend corral knows, the default first. */
+export function allBackends(): Backend[] {
+  return [...BACKENDS.values()];
+}
 
 /** The backend called `name`; throws CORRAL_INVALID_ARGUMENT listing the known ones. */
 export function findBackend(name: string = DEFAULT_BACKEND): Backend {

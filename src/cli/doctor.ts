@@ -1,6 +1,7 @@
 // `corral doctor`: prints what the host has and lacks, and which accelerator VMs will use.
 
 import type { Command } from "commander";
+import { reportBackends } from "../backends/backend-report.ts";
 import { findBackend } from "../backends/registry.ts";
 import { diagnoseHost, installMissingPackages } from "../host/doctor.ts";
 import { defaultProbeKernel } from "../images/image-cache.ts";
@@ -9,7 +10,9 @@ import { formatTable } from "./table.ts";
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check the host: required programs and files, and whether KVM works (else TCG)")
+    .description(
+      "check the host: required programs and files, whether KVM works (else TCG), and each backend (qemu, firecracker, cloud-hypervisor)",
+    )
     .option("--json", "print the report as JSON")
     .option("--reprobe", "probe KVM again instead of using the cached verdict")
     .option("--install", "install the missing Debian packages with apt-get (as root)")
@@ -20,14 +23,16 @@ export function registerDoctor(program: Command): void {
           process.stderr.write(`corral: installed ${installed.join(" ")}\n`);
       }
       const backend = findBackend();
+      const probeKernel = await defaultProbeKernel();
       const report = await diagnoseHost({
         reprobe: options.reprobe ?? false,
-        probeKernel: await defaultProbeKernel(),
+        probeKernel,
         probe: backend.acceleratorProbe,
         probeNeeds: backend.hostTools,
       });
+      const backends = await reportBackends({ reprobe: options.reprobe ?? false, probeKernel });
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...report, backends }, null, 2)}\n`);
       } else {
         const rows = report.requirements.map((req) => [
           req.id,
@@ -49,6 +54,16 @@ export function registerDoctor(program: Command): void {
             ? `the manager's VMs get bridged networks (${report.networks.reason})`
             : `the manager's VMs get user-mode networking (port forwards as QEMU hostfwd rules): ${report.networks.reason}`,
         ]);
+        for (const each of backends) {
+          const found = each.binary.isFound
+            ? `${each.version ?? "version unknown"} at ${each.binary.detail}; KVM: ${each.kvmReason}`
+            : each.binary.detail;
+          rows.push([
+            `backend ${each.name}`,
+            each.isUsable ? "ok" : "unavailable",
+            each.isUsable ? `${each.reason} (${found})` : `${each.reason}; KVM: ${each.kvmReason}`,
+          ]);
+        }
         process.stdout.write(`${formatTable(["CHECK", "STATUS", "DETAIL"], rows)}\n`);
         if (report.fix) {
           const what = report.isReady ? "Something optional" : "Something required";

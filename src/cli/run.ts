@@ -13,6 +13,7 @@ import { progressRenderer } from "./progress-renderer.ts";
 
 interface RunOptions {
   image: string;
+  backend?: string;
   accel?: Accelerator;
   timeout?: number;
   bootTimeout: number;
@@ -37,6 +38,10 @@ export function registerRun(program: Command): void {
     )
     .argument("<command...>", "the command to run in the guest (after --)")
     .option("--image <image>", "recipe name or image id; built first if needed", DEFAULT_RECIPE)
+    .option(
+      "--backend <name>",
+      "qemu (default), firecracker or cloud-hypervisor (`corral doctor` says which can run here)",
+    )
     .option(
       "--accel <accel>",
       "kvm or tcg (default: KVM when it works, from `corral doctor`)",
@@ -74,6 +79,7 @@ async function run(words: string[], options: RunOptions): Promise<number> {
   const command = words.length === 1 ? (words[0] ?? "") : shellJoin(words);
   await using machine = new Machine({
     image: options.image,
+    ...(options.backend ? { backend: options.backend } : {}),
     ...(options.accel ? { accel: options.accel } : {}),
     keepState: options.keepState ?? false,
   });

@@ -16,7 +16,9 @@ export type RequirementId =
   | "xorriso"
   | "ip"
   | "nft"
-  | "dnsmasq";
+  | "dnsmasq"
+  | "firecracker"
+  | "cloud-hypervisor";
 
 /** What the manager's bridged networks need (optional: without them VMs use user-mode networking). */
 export const NETWORK_REQUIREMENTS: readonly RequirementId[] = ["ip", "nft", "dnsmasq"];
@@ -39,7 +41,30 @@ interface Requirement {
   debianPackage: string;
   purpose: string;
   isOptional?: boolean;
+  /** A VMM of a backend other than the default: checked only when that backend is used. */
+  isBackendVmm?: boolean;
   locate(): { path?: string; problem?: string };
+}
+
+/**
+ * A VMM that Debian does not package: found at $`envVar` or on PATH; its "package" is where to
+ * download it, which the apt-get line leaves out.
+ */
+function vmmProgram(id: RequirementId, envVar: string, releases: string): Requirement {
+  return {
+    id,
+    debianPackage: "",
+    purpose: `runs VMs with backend "${id}" (not in Debian: ${releases}, or set ${envVar})`,
+    isOptional: true,
+    isBackendVmm: true,
+    locate: () => {
+      const given = process.env[envVar];
+      if (!given) return { path: findProgram(id) };
+      return given.includes("/") && !existsSync(given)
+        ? { problem: `${envVar}=${given} does not exist` }
+        : { path: given.includes("/") ? given : findProgram(given) };
+    },
+  };
 }
 
 /** Debian 12's OVMF (package `ovmf`): the firmware code and the template of its variable store. */
@@ -92,11 +117,26 @@ const REQUIREMENTS: readonly Requirement[] = [
   program("ip", "iproute2", "the manager's bridges and TAP devices (optional)", true),
   program("nft", "nftables", "the manager's NAT, isolation and port forwards (optional)", true),
   program("dnsmasq", "dnsmasq-base", "DHCP and DNS on the manager's networks (optional)", true),
+  vmmProgram(
+    "firecracker",
+    "CORRAL_FIRECRACKER",
+    "https://github.com/firecracker-microvm/firecracker/releases",
+  ),
+  vmmProgram(
+    "cloud-hypervisor",
+    "CORRAL_CLOUD_HYPERVISOR",
+    "https://github.com/cloud-hypervisor/cloud-hypervisor/releases",
+  ),
 ];
 
-/** Checks every requirement (or the named ones) and says what was found. */
+/**
+ * Checks every requirement (or the named ones) and says what was found. Without `ids`, the VMMs
+ * of the other backends (Firecracker, Cloud Hypervisor) are left out: `corral doctor` reports
+ * them per backend.
+ */
 export function checkRequirements(ids?: readonly RequirementId[]): RequirementStatus[] {
-  return REQUIREMENTS.filter((req) => !ids || ids.includes(req.id)).map((req) => {
+  const chosen = REQUIREMENTS.filter((req) => (ids ? ids.includes(req.id) : !req.isBackendVmm));
+  return chosen.map((req) => {
     const { path, problem } = req.locate();
     return {
       id: req.id,
@@ -109,10 +149,21 @@ export function checkRequirements(ids?: readonly RequirementId[]): RequirementSt
   });
 }
 
-/** The exact command that installs the packages behind the missing requirements. */
+/**
+ * The exact command that installs the packages behind the missing requirements; a VMM Debian
+ * does not package is named with where to get it instead.
+ */
 export function aptInstallCommand(missing: readonly RequirementStatus[]): string {
-  const packages = [...new Set(missing.map((status) => status.debianPackage))];
-  return `apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+  const packages = [...new Set(missing.map((status) => status.debianPackage).filter(Boolean))];
+  const unpackaged = missing
+    .filter((status) => !status.debianPackage)
+    .map((status) => `install ${status.id}: ${status.purpose}`);
+  return [
+    ...(packages.length > 0
+      ? [`apt-get install -y --no-install-recommends ${packages.join(" ")}`]
+      : []),
+    ...unpackaged,
+  ].join("; ");
 }
 
 /** Throws HostToolMissingError, with the apt-get fix, unless all `ids` are present. */

@@ -1,0 +1,147 @@
+// Starting Cloud Hypervisor for a VM spec (`vm.create`, then `vm.boot`), restoring one from a
+// snapshot folder (`vm.restore` into a fresh process), and attaching to a persistent one.
+
+import { access, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Deadline } from "../../deadline.ts";
+import { DetachedProcess } from "../../host/detached-process.ts";
+import type { Capability, VmRecord, VmSpec } from "../backend.ts";
+import type { ConsoleLog } from "../console-log.ts";
+import { MicroVm } from "../micro-vm.ts";
+import { linkRootDisk, microVmBoot, VSOCK_SOCKET } from "../micro-vm-spec.ts";
+import { createQemuDisk } from "../qemu/qemu-disks.ts";
+import { removeRunFiles, writeVmRecord } from "../vm-record.ts";
+import {
+  abandon,
+  CONSOLE_LOG,
+  type LaunchedVmm,
+  removeStale,
+  STDERR_FILE,
+  spawnVmm,
+  waitForApi,
+} from "../vmm-launch.ts";
+import { ChClient } from "./ch-client.ts";
+import { chConfig } from "./ch-config.ts";
+import { ChControl } from "./ch-control.ts";
+
+export const CH_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
+  "pause",
+  "resize",
+  "snapshot",
+  "persistent",
+  "power-button",
+]);
+
+const API_SOCKET = "cloud-hypervisor.sock";
+const START_TIMEOUT_MS = 30_000;
+const ROOT_DISK = "root.qcow2";
+
+/** The Cloud Hypervisor binary: $CORRAL_CLOUD_HYPERVISOR, else `cloud-hypervisor` on PATH. */
+export function cloudHypervisorBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CORRAL_CLOUD_HYPERVISOR || "cloud-hypervisor";
+}
+
+/** Starts Cloud Hypervisor for `spec`: from the snapshot holding `stateFile` if given. */
+export async function launchCloudHypervisor(
+  spec: VmSpec,
+  console: ConsoleLog,
+  stateFile?: string,
+): Promise<MicroVm> {
+  const deadline = new Deadline(`${spec.name}: starting Cloud Hypervisor`, {}, START_TIMEOUT_MS);
+  const boot = await microVmBoot("Cloud Hypervisor", spec);
+  const rootDisk = spec.rootDisk ?? join(spec.stateDir, ROOT_DISK);
+  const hasDisk = await access(rootDisk).then(
+    () => true,
+    () => false,
+  );
+  if (!hasDisk) await createQemuDisk(rootDisk, { base: { path: boot.baseDisk, format: "qcow2" } });
+  await linkRootDisk(spec.stateDir, rootDisk);
+  await removeStale(spec.stateDir, [API_SOCKET, VSOCK_SOCKET]);
+  const args = ["--api-socket", `path=${API_SOCKET}`];
+  const launched = await spawnVmm(spec, cloudHypervisorBinary(), args, console);
+  const client = new ChClient({ socketPath: join(spec.stateDir, API_SOCKET), machine: spec.name });
+  try {
+    await waitForApi("Cloud Hypervisor", spec, launched, () => client.ping(deadline), deadline);
+    if (stateFile) {
+      await client.restore(deadline, { source_url: `file://${dirname(stateFile)}`, resume: false });
+    } else {
+      const config = chConfig(boot, {
+        maxCpus: spec.maxCpus,
+        maxMemoryMiB: spec.maxMemoryMiB,
+        drives: spec.drives,
+        serial: spec.ownership === "owned" ? "tty" : "file",
+      });
+      await client.create(deadline, config);
+      await client.boot(deadline);
+    }
+  } catch (error) {
+    client.close();
+    return abandon(launched, console, error, {
+      stateDir: spec.stateDir,
+      sockets: [API_SOCKET, VSOCK_SOCKET],
+    });
+  }
+  const record = spec.ownership === "persistent" ? await recordVm(spec, launched) : undefined;
+  return microVm(spec, launched, client, console, record);
+}
+
+/** The persistent VM `record` describes, if its Cloud Hypervisor still runs. */
+export async function attachCloudHypervisor(
+  record: VmRecord,
+  console: ConsoleLog,
+): Promise<MicroVm | undefined> {
+  const process = DetachedProcess.find({ pid: record.pid, startTime: record.startTime });
+  if (!process) return undefined;
+  const { stateDir } = record.spec;
+  const log = await readFile(join(stateDir, CONSOLE_LOG)).catch(() => undefined);
+  if (log) console.write(log);
+  const client = new ChClient({ socketPath: join(stateDir, API_SOCKET), machine: record.name });
+  const launched: LaunchedVmm = {
+    process,
+    stderr: { file: join(stateDir, STDERR_FILE) },
+    consoleInput: () => undefined,
+  };
+  return microVm(record.spec, launched, client, console, record);
+}
+
+async function recordVm(spec: VmSpec, launched: LaunchedVmm): Promise<VmRecord> {
+  const record: VmRecord = {
+    format: 1,
+    backend: "cloud-hypervisor",
+    name: spec.name,
+    pid: launched.identity?.pid ?? 0,
+    startTime: launched.identity?.startTime ?? 0,
+    accelerator: spec.accelerator,
+    sockets: {
+      api: join(spec.stateDir, API_SOCKET),
+      vsock: join(spec.stateDir, VSOCK_SOCKET),
+    },
+    spec,
+    startedAt: new Date().toISOString(),
+  };
+  await writeVmRecord(record);
+  return record;
+}
+
+function microVm(
+  spec: VmSpec,
+  launched: LaunchedVmm,
+  client: ChClient,
+  console: ConsoleLog,
+  record: VmRecord | undefined,
+): MicroVm {
+  return new MicroVm({
+    backend: "cloud-hypervisor",
+    vmm: "Cloud Hypervisor",
+    name: spec.name,
+    ownership: spec.ownership,
+    process: launched.process,
+    console,
+    stderr: launched.stderr,
+    consoleInput: launched.consoleInput,
+    vsockSocket: join(spec.stateDir, VSOCK_SOCKET),
+    capabilities: CH_CAPABILITIES,
+    control: new ChControl(client, spec.stateDir),
+    ...(record ? { onExit: () => removeRunFiles(record) } : {}),
+  });
+}

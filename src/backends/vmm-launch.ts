@@ -1,0 +1,145 @@
+// Starting an API-driven VMM (Firecracker, Cloud Hypervisor) in either ownership mode, and
+// waiting for its API socket. Owned: a supervised process group whose stdout is the serial
+// console and whose stdin is its input. Persistent: a detached process writing its console to
+// `console.log` and its stderr to `vmm.stderr`, recorded in `vm.json` by the backend.
+
+import { closeSync, openSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Deadline } from "../deadline.ts";
+import { CorralError, consoleTail, ErrorCodes } from "../errors.ts";
+import { DetachedProcess } from "../host/detached-process.ts";
+import { SupervisedProcess } from "../host/supervised-process.ts";
+import type { VmSpec } from "./backend.ts";
+import type { ConsoleLog } from "./console-log.ts";
+import type { VmmProcess } from "./qemu/qemu-vm.ts";
+
+export const CONSOLE_LOG = "console.log";
+export const STDERR_FILE = "vmm.stderr";
+const STDERR_LINES_KEPT = 50;
+const API_POLL_MS = 10;
+
+export interface LaunchedVmm {
+  process: VmmProcess;
+  /** Set for a persistent VMM: who it is, for its record. */
+  identity?: { pid: number; startTime: number };
+  stderr: { lines: string[] } | { file: string };
+  consoleInput: (text: string) => void;
+}
+
+/** Runs `file args…` in `spec.stateDir` as the spec's ownership mode wants. */
+export async function spawnVmm(
+  spec: VmSpec,
+  file: string,
+  args: readonly string[],
+  console: ConsoleLog,
+): Promise<LaunchedVmm> {
+  const env = { ...process.env, ...spec.env };
+  if (spec.ownership === "owned") {
+    const child = await SupervisedProcess.spawn(file, args, {
+      cwd: spec.stateDir,
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const lines: string[] = [];
+    child.child.stdout?.on("data", (chunk: Buffer) => console.write(chunk));
+    child.child.stdin?.on("error", () => {});
+    keepLines(child.child.stderr, lines);
+    return {
+      process: child,
+      stderr: { lines },
+      consoleInput: (text) => void child.child.stdin?.write(text),
+    };
+  }
+  const consoleFd = openSync(join(spec.stateDir, CONSOLE_LOG), "a");
+  const stderrFile = join(spec.stateDir, STDERR_FILE);
+  const stderrFd = openSync(stderrFile, "a");
+  try {
+    const detached = await DetachedProcess.spawn(file, args, {
+      cwd: spec.stateDir,
+      env,
+      stdio: ["ignore", consoleFd, stderrFd],
+    });
+    return {
+      process: detached,
+      identity: detached.identity,
+      stderr: { file: stderrFile },
+      // A detached VMM's serial input is not connected: its console is a log file.
+      consoleInput: () => undefined,
+    };
+  } finally {
+    closeSync(consoleFd);
+    closeSync(stderrFd);
+  }
+}
+
+/**
+ * Calls `ping` until the VMM's API answers; fails when the VMM exits first (with its stderr) or
+ * at the deadline. `vmm` names it in messages.
+ */
+export async function waitForApi(
+  vmm: string,
+  spec: VmSpec,
+  launched: LaunchedVmm,
+  ping: () => Promise<unknown>,
+  deadline: Deadline,
+): Promise<void> {
+  for (;;) {
+    const exit = launched.process.exitInfo;
+    if (exit) {
+      const stderr =
+        "lines" in launched.stderr ? launched.stderr.lines : [`(see ${launched.stderr.file})`];
+      throw new CorralError(
+        ErrorCodes.MACHINE_START_FAILED,
+        `${spec.name}: ${vmm} exited (code ${exit.code}, signal ${exit.signal}) before its API answered`,
+        { machine: spec.name, details: [...stderr.slice(-10).map((l) => `  | ${l}`)] },
+      );
+    }
+    try {
+      await ping();
+      return;
+    } catch (error) {
+      if (deadline.signal.aborted) throw deadline.error([String(error)]);
+      await sleep(API_POLL_MS);
+    }
+  }
+}
+
+/**
+ * Stops a VMM whose start failed half-way and removes the sockets it made (`sockets`, in
+ * `stateDir`); throws the error, with the console's tail when it is not a CorralError.
+ */
+export async function abandon(
+  launched: LaunchedVmm,
+  console: ConsoleLog,
+  error: unknown,
+  cleanup: { stateDir: string; sockets: readonly string[] },
+): Promise<never> {
+  launched.process.kill("SIGKILL");
+  await launched.process.stop();
+  await removeStale(cleanup.stateDir, cleanup.sockets);
+  if (error instanceof CorralError) throw error;
+  throw new CorralError(ErrorCodes.MACHINE_START_FAILED, String((error as Error)?.message), {
+    cause: error,
+    details: consoleTail(console.lines),
+  });
+}
+
+/** Removes stale sockets a previous run left in the state folder. */
+export async function removeStale(stateDir: string, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map((name) => rm(join(stateDir, name), { force: true })));
+}
+
+function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {
+  let partial = "";
+  stream?.on("data", (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split("\n");
+    partial = parts.pop() ?? "";
+    lines.push(...parts.filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - STDERR_LINES_KEPT));
+  });
+  stream?.on("end", () => {
+    if (partial) lines.push(partial);
+  });
+}
