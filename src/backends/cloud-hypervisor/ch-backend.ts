@@ -44,6 +44,6 @@ export const cloudHypervisorBackend: Backend = {
   createDisk: (path, options) => createQemuDisk(path, options),
   capabilitiesFor: () => CH_CAPABILITIES,
   start: (spec, console) => launchCloudHypervisor(spec, console),
-  restore: (spec, console, stateFile) => launchCloudHypervisor(spec, console, stateFile),
+  restore: (spec, console, saved) => launchCloudHypervisor(spec, console, saved.state),
   attach: (record, console) => attachCloudHypervisor(record, console),
 };

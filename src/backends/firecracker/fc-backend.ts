@@ -54,6 +54,6 @@ export const firecrackerBackend: Backend = {
   createDisk: (path, options) => createFcDisk(path, options),
   capabilitiesFor: () => FC_CAPABILITIES,
   start: (spec, console) => launchFirecracker(spec, console),
-  restore: (spec, console, stateFile) => launchFirecracker(spec, console, stateFile),
+  restore: (spec, console, saved) => launchFirecracker(spec, console, saved.state),
   attach: (record, console) => attachFirecracker(record, console),
 };

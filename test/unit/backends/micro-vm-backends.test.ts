@@ -92,7 +92,7 @@ function spec(name: string, overrides: Partial<VmSpec> = {}): VmSpec {
 async function started(backend: Backend, vmSpec: VmSpec, stateFile?: string) {
   const console = new ConsoleLog();
   const vm = stateFile
-    ? await backend.restore(vmSpec, console, stateFile)
+    ? await backend.restore(vmSpec, console, { state: stateFile })
     : await backend.start(vmSpec, console);
   running.push(vm);
   return { vm, console };
