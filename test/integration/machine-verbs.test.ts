@@ -409,7 +409,9 @@ describe("files", () => {
     expect(sha256(readFileSync(join(hostDir, "big-back.bin")))).toBe(sha256(original));
     expect(await machine.copyFromHost(source, "/root/plain.bin")).toEqual({ kind: "file" });
     expect(
-      await machine.succeed("cmp /root/big.bin /root/plain.bin && rm /root/big.bin /root/plain.bin; echo $?"),
+      await machine.succeed(
+        "cmp /root/big.bin /root/plain.bin && rm /root/big.bin /root/plain.bin; echo $?",
+      ),
     ).toBe("0\n");
   }, 300_000);
 
