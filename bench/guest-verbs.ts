@@ -1,7 +1,9 @@
 // On a booted guest: the command round trip, how soon waitForUnit returns after the unit became
-// active (on the guest's clock, brought to the host's), and copy speed.
+// active (on the guest's clock, brought to the host's), and copy speed both ways (random bytes,
+// the copy back checked by sha256).
 
-import { rm, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unitObjectPath } from "../src/machine/guest-scripts.ts";
@@ -11,7 +13,7 @@ import { log, median, results, timed } from "./measure.ts";
 const ROUND_TRIPS = 200;
 const UNIT_WAITS = 9;
 const CLOCK_READS = 10;
-const COPY_MIB = 64;
+const COPY_MIB = 256;
 
 function hostNowUs(): number {
   return (performance.timeOrigin + performance.now()) * 1000;
@@ -63,13 +65,21 @@ export async function benchGuestVerbs(machine: Machine): Promise<void> {
   results.waitForUnitLatencyMedianMs = median(latencies);
   results.waitForUnitClockErrorMaxMs = Math.max(...clockErrors);
 
-  log(`copyFromHost of ${COPY_MIB} MiB...`);
+  log(`copyFromHost and copyFromVm of ${COPY_MIB} MiB...`);
   const file = join(tmpdir(), `corral-bench-${process.pid}.bin`);
-  await writeFile(file, Buffer.alloc(COPY_MIB * 1024 * 1024, 0x5a));
+  const back = `${file}.back`;
+  const data = randomBytes(COPY_MIB * 1024 * 1024);
+  const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+  await writeFile(file, data);
   try {
-    const copyMs = await timed(() => machine.copyFromHost(file, "/root/bench.bin"));
-    results.copyFromHostMiBPerS = COPY_MIB / (copyMs / 1000);
+    const inMs = await timed(() => machine.copyFromHost(file, "/root/bench.bin"));
+    results.copyFromHostMiBPerS = COPY_MIB / (inMs / 1000);
+    const outMs = await timed(() => machine.copyFromVm("/root/bench.bin", back));
+    results.copyFromVmMiBPerS = COPY_MIB / (outMs / 1000);
+    if (sha256(await readFile(back)) !== sha256(data)) throw new Error("copy: the sha256 differs");
+    await machine.succeed("rm -f /root/bench.bin");
   } finally {
     await rm(file, { force: true });
+    await rm(back, { force: true });
   }
 }

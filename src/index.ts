@@ -45,6 +45,8 @@ export { type CachedImage, findImage, listImages } from "./images/image-cache.ts
 export type { ImageManifest } from "./images/manifest.ts";
 export type { MachineState } from "./machine/lifecycle.ts";
 export {
+  type CopyOptions,
+  type CopyResult,
   type ExecResult,
   type ExecuteOptions,
   type ForwardPortOptions,

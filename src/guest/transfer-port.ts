@@ -8,7 +8,7 @@ import { once } from "node:events";
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
 import type { Duplex } from "node:stream";
-import type { Deadline } from "../deadline.ts";
+import { type Deadline, timeoutSignal } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { BackdoorShell, ShellReply } from "./backdoor-shell.ts";
 import { ChannelLock } from "./channel-lock.ts";
@@ -17,6 +17,7 @@ import { MarkerSplitter } from "./shell-framing.ts";
 import { HostSink, hostSource, type SourceKind } from "./transfer-files.ts";
 import {
   EXIT_HOST_GAVE_UP,
+  parseSha256,
   toGuestScript,
   toHostScript,
   transferMarkers,
@@ -27,6 +28,13 @@ export interface TransferCall {
   deadline: Deadline;
   describe: () => string[];
   signal?: AbortSignal | undefined;
+}
+
+/** What a copy moved: a file or a folder, and with `sha256` asked, the file's sum in the guest. */
+export interface CopyOutcome {
+  kind: SourceKind;
+  /** The sha256 (hex) of the file's bytes as the guest received or sent them. */
+  sha256?: string;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -43,14 +51,16 @@ export class TransferPort {
 
   /**
    * Copies the host file or folder `source` to `target` in the guest (parent folders are
-   * created; a folder is merged into an existing one). Anything else is refused at once.
+   * created; a folder is merged into an existing one). Anything else is refused at once. With
+   * `sha256`, a file's bytes are hashed in the guest as they arrive.
    */
   toGuest(
     shell: BackdoorShell,
     source: string,
     target: string,
     call: TransferCall,
-  ): Promise<SourceKind> {
+    sha256 = false,
+  ): Promise<CopyOutcome> {
     return this.#serially(call, async () => {
       await using prepared = await hostSource(source, call.deadline.signal);
       const nonce = randomBytes(16).toString("hex");
@@ -63,6 +73,7 @@ export class TransferPort {
           size,
           mode: prepared.mode,
           target,
+          sha256,
         });
         const stop = new AbortController();
         const sending = this.#send(file, size, nonce, stop.signal);
@@ -84,7 +95,7 @@ export class TransferPort {
           );
         }
         requireSuccess(reply, call, `copying ${source} to ${target} in the guest failed`, script);
-        return prepared.kind;
+        return outcome(prepared.kind, sha256, reply, call);
       } finally {
         await file.close();
       }
@@ -93,14 +104,16 @@ export class TransferPort {
 
   /**
    * Copies the guest file or folder `source` to the host path `target` (parent folders are
-   * created; a folder is merged into an existing one). Anything else is refused.
+   * created; a folder is merged into an existing one). Anything else is refused. With `sha256`,
+   * a file's bytes are hashed in the guest as they are sent.
    */
   toHost(
     shell: BackdoorShell,
     source: string,
     target: string,
     call: TransferCall,
-  ): Promise<SourceKind> {
+    sha256 = false,
+  ): Promise<CopyOutcome> {
     return this.#serially(call, async () => {
       const nonce = randomBytes(16).toString("hex");
       const stop = new AbortController();
@@ -110,16 +123,18 @@ export class TransferPort {
         (chunk) => incoming.push(chunk),
       );
       receiving.catch(() => undefined);
-      const script = toHostScript(nonce, source);
+      const script = toHostScript(nonce, source, sha256);
       try {
         const reply = await shell.exec(script, call.deadline, call.describe, {
           guestDeadline: "kill",
           ...(call.signal ? { signal: call.signal } : {}),
         });
         if (!reply.isKilled && reply.exitCode === 0) {
-          // The guest wrote the end marker before its status: the rest is on its way.
-          const late = AbortSignal.timeout(Math.ceil(Math.max(call.deadline.remainingMs, 5000)));
-          late.addEventListener("abort", () => stop.abort(call.deadline.error(call.describe())));
+          // The guest wrote the end marker before its status: the rest is on its way, and it
+          // gets the deadline's remaining time (at least 5 s; none without a deadline).
+          timeoutSignal(Math.max(call.deadline.remainingMs, 5000)).addEventListener("abort", () =>
+            stop.abort(call.deadline.error(call.describe())),
+          );
         } else {
           stop.abort(new Error("the guest's side ended"));
         }
@@ -127,7 +142,7 @@ export class TransferPort {
           if (!reply.isKilled && reply.exitCode === 0) throw error;
         });
         requireSuccess(reply, call, `copying ${source} out of the guest failed`, script);
-        return await incoming.commit(source, call);
+        return outcome(await incoming.commit(source, call), sha256, reply, call);
       } finally {
         stop.abort(new Error("the copy ended"));
         await incoming.discard();
@@ -221,6 +236,24 @@ export class TransferPort {
       );
     });
   }
+}
+
+/** A copy's outcome; throws when the guest was asked for a file's sha256 and printed none. */
+function outcome(
+  kind: SourceKind,
+  sha256: boolean,
+  reply: ShellReply,
+  call: TransferCall,
+): CopyOutcome {
+  if (!sha256 || kind !== "file") return { kind };
+  const sum = parseSha256(reply.stdout.toString());
+  if (sum === undefined) {
+    throw new CorralError(
+      ErrorCodes.GUEST_CHANNEL_BROKEN,
+      `${call.deadline.what}: the guest printed no sha256 for the file (${JSON.stringify(reply.stdout.toString().slice(0, 200))})`,
+    );
+  }
+  return { kind, sha256: sum };
 }
 
 /** Throws the error a copy's guest script ended with, if it did not succeed. */

@@ -33,6 +33,8 @@ export interface ToGuestScriptOptions {
   /** Permission bits of a file. */
   mode: number;
   target: string;
+  /** Also hash a file's bytes as they arrive: the script prints their sha256 (see `parseSha256`). */
+  sha256?: boolean;
 }
 
 /**
@@ -40,14 +42,20 @@ export interface ToGuestScriptOptions {
  * ready, skips any stale bytes up to the sync sequence, reads exactly `size` bytes and then one
  * byte, `Y` if the host sent the data whole or `N` if it gave up (it pads with zeros then).
  * A folder is merged into an existing one.
+ *
+ * The port gives at most one 4 KiB buffer per read (the guest's virtio_console driver): `dd`
+ * gathers them into 1 MiB blocks before the pipe, whose reader then wakes once a 64 KiB pipe
+ * buffer rather than once a 4 KiB read (a wake-up between two vCPUs costs much under TCG).
  */
 export function toGuestScript(options: ToGuestScriptOptions): string {
-  const { nonce, isDirectory, size, mode, target } = options;
+  const { nonce, isDirectory, size, mode, target, sha256 } = options;
   const markers = transferMarkers(nonce);
   const staging = posix.join(posix.dirname(target), `.corral-copy-${nonce}`);
   const receive = isDirectory
     ? 'mkdir -p -- "$p" && tar -x -f - -C "$p" --no-same-owner'
-    : 'cat > "$p"';
+    : sha256
+      ? `tee -- "$p" | sha256sum; e=\${PIPESTATUS[0]}; [ "$e" -eq 0 ]`
+      : 'cat > "$p"';
   const commit = isDirectory
     ? [
         'if [ -d "$t" ]; then cp -a -- "$p/." "$t/" && rm -rf -- "$p";',
@@ -64,7 +72,7 @@ export function toGuestScript(options: ToGuestScriptOptions): string {
     'exec 3<>"$__corral_xfer" || exit 70',
     `printf %s ${markers.ready} >&3`,
     ...syncLoop(markers.sync),
-    `head -c ${size} <&3 | { mkdir -p -- ${shellQuote(posix.dirname(target))} && ${receive}; e=$?; cat >/dev/null; exit "$e"; }`,
+    `dd bs=1M count=${size} iflag=fullblock,count_bytes status=none <&3 | { mkdir -p -- ${shellQuote(posix.dirname(target))} && ${receive}; e=$?; cat >/dev/null; exit "$e"; }`,
     "e=$?",
     "IFS= read -r -N 1 -u 3 ok || ok=",
     "exec 3<&-",
@@ -93,20 +101,32 @@ function syncLoop(sync: string): string[] {
 /**
  * Sends `source` out: the start marker, a header line (`f<mode>` and the file, `d` and a tar
  * archive of the folder's files, folders and symlinks, `x<type>` for anything else, `-` when
- * it does not exist), then the end marker, whatever happened in between.
+ * it does not exist), then the end marker, whatever happened in between. With `sha256`, the
+ * script also prints the file's sha256.
  */
-export function toHostScript(nonce: string, source: string): string {
+export function toHostScript(nonce: string, source: string, sha256 = false): string {
   const markers = transferMarkers(nonce);
+  // The sum is taken beside the copy, from the file again (a second reader on the other vCPU):
+  // a tee would cut the port's writes to its 8 KiB, each a round trip to QEMU. A file that
+  // changes meanwhile gives a sum that differs from the host's.
+  const send = sha256
+    ? 'sha256sum <"$s" & cat -- "$s" >&3; e=$?; wait $! || e=1'
+    : 'cat -- "$s" >&3; e=$?';
   return [
     `s=${shellQuote(source)}`,
     'exec 3<>"$__corral_xfer" || exit 70',
     `printf %s ${markers.start} >&3`,
     'if [ -d "$s" ]; then printf "d\\n" >&3',
     `  (cd -- "$s" && ${LIST_TREE} | tar -c -f - --null --no-recursion -T -) >&3; e=$?`,
-    'elif [ -f "$s" ]; then printf "f%s\\n" "$(stat -L -c %a -- "$s")" >&3; cat -- "$s" >&3; e=$?',
+    `elif [ -f "$s" ]; then printf "f%s\\n" "$(stat -L -c %a -- "$s")" >&3; ${send}`,
     'elif [ -e "$s" ]; then printf "x%s\\n" "$(stat -L -c %F -- "$s")" >&3; e=0',
     'else printf -- "-\\n" >&3; e=0; fi',
     `printf %s ${markers.end} >&3`,
     'exit "$e"',
   ].join("\n");
+}
+
+/** The sha256 a script run with `sha256` printed (sha256sum's line), if any. */
+export function parseSha256(stdout: string): string | undefined {
+  return /^([0-9a-f]{64}) {2}-$/m.exec(stdout)?.[1];
 }

@@ -10,7 +10,8 @@ import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { BackdoorShell } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import { hostSourceInfo } from "../guest/transfer-files.ts";
-import type { TransferCall, TransferPort } from "../guest/transfer-port.ts";
+import type { CopyOutcome, TransferCall, TransferPort } from "../guest/transfer-port.ts";
+import { parseSha256 } from "../guest/transfer-scripts.ts";
 import { EXECUTE_TIMEOUT_MS, type VmSession } from "./vm-session.ts";
 
 /** Where the guest mounts the 9p shared folder. */
@@ -18,6 +19,19 @@ export const GUEST_SHARED_DIR = "/tmp/shared";
 
 /** Exit status of the shared folder's copy out when the source is neither a file nor a folder. */
 const EXIT_NOT_COPYABLE = 3;
+
+/** Options of Machine.copyFromHost and copyFromVm. */
+export interface CopyOptions extends WaitOptions {
+  /**
+   * Also hash a file's bytes in the guest (default false): as they pass through the
+   * `corral.xfer` port, or with sha256sum of the copy when the shared folder carries them.
+   * The result's `sha256` then says what the guest received or sent.
+   */
+  sha256?: boolean;
+}
+
+/** What a copy moved: `kind`, and for a file copied with `sha256`, its sha256 in the guest. */
+export type CopyResult = CopyOutcome;
 
 /**
  * Copies the host file or folder `source` to `target` in the guest (parent folders are created;
@@ -27,8 +41,8 @@ export async function copyFromHost(
   session: VmSession,
   source: string,
   target: string,
-  options: WaitOptions,
-): Promise<void> {
+  options: CopyOptions,
+): Promise<CopyResult> {
   const what = `${session.name}: copyFromHost(${source}, ${target})`;
   const deadline = new Deadline(what, options, EXECUTE_TIMEOUT_MS);
   const info = await hostSourceInfo(resolve(source)).catch((error: unknown) => {
@@ -49,22 +63,25 @@ export async function copyFromHost(
         );
       } else {
         await copyFile(resolve(source), join(shared, name));
-        await run(
+        const stdout = await run(
           session,
           deadline,
-          `mkdir -p -- "$(dirname -- ${quotedTarget})" && cp -- ${inGuest} ${quotedTarget}`,
+          `mkdir -p -- "$(dirname -- ${quotedTarget})" && cp -- ${inGuest} ${quotedTarget}` +
+            (options.sha256 ? ` && sha256sum < ${quotedTarget}` : ""),
         );
+        return sharedOutcome("file", options, stdout);
       }
     } finally {
       await rm(join(shared, name), { recursive: true, force: true });
     }
-    return;
+    return { kind: "directory" };
   }
-  await throughPort(
+  return throughPort(
     session,
     { deadline, signal: options.signal },
     `copying ${source} in`,
-    (port, shell, call) => port.toGuest(shell, resolve(source), target, call),
+    (port, shell, call) =>
+      port.toGuest(shell, resolve(source), target, call, options.sha256 === true),
   );
 }
 
@@ -76,8 +93,8 @@ export async function copyFromVm(
   session: VmSession,
   source: string,
   target: string,
-  options: WaitOptions,
-): Promise<void> {
+  options: CopyOptions,
+): Promise<CopyResult> {
   const what = `${session.name}: copyFromVm(${source}, ${target})`;
   const deadline = new Deadline(what, options, EXECUTE_TIMEOUT_MS);
   await mkdir(dirname(resolve(target)), { recursive: true });
@@ -85,26 +102,36 @@ export async function copyFromVm(
   if (shared) {
     const name = `.corral-copy-${randomUUID()}`;
     const quoted = shellQuote(source);
+    const copy = shellQuote(`${GUEST_SHARED_DIR}/${name}`);
     try {
-      await run(
+      const stdout = await run(
         session,
         deadline,
-        `if [ -f ${quoted} ] || [ -d ${quoted} ]; then cp -R -- ${quoted} ${shellQuote(`${GUEST_SHARED_DIR}/${name}`)}; ` +
+        `if [ -f ${quoted} ] || [ -d ${quoted} ]; then cp -R -- ${quoted} ${copy}; ` +
           `elif [ -e ${quoted} ]; then echo "$(stat -L -c %F -- ${quoted})" >&2; exit ${EXIT_NOT_COPYABLE}; ` +
-          `else echo "No such file or directory" >&2; exit ${EXIT_NOT_COPYABLE + 1}; fi`,
+          `else echo "No such file or directory" >&2; exit ${EXIT_NOT_COPYABLE + 1}; fi` +
+          (options.sha256 ? `; if [ -f ${copy} ]; then sha256sum < ${copy}; fi` : ""),
       );
+      const isDirectory = (await stat(join(shared, name))).isDirectory();
       await placeOnHost(join(shared, name), resolve(target));
+      return isDirectory ? { kind: "directory" } : sharedOutcome("file", options, stdout);
     } finally {
       await rm(join(shared, name), { recursive: true, force: true });
     }
-    return;
   }
-  await throughPort(
+  return throughPort(
     session,
     { deadline, signal: options.signal },
     `copying ${source} out`,
-    (port, shell, call) => port.toHost(shell, source, resolve(target), call),
+    (port, shell, call) =>
+      port.toHost(shell, source, resolve(target), call, options.sha256 === true),
   );
+}
+
+/** A file's outcome through the shared folder: its sha256 from the command's output if asked. */
+function sharedOutcome(kind: "file", options: CopyOptions, stdout: string): CopyResult {
+  const sha256 = options.sha256 ? parseSha256(stdout) : undefined;
+  return sha256 === undefined ? { kind } : { kind, sha256 };
 }
 
 /** Runs a copy over the `corral.xfer` port, once the shell and the port are connected. */
@@ -112,11 +139,11 @@ async function throughPort(
   session: VmSession,
   call: Omit<TransferCall, "describe">,
   during: string,
-  copy: (port: TransferPort, shell: BackdoorShell, call: TransferCall) => Promise<unknown>,
-): Promise<void> {
+  copy: (port: TransferPort, shell: BackdoorShell, call: TransferCall) => Promise<CopyOutcome>,
+): Promise<CopyOutcome> {
   const shell = await session.connect(call.deadline);
   const port = await session.transferPort(call.deadline);
-  await session.explained(
+  return session.explained(
     copy(port, shell, { ...call, describe: () => session.describe() }),
     during,
   );
@@ -142,9 +169,10 @@ async function sharedFolder(session: VmSession, deadline: Deadline): Promise<str
   return mounted.exitCode === 0 ? resolve(host) : undefined;
 }
 
-async function run(session: VmSession, deadline: Deadline, command: string): Promise<void> {
+/** Runs `command`, which must succeed; returns its stdout. */
+async function run(session: VmSession, deadline: Deadline, command: string): Promise<string> {
   const result = await session.run(command, deadline, { guestDeadline: "kill" });
-  if (result.exitCode === 0) return;
+  if (result.exitCode === 0) return result.stdout.toString();
   const stderr = result.stderr.toString().trim();
   if (result.exitCode === EXIT_NOT_COPYABLE) {
     throw new CorralError(

@@ -11,7 +11,7 @@ import type { QgaClient } from "../guest/qga-client.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
-import { copyFromHost, copyFromVm } from "./file-verbs.ts";
+import { type CopyOptions, type CopyResult, copyFromHost, copyFromVm } from "./file-verbs.ts";
 import {
   openPortCommand,
   openUnixSocketCommand,
@@ -48,6 +48,7 @@ import { validateMachineOptions } from "./validate-options.ts";
 import { isDiskBoot } from "./validate-profile.ts";
 import { MONITOR_TIMEOUT_MS, SHELL_TIMEOUT_MS, VmSession } from "./vm-session.ts";
 
+export type { CopyOptions, CopyResult } from "./file-verbs.ts";
 export type { TapAttachment, VlanAttachment } from "./machine-options.ts";
 export type {
   ExecResult,
@@ -612,14 +613,15 @@ export class Machine implements AsyncDisposable {
    * Copies the host file or folder `source` to `target` in the guest: parent folders are
    * created, a folder is copied as a tree (its files, folders and symlinks) and merged into an
    * existing one. Anything else (a socket, a device) is refused at once with
-   * CORRAL_INVALID_ARGUMENT; a missing source throws CORRAL_NOT_FOUND.
+   * CORRAL_INVALID_ARGUMENT; a missing source throws CORRAL_NOT_FOUND. With `sha256`, a file's
+   * bytes are hashed in the guest as they arrive and the result carries that sum.
    */
-  copyFromHost(source: string, target: string, options: WaitOptions = {}): Promise<void> {
+  copyFromHost(source: string, target: string, options: CopyOptions = {}): Promise<CopyResult> {
     return copyFromHost(this.#session, source, target, options);
   }
 
   /** Copies the guest file or folder `source` to `target` on the host, as copyFromHost does. */
-  copyFromVm(source: string, target: string, options: WaitOptions = {}): Promise<void> {
+  copyFromVm(source: string, target: string, options: CopyOptions = {}): Promise<CopyResult> {
     return copyFromVm(this.#session, source, target, options);
   }
 

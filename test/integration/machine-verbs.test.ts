@@ -394,6 +394,27 @@ describe("files", () => {
     });
   });
 
+  it("copies a big file both ways with its sha256 taken in the guest, without a deadline", async () => {
+    const original = randomBytes(32 * 1024 * 1024 + 7);
+    const source = join(hostDir, "big.bin");
+    writeFileSync(source, original);
+    const unlimited = { sha256: true, timeout: Number.POSITIVE_INFINITY };
+    expect(await machine.copyFromHost(source, "/root/big.bin", unlimited)).toEqual({
+      kind: "file",
+      sha256: sha256(original),
+    });
+    expect(
+      await machine.copyFromVm("/root/big.bin", join(hostDir, "big-back.bin"), unlimited),
+    ).toEqual({ kind: "file", sha256: sha256(original) });
+    expect(sha256(readFileSync(join(hostDir, "big-back.bin")))).toBe(sha256(original));
+    expect(await machine.copyFromHost(source, "/root/plain.bin")).toEqual({ kind: "file" });
+    expect(
+      await machine.succeed(
+        "cmp /root/big.bin /root/plain.bin && rm /root/big.bin /root/plain.bin; echo $?",
+      ),
+    ).toBe("0\n");
+  }, 300_000);
+
   it("copies folders both ways as trees", async () => {
     const tree = join(hostDir, "tree");
     mkdirSync(join(tree, "a/b"), { recursive: true });

@@ -46,9 +46,16 @@ describe("a 9p shared folder", () => {
     const data = randomBytes(3 * 1024 * 1024 + 7);
     const source = join(work, "in.bin");
     writeFileSync(source, data);
-    await machine.copyFromHost(source, "/root/deep/in.bin");
+    const sum = createHash("sha256").update(data).digest("hex");
+    expect(await machine.copyFromHost(source, "/root/deep/in.bin", { sha256: true })).toEqual({
+      kind: "file",
+      sha256: sum,
+    });
     const guestSum = (await machine.succeed("sha256sum /root/deep/in.bin")).split(" ")[0];
-    expect(guestSum).toBe(createHash("sha256").update(data).digest("hex"));
+    expect(guestSum).toBe(sum);
+    expect(
+      await machine.copyFromVm("/root/deep/in.bin", join(work, "back.bin"), { sha256: true }),
+    ).toEqual({ kind: "file", sha256: sum });
 
     await machine.succeed("head -c 1000003 /dev/urandom > /root/out.bin");
     const target = join(work, "sub", "out.bin");

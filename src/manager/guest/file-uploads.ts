@@ -91,12 +91,13 @@ export function uploadName(path: string, isWindows = false): string {
 /**
  * Puts the upload `temporary` in place at `path` once its sha256 is `sha256`, with the mode
  * (default 0644) and owner asked for; removes it otherwise (EXIT_SHA256_MISMATCH, printing the
- * sha256 found; EXIT_IS_DIRECTORY when `path` is a folder).
+ * sha256 found; EXIT_IS_DIRECTORY when `path` is a folder). Without `sha256` the file is not
+ * read again: the channel hashed its bytes as they arrived, and the caller compared the sums.
  */
 export function commitUploadScript(
   temporary: string,
   path: string,
-  sha256: string,
+  sha256: string | undefined,
   options: WriteOptions,
 ): string {
   const owner =
@@ -107,8 +108,12 @@ export function commitUploadScript(
   return [
     `t=${shellQuote(temporary)} p=${shellQuote(path)}`,
     `if [ -d "$p" ] && [ ! -L "$p" ]; then rm -f -- "$t"; exit ${EXIT_IS_DIRECTORY}; fi`,
-    `h=$(sha256sum -- "$t") || { rm -f -- "$t"; exit 1; }; h=\${h%% *}`,
-    `if [ "$h" != ${sha256} ]; then rm -f -- "$t"; echo "$h"; exit ${EXIT_SHA256_MISMATCH}; fi`,
+    ...(sha256 === undefined
+      ? []
+      : [
+          `h=$(sha256sum -- "$t") || { rm -f -- "$t"; exit 1; }; h=\${h%% *}`,
+          `if [ "$h" != ${sha256} ]; then rm -f -- "$t"; echo "$h"; exit ${EXIT_SHA256_MISMATCH}; fi`,
+        ]),
     `${owner}chmod ${mode} -- "$t" && mv -f -- "$t" "$p" || { s=$?; rm -f -- "$t"; exit "$s"; }`,
   ].join("\n");
 }

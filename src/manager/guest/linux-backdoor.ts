@@ -1,6 +1,6 @@
 // GuestOps over the backdoor shell of a Machine: commands through Machine.execute (one round
 // trip, output streamed) and Machine.spawn (stdin, pty, signals, resize), files through the
-// machine's copies with a spool file in the VM's folder and sha256 checked in the guest.
+// machine's copies with a spool file in the VM's folder, the guest hashing the bytes as they pass.
 // The shell runs one command at a time: while a streaming exec runs, other operations wait.
 
 import { randomUUID } from "node:crypto";
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes, TimeoutError } from "../../errors.ts";
+import { shellQuote } from "../../guest/shell-quote.ts";
 import type { Machine } from "../../machine/machine.ts";
 import { checkExecRequest, EXIT_TIMED_OUT, linuxCommandText, timedOut } from "./exec-request.ts";
 import {
@@ -135,14 +136,8 @@ export class LinuxBackdoorOps extends LinuxGuestOps {
       validateLinuxPath(path);
       const stat = parseStat(
         path,
-        (
-          await ops.script(
-            `read file ${path}`,
-            statScript(path, { sha256: true, follow: true }),
-            deadline,
-            path,
-          )
-        ).stdout,
+        (await ops.script(`read file ${path}`, statScript(path, { follow: true }), deadline, path))
+          .stdout,
       );
       if (stat.type !== "file") {
         throw new CorralError(
@@ -152,13 +147,16 @@ export class LinuxBackdoorOps extends LinuxGuestOps {
       }
       const spool = ops.#spoolPath();
       try {
-        await ops.#machine.copyFromVm(path, spool, ops.#wait(deadline));
+        const sent = await ops.#machine.copyFromVm(path, spool, {
+          ...ops.#wait(deadline),
+          sha256: true,
+        });
         const received = new HashingSource(createReadStream(spool));
         for await (const _ of received.chunks);
-        if (received.sha256 !== stat.sha256) {
+        if (received.sha256 !== sent.sha256) {
           throw new CorralError(
             ErrorCodes.GUEST_CHANNEL_BROKEN,
-            `read file ${path}: the bytes that came have sha256 ${received.sha256}, the guest's file ${stat.sha256}: it changed while it was read`,
+            `read file ${path}: the bytes that came have sha256 ${received.sha256}, those the guest sent ${sent.sha256}`,
           );
         }
         yield* createReadStream(spool) as AsyncIterable<Buffer>;
@@ -177,16 +175,23 @@ export class LinuxBackdoorOps extends LinuxGuestOps {
     validateLinuxPath(path);
     checkWriteOptions(options);
     const spool = this.#spoolPath();
+    const temporary = uploadName(path);
+    let isInGuest = false;
     try {
       const source = new HashingSource(data);
       await pipeline(source.chunks, createWriteStream(spool, { mode: 0o600 }), {
         signal: deadline.signal,
       });
       requireSha256(path, source.sha256, options.sha256);
-      const temporary = uploadName(path);
-      await this.#machine.copyFromHost(spool, temporary, this.#wait(deadline));
-      return await this.commitUpload(path, temporary, source, options, deadline);
+      // The guest hashes the bytes as they arrive, on its other vCPU while it writes them.
+      const landed = await this.#machine.copyFromHost(spool, temporary, {
+        ...this.#wait(deadline),
+        sha256: true,
+      });
+      isInGuest = true;
+      return await this.commitUpload(path, temporary, source, options, deadline, landed.sha256);
     } catch (error) {
+      if (isInGuest) await this.#run(`rm -f -- ${shellQuote(temporary)}`, deadline).catch(() => {});
       if (deadline.signal.aborted) throw deadline.error();
       throw error;
     } finally {

@@ -8,6 +8,7 @@ import { signalName } from "../../guest/interactive-exec.ts";
 import {
   commitFailure,
   commitUploadScript,
+  EXIT_SHA256_MISMATCH,
   type HashingSource,
   requireSha256,
   type WriteOptions,
@@ -150,7 +151,9 @@ export abstract class LinuxGuestOps implements GuestOps {
 
   /**
    * Ends an upload whose bytes are at `temporary` in the guest: checks the sum the client
-   * announced, then moves the file into place at `path` once the guest's own sha256 matches.
+   * announced, then moves the file into place at `path` once the guest's own sha256 matches:
+   * `landedSha256` when the channel hashed the bytes in the guest as they arrived, else the
+   * commit script hashes the file. The caller removes `temporary` when this throws.
    */
   protected async commitUpload(
     path: string,
@@ -158,9 +161,14 @@ export abstract class LinuxGuestOps implements GuestOps {
     source: HashingSource,
     options: WriteOptions,
     deadline: Deadline,
+    landedSha256?: string,
   ): Promise<{ sizeBytes: number; sha256: string }> {
     requireSha256(path, source.sha256, options.sha256);
-    const script = commitUploadScript(temporary, path, source.sha256, options);
+    if (landedSha256 !== undefined && landedSha256 !== source.sha256) {
+      commitFailure(path, { exitCode: EXIT_SHA256_MISMATCH, stdout: landedSha256 });
+    }
+    const expected = landedSha256 === undefined ? source.sha256 : undefined;
+    const script = commitUploadScript(temporary, path, expected, options);
     const result = await this.runScript(script, deadline);
     commitFailure(path, result);
     this.check(`write file ${path}`, script, result);

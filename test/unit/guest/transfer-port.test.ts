@@ -85,14 +85,14 @@ describe("TransferPort against a real bash", () => {
   it("copies files both ways byte for byte, with their permission bits", async () => {
     const data = randomBytes(3 * 1024 * 1024 + 5);
     writeFileSync(join(host, "in.bin"), data, { mode: 0o640 });
-    expect(await port.toGuest(shell, join(host, "in.bin"), guest("deep/in.bin"), call())).toBe(
-      "file",
-    );
+    expect(await port.toGuest(shell, join(host, "in.bin"), guest("deep/in.bin"), call())).toEqual({
+      kind: "file",
+    });
     expect(sha256(readFileSync(guest("deep/in.bin")))).toBe(sha256(data));
     expect(statSync(guest("deep/in.bin")).mode & 0o777).toBe(0o640);
-    expect(await port.toHost(shell, guest("deep/in.bin"), join(host, "back.bin"), call())).toBe(
-      "file",
-    );
+    expect(await port.toHost(shell, guest("deep/in.bin"), join(host, "back.bin"), call())).toEqual({
+      kind: "file",
+    });
     expect(sha256(readFileSync(join(host, "back.bin")))).toBe(sha256(data));
     writeFileSync(join(host, "empty"), "");
     await port.toGuest(shell, join(host, "empty"), guest("empty"), call());
@@ -104,11 +104,46 @@ describe("TransferPort against a real bash", () => {
     expect(readdirSync(host).sort()).toEqual(["back.bin", "empty", "empty-back", "in.bin"]);
   });
 
+  it("hashes a file's bytes in the guest as they pass, both ways, on request", async () => {
+    const data = randomBytes(5 * 1024 * 1024 + 3);
+    writeFileSync(join(host, "in.bin"), data);
+    expect(await port.toGuest(shell, join(host, "in.bin"), guest("in.bin"), call(), true)).toEqual({
+      kind: "file",
+      sha256: sha256(data),
+    });
+    expect(sha256(readFileSync(guest("in.bin")))).toBe(sha256(data));
+    expect(await port.toHost(shell, guest("in.bin"), join(host, "back.bin"), call(), true)).toEqual(
+      { kind: "file", sha256: sha256(data) },
+    );
+    expect(sha256(readFileSync(join(host, "back.bin")))).toBe(sha256(data));
+    writeFileSync(join(host, "empty"), "");
+    expect(await port.toGuest(shell, join(host, "empty"), guest("empty"), call(), true)).toEqual({
+      kind: "file",
+      sha256: sha256(Buffer.alloc(0)),
+    });
+    await alive();
+  });
+
+  it("waits for the rest of a copy out without a deadline (timeout Infinity)", async () => {
+    const data = randomBytes(1024 * 1024);
+    writeFileSync(guest("in.bin"), data);
+    const unlimited = {
+      deadline: new Deadline("copy", { timeout: Number.POSITIVE_INFINITY }, 20_000),
+      describe: describeNothing,
+    };
+    await port.toHost(shell, guest("in.bin"), join(host, "back.bin"), unlimited);
+    expect(sha256(readFileSync(join(host, "back.bin")))).toBe(sha256(data));
+  });
+
   it("copies folders both ways as trees, merging into an existing folder", async () => {
     makeTree(join(host, "tree"));
-    expect(await port.toGuest(shell, join(host, "tree"), guest("copy"), call())).toBe("directory");
+    expect(await port.toGuest(shell, join(host, "tree"), guest("copy"), call())).toEqual({
+      kind: "directory",
+    });
     expectSameTree(join(host, "tree"), guest("copy"));
-    expect(await port.toHost(shell, guest("copy"), join(host, "back"), call())).toBe("directory");
+    expect(await port.toHost(shell, guest("copy"), join(host, "back"), call(), true)).toEqual({
+      kind: "directory",
+    });
     expectSameTree(join(host, "tree"), join(host, "back"));
     mkdirSync(join(host, "more"));
     writeFileSync(join(host, "more/extra"), "extra\n");
