@@ -35,6 +35,11 @@ export interface DriverOptions {
   outputDir?: string;
   /** Keep each machine's state (disk overlay) in $TMPDIR/corral-vm-state-<name> across runs. */
   keepVmState?: boolean;
+  /**
+   * With `keepVmState`, the state folders are $TMPDIR/corral-vm-state-<stateKey>-<name>, so that
+   * tests run side by side with machines of the same name keep theirs apart.
+   */
+  stateKey?: string;
   accel?: Accelerator;
   /**
    * Restore each machine from its boot snapshot when the cache has one; otherwise startAll()
@@ -446,7 +451,13 @@ export class Driver implements AsyncDisposable {
       ...(spec.guestAgent ? { guestAgent: true } : {}),
       ...(this.#options.accel ? { accel: this.#options.accel } : {}),
       ...(this.#options.keepVmState
-        ? { keepState: true, stateDir: join(tmpdir(), `corral-vm-state-${name}`) }
+        ? {
+            keepState: true,
+            stateDir: join(
+              tmpdir(),
+              `corral-vm-state-${this.#options.stateKey ? `${this.#options.stateKey}-` : ""}${name}`,
+            ),
+          }
         : {}),
       kernelParams: this.#kernelParams(name),
       ...(spec.env ? { env: spec.env } : {}),
