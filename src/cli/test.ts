@@ -65,7 +65,7 @@ export function registerTest(program: Command): void {
     .addHelpText(
       "after",
       "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vlans, testScript, globalTimeout." +
-        "\nMany files: each test's lines carry its name ([tests/web] …), serial consoles go only to " +
+        "\nMany files: each test's lines carry its name ([web] …, its path without .vm.ts from the folder given), serial consoles go only to " +
         "its output folder <output-dir>/<test> (default corral-results/<test>), and a terminal " +
         "shows a status line of the running tests; the report (--reporter) goes to stdout. " +
         `--jobs defaults to the number of cores, and no more than free memory / ${JOB_MEMORY_MIB} MiB ` +
