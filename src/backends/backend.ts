@@ -198,6 +198,13 @@ export interface SavedState {
   disk: string;
 }
 
+/** An event of the VMM (a QMP event for QEMU: `SHUTDOWN`, `RESET`, `STOP`, `DEVICE_DELETED`…). */
+export interface VmmEvent {
+  event: string;
+  data?: Record<string, unknown>;
+  timestamp: { seconds: number; microseconds: number };
+}
+
 /** The optional abilities, by capability. */
 export interface Abilities {
   /** Writes the screen as a PNG file at `path` (absolute). */
@@ -210,8 +217,14 @@ export interface Abilities {
   "forward-port": {
     forwardPort(deadline: Deadline, hostPort: number, guestPort: number): Promise<number>;
   };
-  /** A VMM-specific monitor command line (HMP for QEMU); returns its output. */
-  monitor: { monitorCommand(deadline: Deadline, commandLine: string): Promise<string> };
+  /**
+   * A VMM-specific monitor command line (HMP for QEMU), and the VMM's events (QMP for QEMU):
+   * `onEvent` calls `listener` with each event from now on and resolves to its unsubscribe.
+   */
+  monitor: {
+    monitorCommand(deadline: Deadline, commandLine: string): Promise<string>;
+    onEvent(deadline: Deadline, listener: (event: VmmEvent) => void): Promise<() => void>;
+  };
   /** Whether a guest-initiated reboot resets the VM or ends it. */
   reboot: { setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> };
   /**

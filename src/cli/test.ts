@@ -5,6 +5,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { interact } from "../driver/interactive.ts";
+import { pairVmNames, readDriverConfiguration } from "../driver/nixos-interface.ts";
 import { checkOutputFile, prepareOutputFile } from "../driver/output-paths.ts";
 import { junitSuites, parseReporter, type Reporter, renderReport } from "../driver/run-report.ts";
 import { runTest, writeJUnit } from "../driver/run-test.ts";
@@ -33,6 +34,10 @@ import {
 
 interface TestOptions {
   startScripts?: string[];
+  vmNames?: string[];
+  vmStartScripts?: string[];
+  config?: string;
+  keepMachineState?: boolean;
   vlans?: number[];
   testScript?: string;
   globalTimeout: number;
@@ -64,7 +69,7 @@ export function registerTest(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vlans, testScript, globalTimeout." +
+      "\nEnvironment fallbacks (for NixOS wrappers): startScripts, vmStartScripts, vmNames, vlans, testScript, globalTimeout. --config reads nixpkgs' JSON driver configuration (vms, vlans, global_timeout, test_script); flags win over it." +
         "\nMany files: each test's lines carry its name ([web] …, its path without .vm.ts from the folder given), serial consoles go only to " +
         "its output folder <output-dir>/<test> (default corral-results/<test>), and a terminal " +
         "shows a status line of the running tests; the report (--reporter) goes to stdout. " +
@@ -84,6 +89,23 @@ export function registerTest(program: Command): void {
       new Option("--start-scripts <scripts...>", "run-<name>-vm scripts, one machine each")
         .env("startScripts")
         .argParser(collectWords((word) => word)),
+    )
+    .addOption(
+      new Option(
+        "--vm-start-scripts <scripts...>",
+        "start scripts named by --vm-names (newer nixpkgs)",
+      )
+        .env("vmStartScripts")
+        .argParser(collectWords((word) => word)),
+    )
+    .addOption(
+      new Option("--vm-names <names...>", "the machines of --vm-start-scripts, in order")
+        .env("vmNames")
+        .argParser(collectWords((word) => word)),
+    )
+    .option(
+      "-c, --config <file>",
+      "a nixpkgs driver configuration (JSON: vms, vlans, global_timeout, test_script)",
     )
     .addOption(
       new Option("--vlans <numbers...>", "VLANs to create (0–255)")
@@ -109,6 +131,7 @@ export function registerTest(program: Command): void {
       "logs, events and screenshots: a new, empty or corral-made folder (default: corral-results/<test>); with many files, the folder of their folders",
     )
     .option("--keep-vm-state", "keep each machine's disk state across runs")
+    .option("-K, --keep-machine-state", "the same as --keep-vm-state (newer nixpkgs)")
     .option("-I, --interactive", "open a REPL with the machines instead of running the test")
     .option("--junit-xml <file>", "write JUnit XML, one test case per subtest, one file per run")
     .option("--accel <accel>", "kvm or tcg (default: KVM when it works)", parseAccel)
@@ -136,13 +159,15 @@ export function registerTest(program: Command): void {
       "--bail",
       "stop at the first test that fails: running ones are interrupted, the rest skipped",
     )
-    .action(async (paths: string[], options: TestOptions) => {
-      process.exitCode = await test(paths, options);
+    .action(async (paths: string[], options: TestOptions, command: Command) => {
+      if (options.keepMachineState) options.keepVmState = true;
+      const timeoutGiven = command.getOptionValueSource("globalTimeout") !== "default";
+      process.exitCode = await test(paths, options, timeoutGiven);
     });
 }
 
-async function test(paths: string[], options: TestOptions): Promise<number> {
-  if (await isSingleTest(paths, options)) return single(paths[0] ?? options.testScript, options);
+async function test(paths: string[], options: TestOptions, timeoutGiven: boolean): Promise<number> {
+  if (await isSingleTest(paths, options)) return single(paths[0], options, timeoutGiven);
   if (options.interactive) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
@@ -179,24 +204,42 @@ async function test(paths: string[], options: TestOptions): Promise<number> {
  */
 async function isSingleTest(paths: string[], options: TestOptions): Promise<boolean> {
   if (options.grep !== undefined || options.shard || options.jobs !== undefined) return false;
-  if (paths.length === 0)
-    return options.testScript !== undefined || options.startScripts !== undefined;
+  if (paths.length === 0) {
+    return [options.testScript, options.startScripts, options.vmStartScripts, options.config].some(
+      (given) => given !== undefined,
+    );
+  }
   if (paths.length > 1) return false;
   return !(await stat(paths[0] as string).catch(() => undefined))?.isDirectory();
 }
 
-async function single(file: string | undefined, options: TestOptions): Promise<number> {
+async function single(
+  path: string | undefined,
+  options: TestOptions,
+  timeoutGiven: boolean,
+): Promise<number> {
+  const config = options.config ? await readDriverConfiguration(options.config) : undefined;
+  const file = path ?? options.testScript ?? config?.testScript;
   if (!file) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
-      "no test file: give one as argument or with --test-script",
+      "no test file: give one as argument, with --test-script or in --config",
     );
   }
+  const startScripts = [
+    ...(options.startScripts ?? []),
+    ...(pairVmNames(options.vmNames, options.vmStartScripts) ?? []),
+    ...(config?.startScripts ?? []),
+  ];
+  const vlans = [...new Set([...(options.vlans ?? []), ...(config?.vlans ?? [])])];
   const outcome = await runTest({
     script: file,
-    ...(options.startScripts ? { startScripts: options.startScripts } : {}),
-    ...(options.vlans ? { vlans: options.vlans } : {}),
-    globalTimeout: options.globalTimeout,
+    ...(startScripts.length ? { startScripts } : {}),
+    ...(vlans.length ? { vlans } : {}),
+    globalTimeout:
+      timeoutGiven || config?.globalTimeout === undefined
+        ? options.globalTimeout
+        : config.globalTimeout,
     ...(options.outputDir ? { outputDir: options.outputDir } : {}),
     ...(options.keepVmState ? { keepVmState: true } : {}),
     ...(options.junitXml ? { junitXml: options.junitXml } : {}),

@@ -23,7 +23,7 @@ import { isTestDefinition, type TestDefinition, type TestFunction } from "./test
 export interface RunTestOptions {
   /** The test file: a module whose default export is `defineTest(…)` or an async function. */
   script: string;
-  startScripts?: string[];
+  startScripts?: DriverOptions["startScripts"];
   vlans?: number[];
   /** Default: ./corral-results/<test file name>. */
   outputDir?: string;
