@@ -96,7 +96,7 @@ describe("corral test with the newer nixpkgs driver interface", () => {
 });
 
 describe("NixOS verbs", () => {
-  it("gives the only machine as `machine`, waits for QMP events, fires commands with checkReturn: false", async () => {
+  it("gives the only machine as `machine`, waits for QMP events, fires commands with checkReturn: false, has nc -z and -U", async () => {
     const runtimeDir = isolatedRuntimeDir();
     const result = await runCli(
       ["test", "test/fixtures/driver/nixos-verbs.ts", "--output-dir", temporaryDir("corral-out-")],
