@@ -168,10 +168,17 @@ export function registerTest(program: Command): void {
 
 async function test(paths: string[], options: TestOptions, timeoutGiven: boolean): Promise<number> {
   if (await isSingleTest(paths, options)) return single(paths[0], options, timeoutGiven);
-  if (options.interactive) {
+  const singleOnly = [
+    ["--interactive", options.interactive],
+    ["--start-scripts", options.startScripts],
+    ["--vm-start-scripts", options.vmStartScripts],
+    ["--config", options.config],
+    ["--vlans", options.vlans],
+  ].find(([, given]) => given !== undefined);
+  if (singleOnly) {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
-      "--interactive opens one test: give a single test file",
+      `${singleOnly[0]} applies to one test file: give a single file, without --grep, --shard or --jobs`,
     );
   }
   const files = await selectFiles(paths, options);

@@ -132,6 +132,18 @@ describe("corral test over a folder", () => {
     await expectNothingLeft(runtimeDir);
   });
 
+  it("refuses a single test's flags for a folder, and --grep matching nothing, with exit 2", async () => {
+    const withScripts = await runCli(["test", FIXTURES, "--start-scripts", "/x/run-a-vm"]);
+    expect(withScripts.stderr).toContain("--start-scripts applies to one test file");
+    expect(withScripts.code).toBe(2);
+    const none = await runCli(["test", FIXTURES, "--grep", "^nothing$"]);
+    expect(none.stderr).toContain('no test file name matches --grep "^nothing$"');
+    expect(none.code).toBe(2);
+    const empty = await runCli(["test", FIXTURES, "--shard", "7/7", "--grep", "^(plain|quick)$"]);
+    expect(empty.stderr).toContain("shard 7/7 has no test files");
+    expect(empty.code).toBe(0);
+  });
+
   it("stops at the first failure with --bail and skips the rest", async () => {
     const result = await runCli(
       [
