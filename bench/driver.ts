@@ -1,10 +1,12 @@
 // The test driver: two VMs on a VLAN to their shells against bare QEMU to the point where the
-// backdoor starts (the floor under the driver's time), and the two-machine example's wall time.
+// backdoor starts (the floor under the driver's time), the two-machine example's wall time, and
+// `corral test` over a folder of 6 files with 1 and 2 jobs and with --reuse-boot.
 
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeBootSnapshots } from "../src/driver/boot-snapshots.ts";
 import { startMachines } from "../src/driver/start-machines.ts";
 import type { Accelerator } from "../src/host/accelerator.ts";
 import { SupervisedProcess } from "../src/host/supervised-process.ts";
@@ -13,6 +15,7 @@ import { log, median, results, runCli, timed } from "./measure.ts";
 
 const DRIVER_RUNS = 3;
 const EXAMPLE = fileURLToPath(new URL("../examples/two-machines.ts", import.meta.url));
+const RUNNER_FIXTURES = fileURLToPath(new URL("../test/fixtures/runner", import.meta.url));
 
 /**
  * Two VMs of the image on one VLAN, started with bare QEMU (the image's start script, a NIC on a
@@ -86,4 +89,33 @@ export async function benchDriver(imageDir: string, accelerator: Accelerator): P
     await rm(out, { recursive: true, force: true });
   }
   results.twoMachineExampleMedianS = median(exampleRuns) / 1000;
+}
+
+/**
+ * `corral test` over the runner's 6-file fixture folder (two files boot a VM, one fails, one times
+ * out: exit 1): --jobs 1, --jobs 2, and --jobs 2 --reuse-boot once its first run saved the boot.
+ */
+export async function benchRunner(): Promise<void> {
+  const run = async (flags: string[]): Promise<number> => {
+    const out = await mkdtemp(join(tmpdir(), "corral-bench-out-"));
+    try {
+      return await timed(() =>
+        runCli(["test", RUNNER_FIXTURES, ...flags, "--output-dir", join(out, "results")], {}, 1),
+      );
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  };
+  await removeBootSnapshots("runnervm");
+  log("corral test on the 6-file folder: --jobs 1, --jobs 2, --jobs 2 --reuse-boot...");
+  const jobs1 = await run(["--jobs", "1"]);
+  const jobs2 = await run(["--jobs", "2"]);
+  await run(["--jobs", "2", "--reuse-boot"]);
+  const reused = await run(["--jobs", "2", "--reuse-boot"]);
+  await removeBootSnapshots("runnervm");
+  results.runnerJobs1S = jobs1 / 1000;
+  results.runnerJobs2S = jobs2 / 1000;
+  results.runnerJobs2ReuseBootS = reused / 1000;
+  results.runnerJobs2VsJobs1 = jobs2 / jobs1;
+  results.runnerReuseBootVsJobs1 = reused / jobs1;
 }

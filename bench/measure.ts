@@ -26,15 +26,19 @@ export async function timed<T>(fn: () => Promise<T>): Promise<number> {
   return performance.now() - started;
 }
 
-/** Runs the built CLI; rejects unless it exits 0. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<void> {
+/** Runs the built CLI; rejects unless it exits `exitCode` (default 0). */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  exitCode = 0,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, ...env },
       stdio: "ignore",
     });
     child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`corral ${args.join(" ")}: exit ${code}`)),
+      code === exitCode ? resolve() : reject(new Error(`corral ${args.join(" ")}: exit ${code}`)),
     );
   });
 }

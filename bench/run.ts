@@ -1,6 +1,6 @@
 // `npm run bench [-- --json] [-- --only <areas>]`: measures image builds, boots, guest verbs
 // (round trip, waitForUnit's delay, copy speed), snapshots, the test driver and the daemon's
-// HTTP throughput, each area in its own module. Medians of repeated runs; baselines (a
+// HTTP throughput, `corral test` over a folder (runner), each area in its own module. Medians of repeated runs; baselines (a
 // kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
 // areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
 // VMs: listing 100 of them, a clone through the API, a restart with 10 live ones), network (the
@@ -12,7 +12,7 @@ import { resolveAccelerator } from "../src/host/accelerator.ts";
 import { buildImage } from "../src/images/build-image.ts";
 import { findImage } from "../src/images/image-cache.ts";
 import { benchBoot } from "./boot.ts";
-import { benchDriver } from "./driver.ts";
+import { benchDriver, benchRunner } from "./driver.ts";
 import { benchGuestApi } from "./guest-api.ts";
 import { benchGuestVerbs } from "./guest-verbs.ts";
 import { benchImages } from "./images.ts";
@@ -28,6 +28,7 @@ const AREAS = [
   "boot",
   "snapshots",
   "driver",
+  "runner",
   "server",
   "manager",
   "network",
@@ -39,6 +40,7 @@ const VM_AREAS: readonly Area[] = [
   "boot",
   "snapshots",
   "driver",
+  "runner",
   "manager",
   "network",
   "guest",
@@ -69,6 +71,7 @@ if (VM_AREAS.some((area) => areas.has(area))) {
   if (areas.has("boot")) await benchBoot(image.dir, verdict.accelerator, benchGuestVerbs);
   if (areas.has("snapshots")) await benchSnapshots();
   if (areas.has("driver")) await benchDriver(image.dir, verdict.accelerator);
+  if (areas.has("runner")) await benchRunner();
 }
 if (areas.has("server")) await benchServer();
 if (areas.has("manager")) await benchManager();

@@ -1,6 +1,6 @@
 // The public API of corral: `import { Machine } from "corral"`.
 
-export type { DiskFormat, Firmware, MachineType } from "./backends/backend.ts";
+export type { DiskFormat, Firmware, MachineType, VmmEvent } from "./backends/backend.ts";
 export { QmpError } from "./backends/qemu/qmp-client.ts";
 export type { WaitOptions } from "./deadline.ts";
 export {

@@ -225,6 +225,13 @@ export interface RestoreFiles {
   memory?: string | undefined;
 }
 
+/** An event of the VMM (a QMP event for QEMU: `SHUTDOWN`, `RESET`, `STOP`, `DEVICE_DELETED`…). */
+export interface VmmEvent {
+  event: string;
+  data?: Record<string, unknown>;
+  timestamp: { seconds: number; microseconds: number };
+}
+
 /** The optional abilities, by capability. */
 export interface Abilities {
   /** Writes the screen as a PNG file at `path` (absolute). */
@@ -241,8 +248,14 @@ export interface Abilities {
     forwardPort(deadline: Deadline, forward: HostForward): Promise<number>;
     unforwardPort(deadline: Deadline, target: HostForwardTarget): Promise<boolean>;
   };
-  /** A VMM-specific monitor command line (HMP for QEMU); returns its output. */
-  monitor: { monitorCommand(deadline: Deadline, commandLine: string): Promise<string> };
+  /**
+   * A VMM-specific monitor command line (HMP for QEMU), and the VMM's events (QMP for QEMU):
+   * `onEvent` calls `listener` with each event from now on and resolves to its unsubscribe.
+   */
+  monitor: {
+    monitorCommand(deadline: Deadline, commandLine: string): Promise<string>;
+    onEvent(deadline: Deadline, listener: (event: VmmEvent) => void): Promise<() => void>;
+  };
   /** Whether a guest-initiated reboot resets the VM or ends it. */
   reboot: { setRebootAllowed(deadline: Deadline, allowed: boolean): Promise<void> };
   /**

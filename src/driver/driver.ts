@@ -27,14 +27,22 @@ import { traceMachine } from "./traced-machine.ts";
 export interface DriverOptions {
   /** Machines declared by name (a test file's `defineTest`). */
   machines?: Readonly<Record<string, MachineSpec>>;
-  /** `run-<name>-vm` start scripts, each one machine named after its script. */
-  startScripts?: readonly string[];
+  /**
+   * Start scripts, each one machine: a `run-<name>-vm` path names it after the script; a
+   * `{ name, startScript }` (newer nixpkgs' `--vm-names`, `--config`) names it `name`.
+   */
+  startScripts?: readonly (string | NamedStartScript)[];
   /** VLANs to create besides those the declared machines join. */
   vlans?: readonly number[];
   /** Folder for events.jsonl, console logs and screenshots with a relative path. */
   outputDir?: string;
   /** Keep each machine's state (disk overlay) in $TMPDIR/corral-vm-state-<name> across runs. */
   keepVmState?: boolean;
+  /**
+   * With `keepVmState`, the state folders are $TMPDIR/corral-vm-state-<stateKey>-<name>, so that
+   * tests run side by side with machines of the same name keep theirs apart.
+   */
+  stateKey?: string;
   accel?: Accelerator;
   /**
    * Restore each machine from its boot snapshot when the cache has one; otherwise startAll()
@@ -43,6 +51,12 @@ export interface DriverOptions {
   reuseBoot?: boolean;
   log?: DriverLog;
   signal?: AbortSignal;
+}
+
+/** A start script and the name of its machine, as newer nixpkgs drivers are given them. */
+export interface NamedStartScript {
+  name: string;
+  startScript: string;
 }
 
 export interface RetryOptions {
@@ -62,6 +76,11 @@ export interface PollingConditionOptions {
 /** The helpers every test receives besides its machines. */
 export interface DriverContext {
   readonly machines: readonly Machine[];
+  /**
+   * The test's only machine, as NixOS's `machine` for single-machine tests (unless a machine is
+   * named `machine`: then that one). Throws CORRAL_NOT_FOUND when the test has none or several.
+   */
+  readonly machine: Machine;
   readonly vlans: readonly VlanSwitch[];
   readonly driver: Driver;
   startAll(): Promise<void>;
@@ -238,18 +257,29 @@ export class Driver implements AsyncDisposable {
         this.log.serialStdout = on;
       },
       createMachine: (spec) => this.createMachine(spec),
-    });
+      // `machine` is answered by the proxy: reading it with several machines throws.
+    } as Omit<DriverContext, "machine"> as DriverContext);
     return Object.assign(this.#context, Object.fromEntries(this.#machines));
   }
 
   #guarded(context: DriverContext): DriverContext {
     return new Proxy(context, {
       get: (target, key, receiver) => {
+        if (key === "machine" && !this.#machines.has(key)) return this.#onlyMachine();
         if (typeof key === "symbol" || key in target || PROBED_KEYS.has(key) || !isMachineName(key))
           return Reflect.get(target, key, receiver);
         return this.machine(key);
       },
     });
+  }
+
+  #onlyMachine(): Machine {
+    const machines = this.machines;
+    if (machines.length === 1) return machines[0] as Machine;
+    throw new CorralError(
+      ErrorCodes.NOT_FOUND,
+      `\`machine\` is the test's only machine, but this test has ${machines.length || "none"}${machines.length ? `: ${[...this.#machines.keys()].join(", ")}` : ""}; use their names`,
+    );
   }
 
   /**
@@ -446,7 +476,13 @@ export class Driver implements AsyncDisposable {
       ...(spec.guestAgent ? { guestAgent: true } : {}),
       ...(this.#options.accel ? { accel: this.#options.accel } : {}),
       ...(this.#options.keepVmState
-        ? { keepState: true, stateDir: join(tmpdir(), `corral-vm-state-${name}`) }
+        ? {
+            keepState: true,
+            stateDir: join(
+              tmpdir(),
+              `corral-vm-state-${this.#options.stateKey ? `${this.#options.stateKey}-` : ""}${name}`,
+            ),
+          }
         : {}),
       kernelParams: this.#kernelParams(name),
       ...(spec.env ? { env: spec.env } : {}),
@@ -519,15 +555,16 @@ async function plan(options: DriverOptions): Promise<Planned[]> {
     planned.push({ name, spec: { ...spec, vlans: spec.vlans ?? [1] } });
     taken.add(name);
   }
-  for (const script of options.startScripts ?? []) {
-    const match = /^run-(.+)-vm$/.exec(basename(script));
-    if (!match?.[1]) {
+  for (const entry of options.startScripts ?? []) {
+    const script = typeof entry === "string" ? entry : entry.startScript;
+    const name =
+      typeof entry === "string" ? /^run-(.+)-vm$/.exec(basename(script))?.[1] : entry.name;
+    if (!name) {
       throw new CorralError(
         ErrorCodes.INVALID_ARGUMENT,
-        `start script ${script}: its name must be run-<machine>-vm, as Nix builds them`,
+        `start script ${script}: its name must be run-<machine>-vm, as Nix builds them (or give the machines' names with --vm-names)`,
       );
     }
-    const name = match[1];
     checkName(name, taken);
     await checkStartScript(script);
     // A start script brings its own NICs; it is handed every VLAN of the test, as in NixOS.

@@ -11,7 +11,7 @@ import { AbortedError, CorralError, ErrorCodes, TimeoutError } from "../errors.t
 import type { Accelerator } from "../host/accelerator.ts";
 import { Driver, type DriverOptions, describeFailure } from "./driver.ts";
 import { DriverLog } from "./driver-log.ts";
-import { renderJUnit } from "./junit.ts";
+import { type JUnitSuite, renderJUnit } from "./junit.ts";
 import {
   checkOutputDir,
   checkOutputFile,
@@ -23,11 +23,15 @@ import { isTestDefinition, type TestDefinition, type TestFunction } from "./test
 export interface RunTestOptions {
   /** The test file: a module whose default export is `defineTest(…)` or an async function. */
   script: string;
-  startScripts?: string[];
+  startScripts?: DriverOptions["startScripts"];
   vlans?: number[];
   /** Default: ./corral-results/<test file name>. */
   outputDir?: string;
   keepVmState?: boolean;
+  /** Names the kept state folders apart from other tests' (see `DriverOptions.stateKey`). */
+  stateKey?: string;
+  /** Show serial console lines on the terminal (default true; always in the output folder). */
+  serialStdout?: boolean;
   accel?: Accelerator;
   /** Seconds; the test file's own `globalTimeout` wins. Default 3600. */
   globalTimeout?: number;
@@ -43,8 +47,12 @@ export interface RunTestOptions {
 export interface TestOutcome {
   ok: boolean;
   error?: unknown;
+  /** Whether the global timeout stopped the test. */
+  timedOut: boolean;
   durationMs: number;
   outputDir: string;
+  /** The test as a JUnit suite: one case per subtest (or one for the file). */
+  junit: JUnitSuite;
 }
 
 const DEFAULT_GLOBAL_TIMEOUT_S = 3600;
@@ -69,6 +77,7 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
     ...(options.startScripts ? { startScripts: options.startScripts } : {}),
     ...(options.vlans ? { vlans: options.vlans } : {}),
     ...(options.keepVmState ? { keepVmState: true } : {}),
+    ...(options.stateKey ? { stateKey: options.stateKey } : {}),
     ...(options.accel ? { accel: options.accel } : {}),
     ...(options.reuseBoot || test.reuseBoot ? { reuseBoot: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -88,68 +97,60 @@ export async function runTest(options: RunTestOptions): Promise<TestOutcome> {
     outputDir,
     ...(options.terminal ? { terminal: options.terminal } : {}),
   });
+  if (options.serialStdout === false) log.serialStdout = false;
   const started = performance.now();
   let driver: Driver | undefined;
-  let outcome: TestOutcome;
+  let ran: { error: unknown; timedOut: boolean };
   try {
     driver = await Driver.create({ ...driverOptions, outputDir, log });
-    const error = options.interact
-      ? await options.interact(driver, test.run).then(() => undefined)
+    ran = options.interact
+      ? await options.interact(driver, test.run).then(() => ({ error: undefined, timedOut: false }))
       : await runUnderLimits(driver, test, limitMs, options.signal);
-    outcome = {
-      ok: error === undefined,
-      error,
-      durationMs: performance.now() - started,
-      outputDir,
-    };
   } catch (error) {
     await log.close();
     throw error;
   } finally {
     await driver?.[Symbol.asyncDispose]();
   }
+  const durationMs = performance.now() - started;
+  const outcome: TestOutcome = {
+    ok: ran.error === undefined,
+    error: ran.error,
+    timedOut: ran.timedOut,
+    durationMs,
+    outputDir,
+    junit: junitSuite(driver, script, ran.error, durationMs),
+  };
   if (!outcome.ok) log.log(await describeError(outcome.error, script));
   log.result(outcome.ok, outcome.durationMs, outcome.ok ? undefined : errorMessage(outcome.error));
   log.log(
     `${outcome.ok ? "test passed" : "test failed"} in ${formatMs(outcome.durationMs)}; logs in ${relative(process.cwd(), outputDir) || "."}`,
   );
   await log.close();
-  if (junitXml) await writeJUnit(junitXml, driver, script, outcome);
+  if (junitXml) await writeJUnit(junitXml, outcome.junit);
   return outcome;
 }
 
-async function writeJUnit(
-  file: string,
+/** The test as a JUnit suite: its subtests, or the file as one case; a failure outside them too. */
+function junitSuite(
   driver: Driver,
   script: string,
-  outcome: TestOutcome,
-): Promise<void> {
+  error: unknown,
+  durationMs: number,
+): JUnitSuite {
+  const ok = error === undefined;
   const cases = driver.subtests.length
-    ? driver.subtests
-    : [
-        {
-          name: basename(script),
-          durationMs: outcome.durationMs,
-          ...(outcome.ok ? {} : { failure: describeFailure(outcome.error) }),
-        },
-      ];
-  if (
-    !outcome.ok &&
-    driver.subtests.every((testCase) => !testCase.failure) &&
-    driver.subtests.length
-  ) {
-    cases.push({
-      name: "(outside subtests)",
-      durationMs: 0,
-      failure: describeFailure(outcome.error),
-    });
+    ? [...driver.subtests]
+    : [{ name: basename(script), durationMs, ...(ok ? {} : { failure: describeFailure(error) }) }];
+  if (!ok && driver.subtests.every((testCase) => !testCase.failure) && driver.subtests.length) {
+    cases.push({ name: "(outside subtests)", durationMs: 0, failure: describeFailure(error) });
   }
-  const xml = renderJUnit({
-    name: basename(script),
-    durationMs: outcome.durationMs,
-    timestamp: new Date(),
-    cases,
-  });
+  return { name: basename(script), durationMs, timestamp: new Date(), cases };
+}
+
+/** Writes `suites` as one JUnit XML file. Throws CORRAL_INVALID_ARGUMENT when it cannot. */
+export async function writeJUnit(file: string, suites: JUnitSuite | JUnitSuite[]): Promise<void> {
+  const xml = renderJUnit(suites);
   await writeFile(file, xml).catch((error: unknown) => {
     throw new CorralError(
       ErrorCodes.INVALID_ARGUMENT,
@@ -191,7 +192,8 @@ function globalTimeoutMs(test: TestDefinition, options: RunTestOptions): number 
 }
 
 /**
- * Runs the test; resolves with the error that failed it, or undefined when it passed. Once it has
+ * Runs the test; resolves with the error that failed it (undefined when it passed) and whether
+ * the global timeout stopped it. Once it has
  * failed, the driver refuses every verb and helper, so nothing of the test body runs on.
  */
 async function runUnderLimits(
@@ -199,8 +201,10 @@ async function runUnderLimits(
   test: TestDefinition,
   limitMs: number,
   signal: AbortSignal | undefined,
-): Promise<unknown> {
+): Promise<{ error: unknown; timedOut: boolean }> {
+  let timedOut = false;
   const cancelTimer = setLongTimeout(() => {
+    timedOut = true;
     const where = driver.log.openSteps.join(" > ") || "outside any step";
     driver.abort(
       new TimeoutError(`global timeout of ${formatMs(limitMs)} reached; the test was at: ${where}`),
@@ -210,11 +214,11 @@ async function runUnderLimits(
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await Promise.race([test.run(driver.context() as never), driver.failed]);
-    return undefined;
+    return { error: undefined, timedOut };
   } catch (error) {
     // Parallel branches of the body may still be running: they must not go on.
     driver.abort(error);
-    return error;
+    return { error, timedOut };
   } finally {
     cancelTimer();
     signal?.removeEventListener("abort", onAbort);

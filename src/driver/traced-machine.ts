@@ -59,7 +59,9 @@ export function traceMachine(
 
 function describeArgs(args: unknown[]): string {
   return args
-    .filter((arg) => typeof arg !== "object" || arg instanceof RegExp)
+    .filter(
+      (arg) => (typeof arg !== "object" || arg instanceof RegExp) && typeof arg !== "function",
+    )
     .map((arg) => {
       const text = arg instanceof RegExp ? String(arg) : JSON.stringify(arg);
       return text.length > 120 ? `${text.slice(0, 120)}…` : text;

@@ -183,6 +183,26 @@ export class BackdoorShell {
   }
 
   /**
+   * Sends `command` and resolves once it is sent, without waiting for it: for commands that end
+   * or replace the shell. The next call first waits until it has ended (its output dropped), or,
+   * when it took the shell with it, for the new shell the guest starts, as after a reboot.
+   */
+  fire(command: string, deadline: Deadline, describe: () => string[]): Promise<void> {
+    return this.exclusive(deadline, describe, async () => {
+      if (this.#broken) throw this.#broken;
+      await this.#afterUnfinished(deadline, describe);
+      await this.#ensureShell(deadline, describe);
+      const reply = new Reply(newNonce(), deadline.what, describe, {
+        maxBuffer: DEFAULT_MAX_BUFFER,
+      });
+      this.#replies.set(reply.nonce, reply);
+      this.#input.write(commandLine(reply.nonce, command));
+      reply.drop();
+      this.#unfinished = reply;
+    });
+  }
+
+  /**
    * Runs `command` with bash in the guest; resolves with its exit code, stdout and stderr. When
    * the deadline ends a call before the command does, the command goes on in the guest; the
    * next call first waits (within its own deadline) until that command has finished, dropping
@@ -198,20 +218,7 @@ export class BackdoorShell {
     return this.exclusive(deadline, describe, async (): Promise<ShellReply> => {
       if (this.#broken) throw this.#broken;
       const limit = deadlineLimit(deadline, describe);
-      const earlier = this.#unfinished;
-      if (earlier) {
-        await this.#finish(earlier, {
-          signal: limit.signal,
-          error: () =>
-            deadline.error([
-              `It was still waiting for an earlier command that overran its caller's deadline to end: ${earlier.what}`,
-              ...describe(),
-            ]),
-        }).catch((error: unknown) => {
-          // A shell that died took that command with it; the next one is taken over below.
-          if (earlier.failure !== error) throw error;
-        });
-      }
+      await this.#afterUnfinished(deadline, describe);
       await this.#ensureShell(deadline, describe);
       if (limit.signal.aborted) throw limit.error();
       const guestLimitMs =
@@ -241,6 +248,23 @@ export class BackdoorShell {
       } finally {
         if (control) this.#watchers.delete(control.nonce);
       }
+    });
+  }
+
+  /** Waits until the command that overran its caller's deadline (or was fired) has ended. */
+  async #afterUnfinished(deadline: Deadline, describe: () => string[]): Promise<void> {
+    const earlier = this.#unfinished;
+    if (!earlier) return;
+    await this.#finish(earlier, {
+      signal: deadline.signal,
+      error: () =>
+        deadline.error([
+          `It was still waiting for an earlier command that overran its caller's deadline to end: ${earlier.what}`,
+          ...describe(),
+        ]),
+    }).catch((error: unknown) => {
+      // A shell that died took that command with it; the next one is taken over after this.
+      if (earlier.failure !== error) throw error;
     });
   }
 

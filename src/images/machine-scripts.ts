@@ -1,10 +1,11 @@
 // Start scripts for the machines of a test, from one image, as a NixOS test build makes them:
-// one run-<name>-vm per machine, node numbers in the order of the sorted names, one NIC per VLAN.
+// one run-<name>-vm per machine, node numbers in the order of the sorted names, one NIC per VLAN,
+// and every machine's address baked into the kernel command line (corral.hosts=).
 
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CorralError, ErrorCodes } from "../errors.ts";
-import { checkMachineName, checkVlan, vlanMac } from "../network/addressing.ts";
+import { checkMachineName, checkVlan, vlanAddress, vlanMac } from "../network/addressing.ts";
 import type { CachedImage } from "./image-cache.ts";
 import { loadRecipe } from "./recipe.ts";
 import { renderStartScript } from "./start-script.ts";
@@ -24,6 +25,12 @@ export async function writeMachineScripts(
   const recipe = loadRecipe(image.manifest.recipe);
   await mkdir(outDir, { recursive: true });
   const sorted = [...names].sort();
+  // Every machine's address on every VLAN, as NixOS builds them into each node: names resolve
+  // under any driver. corral test's own corral.hosts= (in $QEMU_KERNEL_PARAMS) comes later and wins.
+  const hosts = sorted.flatMap((name, index) =>
+    vlans.map((vlan) => `${vlanAddress(vlan, index + 1)}:${name}`),
+  );
+  const hostsParam = hosts.length ? ` corral.hosts=${hosts.join(",")}` : "";
   const paths: string[] = [];
   for (const [index, name] of sorted.entries()) {
     const node = index + 1;
@@ -33,7 +40,7 @@ export async function writeMachineScripts(
       recipeHash: image.manifest.recipeHash,
       memoryMiB: recipe.memoryMiB,
       cpus: recipe.cpus,
-      kernelParams: `${recipe.kernelParams} systemd.hostname=${name}`,
+      kernelParams: `${recipe.kernelParams} systemd.hostname=${name}${hostsParam}`,
       imageDir: image.dir,
       vlanNics: vlans.map((vlan) => ({ vlan, mac: vlanMac(vlan, node) })),
     });

@@ -183,6 +183,15 @@ export interface ExecuteOptions extends WaitOptions {
    * in `isStdoutTruncated` / `isStderrTruncated`, instead of throwing CORRAL_OUTPUT_TOO_LARGE.
    */
   truncate?: boolean;
+  /**
+   * false: send the command and return at once with exit code -1 and no output, as NixOS's
+   * `check_return=False` for commands that end or replace the shell (`exec …`, kexec). The next
+   * command waits until it has ended, or for the new shell the guest starts, as after a reboot.
+   * NixOS still reads the output then; corral does not.
+   */
+  checkReturn?: boolean;
+  /** false: the same, with exit code -2, as NixOS's `check_output=False`. */
+  checkOutput?: boolean;
 }
 
 /** What a guest command did. Output is text unless `encoding: "buffer"` was asked for. */

@@ -3,7 +3,7 @@
 // the host. The running side lives in VmSession; verb groups live in *-verbs.ts.
 
 import { resolve } from "node:path";
-import type { HostForwardTarget } from "../backends/backend.ts";
+import type { HostForwardTarget, VmmEvent } from "../backends/backend.ts";
 import { requireTimeout, type WaitOptions } from "../deadline.ts";
 import { CorralError, describeValue, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { ExecResult as RawExecResult } from "../guest/backdoor-shell.ts";
@@ -68,6 +68,8 @@ export type {
 };
 
 type CommandsAndOptions = string[] | [...string[], WaitOptions];
+/** waitForQmpEvent's default limit: NixOS's 10 minutes. */
+const QMP_EVENT_TIMEOUT_MS = 600_000;
 
 /** The session Machine.attach hands to the constructor. */
 let adopting: VmSession | undefined;
@@ -333,7 +335,8 @@ export class Machine implements AsyncDisposable {
    * TimeoutError. Each of stdout and stderr keeps at most `maxBuffer` bytes (64 MiB): more throws
    * CORRAL_OUTPUT_TOO_LARGE once the command has ended. Throws MachineExitedError at once if the
    * VM ends meanwhile, CORRAL_GUEST_CHANNEL_BROKEN at once if the guest's shell dies, and
-   * CORRAL_INVALID_ARGUMENT for a negative timeout.
+   * CORRAL_INVALID_ARGUMENT for a negative timeout. With `checkReturn: false` it only sends the
+   * command and returns exit code -1 at once (see ExecuteOptions).
    */
   execute(
     command: string,
@@ -348,6 +351,13 @@ export class Machine implements AsyncDisposable {
     options: ExecuteOptions & { encoding?: "utf8" | "buffer" } = {},
   ): Promise<ExecResult<string> | ExecResult<Buffer>> {
     if (options.timeout !== undefined) requireTimeout(options.timeout, `${this.name}: execute`);
+    if (options.checkOutput === false || options.checkReturn === false) {
+      await this.#session.fire(command, options);
+      const empty = options.encoding === "buffer" ? Buffer.alloc(0) : "";
+      return { exitCode: options.checkOutput === false ? -2 : -1, stdout: empty, stderr: empty } as
+        | ExecResult<string>
+        | ExecResult<Buffer>;
+    }
     const raw = await this.#session.execute(command, options);
     return options.encoding === "buffer" ? raw : textResult(raw);
   }
@@ -536,6 +546,33 @@ export class Machine implements AsyncDisposable {
       this.#session.deadline(what, options, MONITOR_TIMEOUT_MS),
       commandLine,
     );
+  }
+
+  /**
+   * Waits for the first VMM event (QMP for QEMU: `{ event: "SHUTDOWN", data, timestamp }`) from
+   * now on for which `filter` returns true, and returns it; start the wait before what causes
+   * the event. Default timeout 600 000 ms, as NixOS's. Throws CORRAL_UNSUPPORTED for a backend
+   * without a monitor, a TimeoutError, or what `filter` throws.
+   */
+  async waitForQmpEvent(
+    filter: (event: VmmEvent) => boolean,
+    options: WaitOptions = {},
+  ): Promise<VmmEvent> {
+    const monitor = this.#session.ability("waitForQmpEvent", "monitor");
+    const deadline = this.#session.deadline("waitForQmpEvent", options, QMP_EVENT_TIMEOUT_MS);
+    const found = Promise.withResolvers<VmmEvent>();
+    const unsubscribe = await monitor.onEvent(deadline, (event) => {
+      try {
+        if (filter(event)) found.resolve(event);
+      } catch (error) {
+        found.reject(error);
+      }
+    });
+    try {
+      return await deadline.race(found.promise);
+    } finally {
+      unsubscribe();
+    }
   }
 
   /** Writes the screen as a PNG file; `.png` is added when `path` has no extension. Returns the path. */

@@ -424,6 +424,17 @@ export class VmSession {
     });
   }
 
+  /**
+   * Sends `command` without waiting for it (`execute(…, { checkReturn: false })`); the next
+   * command waits until it has ended, or for the shell the guest starts after it.
+   */
+  async fire(command: string, options: WaitOptions): Promise<void> {
+    const what = `${this.name}: execute(${JSON.stringify(command.length > 200 ? `${command.slice(0, 200)}…` : command)}, { checkReturn: false })`;
+    const deadline = new Deadline(what, options, SHELL_TIMEOUT_MS);
+    const shell = await this.connect(deadline);
+    await shell.fire(command, deadline, () => this.describe());
+  }
+
   /** Sends a command that ends the shell (poweroff, reboot) without waiting for its reply. */
   async fireAndForget(command: string, deadline: Deadline): Promise<void> {
     const shell = await this.connect(deadline);

@@ -81,6 +81,10 @@ describe("corral test", () => {
     const paths = made.stdout.trim().split("\n");
     expect(paths).toEqual([join(scripts, "run-client-vm"), join(scripts, "run-server-vm")]);
     expect(readFileSync(paths[1] ?? "", "utf8")).toContain("mac=52:54:00:12:01:02");
+    // Names resolve under any driver: every machine's address is baked into each script.
+    expect(readFileSync(paths[0] ?? "", "utf8")).toContain(
+      "systemd.hostname=client corral.hosts=192.168.1.1:client,192.168.1.2:server",
+    );
     const result = await runCli(
       ["test", "examples/two-machines-start-scripts.ts", "--output-dir", temporaryDir("out-")],
       { XDG_RUNTIME_DIR: runtimeDir, startScripts: paths.join(" "), vlans: "1" },

@@ -18,6 +18,7 @@ import type {
   ResizeTarget,
   RunningVm,
   SavedState,
+  VmmEvent,
   VmSize,
 } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
@@ -220,6 +221,10 @@ export class QemuVm implements RunningVm {
 
   async monitorCommand(deadline: Deadline, commandLine: string): Promise<string> {
     return this.command<string>(deadline, "human-monitor-command", { "command-line": commandLine });
+  }
+
+  async onEvent(deadline: Deadline, listener: (event: VmmEvent) => void): Promise<() => void> {
+    return (await this.qmp(deadline)).onEvent(listener);
   }
 
   async screenshot(deadline: Deadline, path: string): Promise<void> {
