@@ -21,6 +21,11 @@ const ROWS: Row[] = [
   ["boot to backdoor shell (median of 3)", "bootToShellMedianS", seconds(2)],
   ["boot to shell / kernel-only boot", "bootToShellVsKernelOnly", ratio(2)],
   [
+    "idle booted VM, host CPU (4 VMs over 20 s)",
+    "idleCpuPercentPerVm",
+    (v) => `${v.toFixed(1)}% of a core`,
+  ],
+  [
     'succeed("true") round trip (median of 200)',
     "succeedTrueMedianMs",
     (v) => `${v.toFixed(1)} ms`,

@@ -1,10 +1,11 @@
-// `npm run bench [-- --json] [-- --only <areas>]`: measures image builds, boots, guest verbs
-// (round trip, waitForUnit's delay, copy speed), snapshots, the test driver and the daemon's
-// HTTP throughput, `corral test` over a folder (runner), each area in its own module. Medians of repeated runs; baselines (a
-// kernel-only boot, bare QEMU) are measured in the same run. `--only boot,snapshots` runs some
-// areas: images, boot (with guest verbs), snapshots, driver, server, manager (the daemon with
-// VMs: listing 100 of them, a clone through the API, a restart with 10 live ones), network (the
-// daemon's bridged networks in a namespace: throughput against a vde VLAN, creates, forwards),
+// `npm run bench [-- --json] [-- --only <areas>]`: measures image builds, boots (and the idle cost
+// of booted VMs), guest verbs (round trip, waitForUnit's delay, copy speed), snapshots, the test
+// driver, `corral test` over a folder of files (runner) and the daemon's HTTP throughput, each
+// area in its own module. Medians of repeated runs; baselines (a kernel-only boot, bare QEMU) are
+// measured in the same run. `--only boot,snapshots` runs some areas: images, boot (with guest
+// verbs), snapshots, driver, runner, server, manager (the daemon with VMs: listing 100 of them, a
+// clone through the API, a restart with 10 live ones), network (the daemon's bridged networks in
+// a namespace: throughput against a vde VLAN, creates, forwards),
 // guest (exec and file transfers through the guest API, per guest channel).
 
 import { findBackend } from "../src/backends/registry.ts";
@@ -15,6 +16,7 @@ import { benchBoot } from "./boot.ts";
 import { benchDriver, benchRunner } from "./driver.ts";
 import { benchGuestApi } from "./guest-api.ts";
 import { benchGuestVerbs } from "./guest-verbs.ts";
+import { benchIdle } from "./idle.ts";
 import { benchImages } from "./images.ts";
 import { benchManager } from "./manager.ts";
 import { log, results } from "./measure.ts";
@@ -68,7 +70,10 @@ if (VM_AREAS.some((area) => areas.has(area))) {
   if (areas.has("images")) await benchImages();
   await buildImage("debian-12");
   const image = await findImage("debian-12");
-  if (areas.has("boot")) await benchBoot(image.dir, verdict.accelerator, benchGuestVerbs);
+  if (areas.has("boot")) {
+    await benchBoot(image.dir, verdict.accelerator, benchGuestVerbs);
+    await benchIdle();
+  }
   if (areas.has("snapshots")) await benchSnapshots();
   if (areas.has("driver")) await benchDriver(image.dir, verdict.accelerator);
   if (areas.has("runner")) await benchRunner();

@@ -40,8 +40,18 @@ printf '/dev/vda\t/\text4\tdefaults,noatime,x-systemd.growfs\t0\t0\n' >"$root/et
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$root/etc/machine-id"
 echo >>"$root/etc/machine-id"
 
-chroot "$root" systemctl enable backdoor.service
-# Only the units a test VM needs: no login prompts, no periodic maintenance.
+chroot "$root" systemctl enable backdoor.service corral-backdoor-weight.service
+# Generators run at every boot before systemd loads a unit: under TCG each is a process start of
+# 0.1-0.3 s, on the way to the backdoor shell. Only fstab's (the root's mount and growfs) and
+# debug's (systemd.mask= and systemd.wants= on the kernel command line) do anything here: no
+# encrypted, verity or GPT-discovered disks, no hibernation, no gettys, no SysV-only services.
+mkdir -p "$root/etc/systemd/system-generators"
+for generator in cryptsetup getty gpt-auto hibernate-resume integritysetup rc-local run \
+  system-update sysv veritysetup; do
+  ln -sf /dev/null "$root/etc/systemd/system-generators/systemd-$generator-generator"
+done
+# Only the units a test VM needs: no login prompts, no periodic maintenance, no system users made
+# at boot (the packages made theirs when the image was built).
 chroot "$root" systemctl mask \
   getty.target getty@.service serial-getty@.service console-getty.service \
   apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
@@ -49,6 +59,6 @@ chroot "$root" systemctl mask \
   sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount dev-mqueue.mount \
   systemd-journal-flush.service systemd-update-utmp.service systemd-update-utmp-runlevel.service \
   modprobe@drm.service modprobe@dm_mod.service modprobe@fuse.service modprobe@configfs.service \
-  sys-fs-fuse-connections.mount sys-kernel-config.mount
+  sys-fs-fuse-connections.mount sys-kernel-config.mount systemd-sysusers.service
 
 chroot "$root" dpkg-query -W -f '${Package}\t${Version}\n' >"$out/packages.tsv"
