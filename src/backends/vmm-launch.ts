@@ -4,16 +4,18 @@
 // `console.log` and its stderr to `vmm.stderr`, recorded in `vm.json` by the backend.
 
 import { closeSync, openSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes } from "../errors.ts";
 import { DetachedProcess } from "../host/detached-process.ts";
 import { SupervisedProcess } from "../host/supervised-process.ts";
-import type { VmSpec } from "./backend.ts";
+import type { VmRecord, VmSpec } from "./backend.ts";
 import type { ConsoleLog } from "./console-log.ts";
+import { VSOCK_SOCKET } from "./micro-vm-spec.ts";
 import type { VmmProcess } from "./qemu/qemu-vm.ts";
+import { writeVmRecord } from "./vm-record.ts";
 
 export const CONSOLE_LOG = "console.log";
 export const STDERR_FILE = "vmm.stderr";
@@ -142,4 +144,44 @@ function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void 
   stream?.on("end", () => {
     if (partial) lines.push(partial);
   });
+}
+
+/** Writes the record of a persistent VMM that `backend` launched, its API at `apiSocket`. */
+export async function recordVmm(
+  backend: string,
+  spec: VmSpec,
+  launched: LaunchedVmm,
+  apiSocket: string,
+): Promise<VmRecord> {
+  const record: VmRecord = {
+    format: 1,
+    backend,
+    name: spec.name,
+    pid: launched.identity?.pid ?? 0,
+    startTime: launched.identity?.startTime ?? 0,
+    accelerator: spec.accelerator,
+    sockets: {
+      api: join(spec.stateDir, apiSocket),
+      vsock: join(spec.stateDir, VSOCK_SOCKET),
+    },
+    spec,
+    startedAt: new Date().toISOString(),
+  };
+  await writeVmRecord(record);
+  return record;
+}
+
+/**
+ * A recorded VMM that runs still, as launched: its console log so far is replayed into
+ * `console`; its input cannot be reached again (a detached VMM reads none).
+ */
+export async function relaunched(
+  record: VmRecord,
+  process: VmmProcess,
+  console: ConsoleLog,
+): Promise<LaunchedVmm> {
+  const { stateDir } = record.spec;
+  const log = await readFile(join(stateDir, CONSOLE_LOG)).catch(() => undefined);
+  if (log) console.write(log);
+  return { process, stderr: { file: join(stateDir, STDERR_FILE) }, consoleInput: () => undefined };
 }

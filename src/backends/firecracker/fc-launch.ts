@@ -1,7 +1,7 @@
 // Starting Firecracker for a VM spec (configure over the API, then InstanceStart), restoring one
 // from a snapshot (`PUT /snapshot/load` into a fresh process), and attaching to a persistent one.
 
-import { access, readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Deadline } from "../../deadline.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
@@ -9,13 +9,13 @@ import type { Capability, VmRecord, VmSpec } from "../backend.ts";
 import type { ConsoleLog } from "../console-log.ts";
 import { MicroVm } from "../micro-vm.ts";
 import { linkRootDisk, microVmBoot, VSOCK_SOCKET } from "../micro-vm-spec.ts";
-import { removeRunFiles, writeVmRecord } from "../vm-record.ts";
+import { removeRunFiles } from "../vm-record.ts";
 import {
   abandon,
-  CONSOLE_LOG,
   type LaunchedVmm,
+  recordVmm,
+  relaunched,
   removeStale,
-  STDERR_FILE,
   spawnVmm,
   waitForApi,
 } from "../vmm-launch.ts";
@@ -94,7 +94,10 @@ export async function launchFirecracker(
       sockets: [API_SOCKET, VSOCK_SOCKET],
     });
   }
-  const record = spec.ownership === "persistent" ? await recordVm(spec, launched) : undefined;
+  const record =
+    spec.ownership === "persistent"
+      ? await recordVmm("firecracker", spec, launched, API_SOCKET)
+      : undefined;
   return microVm(spec.name, spec, launched, client, console, record);
 }
 
@@ -105,35 +108,12 @@ export async function attachFirecracker(
 ): Promise<MicroVm | undefined> {
   const process = DetachedProcess.find({ pid: record.pid, startTime: record.startTime });
   if (!process) return undefined;
-  const { stateDir } = record.spec;
-  const log = await readFile(join(stateDir, CONSOLE_LOG)).catch(() => undefined);
-  if (log) console.write(log);
-  const client = new FcClient({ socketPath: join(stateDir, API_SOCKET), machine: record.name });
-  const launched: LaunchedVmm = {
-    process,
-    stderr: { file: join(stateDir, STDERR_FILE) },
-    consoleInput: () => undefined,
-  };
+  const client = new FcClient({
+    socketPath: join(record.spec.stateDir, API_SOCKET),
+    machine: record.name,
+  });
+  const launched = await relaunched(record, process, console);
   return microVm(record.name, record.spec, launched, client, console, record);
-}
-
-async function recordVm(spec: VmSpec, launched: LaunchedVmm): Promise<VmRecord> {
-  const record: VmRecord = {
-    format: 1,
-    backend: "firecracker",
-    name: spec.name,
-    pid: launched.identity?.pid ?? 0,
-    startTime: launched.identity?.startTime ?? 0,
-    accelerator: spec.accelerator,
-    sockets: {
-      api: join(spec.stateDir, API_SOCKET),
-      vsock: join(spec.stateDir, VSOCK_SOCKET),
-    },
-    spec,
-    startedAt: new Date().toISOString(),
-  };
-  await writeVmRecord(record);
-  return record;
 }
 
 function microVm(
