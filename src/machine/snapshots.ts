@@ -75,7 +75,13 @@ export async function writeSnapshot(
         { cause: error, machine: about.machine },
       );
     }
-    if (error instanceof CorralError && error.code !== ErrorCodes.GUEST_CHANNEL_BROKEN) throw error;
+    // A host program that failed meanwhile (qemu-img on a full disk) failed the snapshot.
+    const isSavingFailure =
+      error instanceof CorralError &&
+      [ErrorCodes.GUEST_CHANNEL_BROKEN, ErrorCodes.HOST_COMMAND_FAILED].includes(
+        error.code as never,
+      );
+    if (error instanceof CorralError && !isSavingFailure) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new CorralError(
       ErrorCodes.SNAPSHOT_FAILED,

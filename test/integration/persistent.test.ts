@@ -59,7 +59,13 @@ describe("a persistent machine", () => {
 
     const snapshot = join(temporaryDir("corral-persistent-snap-"), "snap");
     await machine.snapshot(snapshot);
-    expect(readdirSync(snapshot).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+    // Its RAM is a shared memfd: a memory file beside a state stream without it.
+    expect(readdirSync(snapshot).sort()).toEqual([
+      "disk.qcow2",
+      "manifest.json",
+      "memory",
+      "state",
+    ]);
     expect(await machine.succeed("echo after-snapshot")).toBe("after-snapshot\n");
 
     await machine.stop();

@@ -91,11 +91,12 @@ export async function saveState(
     await Promise.allSettled([copied, memory]);
   }
   await copied;
+  const memorySha256 = await memory;
   await backOntoBase(join(dir, disk), root.inserted.image);
   return {
     state: STATE_FILE,
     disk,
-    ...(memory ? { memory: { file: MEMORY_FILE, sha256: await memory } } : {}),
+    ...(memorySha256 !== undefined ? { memory: { file: MEMORY_FILE, sha256: memorySha256 } } : {}),
   };
 }
 
