@@ -27,13 +27,22 @@ export function vmmVersion(binary: string): Promise<string> {
   return version;
 }
 
-/** The uncompressed kernel beside the image's `kernel` (vmlinuz), if the image has one. */
-export async function vmlinuxBeside(kernel: string): Promise<string | undefined> {
+/**
+ * Runs `probe` with the uncompressed kernel beside the image's `kernel` (vmlinuz); when the image
+ * has none, KVM cannot be probed and the verdict says so.
+ */
+export async function probeWithVmlinux(
+  kernel: string,
+  probe: (vmlinux: string) => Promise<{ works: boolean; reason: string }>,
+): Promise<{ works: boolean; reason: string }> {
   const vmlinux = join(dirname(kernel), VMLINUX);
-  return access(vmlinux).then(
-    () => vmlinux,
-    () => undefined,
+  const exists = await access(vmlinux).then(
+    () => true,
+    () => false,
   );
+  return exists
+    ? probe(vmlinux)
+    : { works: false, reason: `no uncompressed kernel (vmlinux) beside ${kernel} to probe with` };
 }
 
 /**

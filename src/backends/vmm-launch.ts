@@ -128,6 +128,32 @@ export async function abandon(
   });
 }
 
+/**
+ * Configures and boots a launched VMM through its API (`configure`); a failure abandons it
+ * (`close` ends the API client first). A persistent VMM is then recorded: its record returned.
+ */
+export async function configureVmm(
+  backend: string,
+  spec: VmSpec,
+  launched: LaunchedVmm,
+  console: ConsoleLog,
+  api: { socket: string; close: () => void },
+  configure: () => Promise<void>,
+): Promise<VmRecord | undefined> {
+  try {
+    await configure();
+  } catch (error) {
+    api.close();
+    return abandon(launched, console, error, {
+      stateDir: spec.stateDir,
+      sockets: [api.socket, VSOCK_SOCKET],
+    });
+  }
+  return spec.ownership === "persistent"
+    ? recordVmm(backend, spec, launched, api.socket)
+    : undefined;
+}
+
 /** Removes stale sockets a previous run left in the state folder. */
 export async function removeStale(stateDir: string, names: readonly string[]): Promise<void> {
   await Promise.all(names.map((name) => rm(join(stateDir, name), { force: true })));
@@ -147,7 +173,7 @@ function keepLines(stream: NodeJS.ReadableStream | null, lines: string[]): void 
 }
 
 /** Writes the record of a persistent VMM that `backend` launched, its API at `apiSocket`. */
-export async function recordVmm(
+async function recordVmm(
   backend: string,
   spec: VmSpec,
   launched: LaunchedVmm,

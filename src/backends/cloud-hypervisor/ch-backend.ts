@@ -6,7 +6,7 @@
 import type { AcceleratorProbe } from "../../host/accelerator.ts";
 import { runProgram } from "../../host/run-program.ts";
 import type { Backend } from "../backend.ts";
-import { PROBE_CMDLINE, probeByBooting, vmlinuxBeside, vmmVersion } from "../micro-vm-probe.ts";
+import { PROBE_CMDLINE, probeByBooting, probeWithVmlinux, vmmVersion } from "../micro-vm-probe.ts";
 import { createQemuDisk } from "../qemu/qemu-disks.ts";
 import {
   attachCloudHypervisor,
@@ -17,19 +17,13 @@ import {
 
 const chAcceleratorProbe: AcceleratorProbe = {
   vmmVersion: () => vmmVersion(cloudHypervisorBinary()),
-  async probeKvm(kernel) {
-    const vmlinux = await vmlinuxBeside(kernel);
-    if (!vmlinux) {
-      return {
-        works: false,
-        reason: `no uncompressed kernel (vmlinux) beside ${kernel} to probe with`,
-      };
-    }
-    return probeByBooting("Cloud Hypervisor", cloudHypervisorBinary(), [
-      ...["--kernel", vmlinux, "--cmdline", PROBE_CMDLINE],
-      ...["--cpus", "boot=1", "--memory", "size=128M", "--serial", "tty", "--console", "off"],
-    ]);
-  },
+  probeKvm: (kernel) =>
+    probeWithVmlinux(kernel, (vmlinux) =>
+      probeByBooting("Cloud Hypervisor", cloudHypervisorBinary(), [
+        ...["--kernel", vmlinux, "--cmdline", PROBE_CMDLINE],
+        ...["--cpus", "boot=1", "--memory", "size=128M", "--serial", "tty", "--console", "off"],
+      ]),
+    ),
 };
 
 export const cloudHypervisorBackend: Backend = {

@@ -12,9 +12,8 @@ import { linkRootDisk, microVmBoot, VSOCK_SOCKET } from "../micro-vm-spec.ts";
 import { createQemuDisk } from "../qemu/qemu-disks.ts";
 import { removeRunFiles } from "../vm-record.ts";
 import {
-  abandon,
+  configureVmm,
   type LaunchedVmm,
-  recordVmm,
   relaunched,
   removeStale,
   spawnVmm,
@@ -60,7 +59,8 @@ export async function launchCloudHypervisor(
   const args = ["--api-socket", `path=${API_SOCKET}`];
   const launched = await spawnVmm(spec, cloudHypervisorBinary(), args, console);
   const client = new ChClient({ socketPath: join(spec.stateDir, API_SOCKET), machine: spec.name });
-  try {
+  const api = { socket: API_SOCKET, close: () => client.close() };
+  const record = await configureVmm("cloud-hypervisor", spec, launched, console, api, async () => {
     await waitForApi("Cloud Hypervisor", spec, launched, () => client.ping(deadline), deadline);
     if (stateFile) {
       await client.restore(deadline, { source_url: `file://${dirname(stateFile)}`, resume: false });
@@ -74,17 +74,7 @@ export async function launchCloudHypervisor(
       await client.create(deadline, config);
       await client.boot(deadline);
     }
-  } catch (error) {
-    client.close();
-    return abandon(launched, console, error, {
-      stateDir: spec.stateDir,
-      sockets: [API_SOCKET, VSOCK_SOCKET],
-    });
-  }
-  const record =
-    spec.ownership === "persistent"
-      ? await recordVmm("cloud-hypervisor", spec, launched, API_SOCKET)
-      : undefined;
+  });
   return microVm(spec, launched, client, console, record);
 }
 

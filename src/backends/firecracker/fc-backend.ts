@@ -7,37 +7,31 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AcceleratorProbe } from "../../host/accelerator.ts";
 import type { Backend } from "../backend.ts";
-import { PROBE_CMDLINE, probeByBooting, vmlinuxBeside, vmmVersion } from "../micro-vm-probe.ts";
+import { PROBE_CMDLINE, probeByBooting, probeWithVmlinux, vmmVersion } from "../micro-vm-probe.ts";
 import { createFcDisk, firecrackerBinary, isQcow2 } from "./fc-disks.ts";
 import { attachFirecracker, FC_CAPABILITIES, launchFirecracker } from "./fc-launch.ts";
 
 const fcAcceleratorProbe: AcceleratorProbe = {
   vmmVersion: () => vmmVersion(firecrackerBinary()),
-  async probeKvm(kernel) {
-    const vmlinux = await vmlinuxBeside(kernel);
-    if (!vmlinux) {
-      return {
-        works: false,
-        reason: `no uncompressed kernel (vmlinux) beside ${kernel} to probe with`,
-      };
-    }
-    // Without the API: the whole configuration from a file (`--no-api --config-file`).
-    const config = join(tmpdir(), `corral-fc-probe-${process.pid}.json`);
-    await writeFile(
-      config,
-      JSON.stringify({
-        "boot-source": { kernel_image_path: vmlinux, boot_args: PROBE_CMDLINE },
-        "machine-config": { vcpu_count: 1, mem_size_mib: 128 },
-      }),
-    );
-    try {
-      return await probeByBooting("Firecracker", firecrackerBinary(), [
-        ...["--no-api", "--config-file", config],
-      ]);
-    } finally {
-      await rm(config, { force: true });
-    }
-  },
+  probeKvm: (kernel) =>
+    probeWithVmlinux(kernel, async (vmlinux) => {
+      // Without the API: the whole configuration from a file (`--no-api --config-file`).
+      const config = join(tmpdir(), `corral-fc-probe-${process.pid}.json`);
+      await writeFile(
+        config,
+        JSON.stringify({
+          "boot-source": { kernel_image_path: vmlinux, boot_args: PROBE_CMDLINE },
+          "machine-config": { vcpu_count: 1, mem_size_mib: 128 },
+        }),
+      );
+      try {
+        return await probeByBooting("Firecracker", firecrackerBinary(), [
+          ...["--no-api", "--config-file", config],
+        ]);
+      } finally {
+        await rm(config, { force: true });
+      }
+    }),
 };
 
 export const firecrackerBackend: Backend = {

@@ -11,9 +11,8 @@ import { MicroVm } from "../micro-vm.ts";
 import { linkRootDisk, microVmBoot, VSOCK_SOCKET } from "../micro-vm-spec.ts";
 import { removeRunFiles } from "../vm-record.ts";
 import {
-  abandon,
+  configureVmm,
   type LaunchedVmm,
-  recordVmm,
   relaunched,
   removeStale,
   spawnVmm,
@@ -53,7 +52,8 @@ export async function launchFirecracker(
   const args = ["--api-sock", API_SOCKET, "--id", spec.name.replace(/[^A-Za-z0-9-]/g, "-")];
   const launched = await spawnVmm(spec, firecrackerBinary(), args, console);
   const client = new FcClient({ socketPath: join(spec.stateDir, API_SOCKET), machine: spec.name });
-  try {
+  const api = { socket: API_SOCKET, close: () => client.close() };
+  const record = await configureVmm("firecracker", spec, launched, console, api, async () => {
     await waitForApi(
       "Firecracker",
       spec,
@@ -87,17 +87,7 @@ export async function launchFirecracker(
       await client.putBalloon(deadline, config.balloon);
       await client.action(deadline, "InstanceStart");
     }
-  } catch (error) {
-    client.close();
-    return abandon(launched, console, error, {
-      stateDir: spec.stateDir,
-      sockets: [API_SOCKET, VSOCK_SOCKET],
-    });
-  }
-  const record =
-    spec.ownership === "persistent"
-      ? await recordVmm("firecracker", spec, launched, API_SOCKET)
-      : undefined;
+  });
   return microVm(spec.name, spec, launched, client, console, record);
 }
 
