@@ -116,7 +116,11 @@ export class Deadline {
 
   /** `promise`, unless the deadline fires first: then error(). */
   async race<T>(promise: Promise<T>): Promise<T> {
-    this.throwIfDone();
+    if (this.signal.aborted) {
+      // Given up on before it was awaited: its own failure must not go unhandled.
+      promise.catch(() => undefined);
+      throw this.error();
+    }
     const { promise: fired, reject } = Promise.withResolvers<never>();
     const onAbort = () => reject(this.error());
     this.signal.addEventListener("abort", onAbort, { once: true });

@@ -24,7 +24,12 @@ export class ExitScope {
 
   /** `promise`, unless the deadline fires first (its error) or the VMM exits (exited error). */
   race<T>(promise: Promise<T>, deadline: Deadline, during: string): Promise<T> {
-    if (this.#info) return Promise.reject(this.#toError(during, this.#info));
+    if (this.#info) {
+      // The call was made before its VMM's end was known: its own failure (e.g. QMP closed)
+      // comes later and must not go unhandled.
+      promise.catch(() => undefined);
+      return Promise.reject(this.#toError(during, this.#info));
+    }
     const exit = this.exited.then((info): never => {
       throw this.#toError(during, info);
     });

@@ -4,9 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ExitScope } from "../../../../src/backends/exit-scope.ts";
 import { QmpClient, QmpError } from "../../../../src/backends/qemu/qmp-client.ts";
-import { ErrorCodes } from "../../../../src/errors.ts";
+import { Deadline } from "../../../../src/deadline.ts";
+import { ErrorCodes, MachineExitedError } from "../../../../src/errors.ts";
 
 type Reply = (request: { execute: string; id: number; arguments?: unknown }, peer: Socket) => void;
 
@@ -116,5 +119,46 @@ describe("QmpClient", () => {
     peer.destroy();
     await expect(pending).rejects.toMatchObject({ code: ErrorCodes.QMP_CLOSED });
     await expect(client.execute("cont")).rejects.toMatchObject({ code: ErrorCodes.QMP_CLOSED });
+  });
+});
+
+// A verb's QMP command that QEMU's exit overtakes: the exit scope answers "machine exited" at once,
+// and the command's own QMP_CLOSED, arriving later or already there, must not end the process
+// (seen as an unhandled CORRAL_QMP_CLOSED in many-file runs while machines were stopping).
+describe("a QMP command racing QEMU's exit", () => {
+  const exitedError = (during: string) =>
+    new MachineExitedError(`QEMU exited while ${during}`, { machine: "m" });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  beforeEach(() => {
+    unhandled.length = 0;
+    process.on("unhandledRejection", onUnhandled);
+  });
+  afterEach(() => {
+    process.off("unhandledRejection", onUnhandled);
+  });
+
+  it("fails with the exit, and the command's QMP_CLOSED is not left unhandled", async () => {
+    const { client, peer } = await fakeQemu(() => {});
+    const scope = new ExitScope(Promise.resolve({ code: 0, signal: null }), exitedError);
+    await scope.exited; // QEMU has exited, its QMP socket not yet seen closed
+    const deadline = new Deadline("screenshot", { timeout: 60_000 }, 0);
+    const screenshot = scope.race(client.execute("screendump", {}, deadline), deadline, "x");
+    await expect(screenshot).rejects.toBeInstanceOf(MachineExitedError);
+    peer.destroy();
+    await expect(client.execute("cont")).rejects.toMatchObject({ code: ErrorCodes.QMP_CLOSED });
+    await sleep(50);
+    expect(unhandled).toEqual([]);
+  });
+
+  it("a deadline that has fired leaves the raced command handled too", async () => {
+    const { client, peer } = await fakeQemu(() => {});
+    const deadline = new Deadline("screenshot", { timeout: 0 }, 0);
+    await sleep(5);
+    const command = client.execute("screendump", {}, { timeout: 60_000 });
+    await expect(deadline.race(command)).rejects.toMatchObject({ code: ErrorCodes.TIMEOUT });
+    peer.destroy();
+    await sleep(50);
+    expect(unhandled).toEqual([]);
   });
 });
