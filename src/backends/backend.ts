@@ -234,8 +234,10 @@ export interface VmmEvent {
 
 /** The optional abilities, by capability. */
 export interface Abilities {
-  /** Writes the screen as a PNG file at `path` (absolute). */
-  screenshot: { screenshot(deadline: Deadline, path: string): Promise<void> };
+  /** Writes the screen as a PNG (default) or binary PPM file at `path` (absolute). */
+  screenshot: {
+    screenshot(deadline: Deadline, path: string, format?: "png" | "ppm"): Promise<void>;
+  };
   /** Presses the keys together; key names as the NixOS driver writes them ("ctrl", "ret", "a"). */
   keys: { sendKeys(deadline: Deadline, keys: readonly string[]): Promise<void> };
   /** Sets every NIC's link up or down; returns the NICs' names. */

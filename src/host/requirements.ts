@@ -17,6 +17,7 @@ export type RequirementId =
   | "ip"
   | "nft"
   | "dnsmasq"
+  | "tesseract"
   | "firecracker"
   | "cloud-hypervisor";
 
@@ -117,6 +118,12 @@ const REQUIREMENTS: readonly Requirement[] = [
   program("ip", "iproute2", "the manager's bridges and TAP devices (optional)", true),
   program("nft", "nftables", "the manager's NAT, isolation and port forwards (optional)", true),
   program("dnsmasq", "dnsmasq-base", "DHCP and DNS on the manager's networks (optional)", true),
+  program(
+    "tesseract",
+    "tesseract-ocr",
+    "OCR of the screen: getScreenText, waitForText (optional)",
+    true,
+  ),
   vmmProgram(
     "firecracker",
     "CORRAL_FIRECRACKER",

@@ -34,6 +34,7 @@ import type {
 import { optionsOfSnapshot } from "./machine-plan.ts";
 import type { PowerDownResult } from "./power-down.ts";
 import { resizeMachine } from "./resize.ts";
+import { getScreenText, getScreenTextVariants, waitForText } from "./screen-text.ts";
 import {
   type ConsoleCursor,
   sendChars,
@@ -526,6 +527,36 @@ export class Machine implements AsyncDisposable {
   ): Promise<string> {
     const regex = typeof pattern === "string" ? new RegExp(pattern, "m") : pattern;
     return waitUntilTtyMatches(this.#session, tty, regex, options);
+  }
+
+  /**
+   * The text on the screen, read by OCR (tesseract) from a screenshot. Default timeout 30 000 ms.
+   * Throws CORRAL_HOST_TOOL_MISSING when tesseract is not installed (`apt-get install
+   * tesseract-ocr`), CORRAL_UNSUPPORTED for a backend without screenshots.
+   */
+  getScreenText(options: WaitOptions = {}): Promise<string> {
+    return getScreenText(this.#session, options);
+  }
+
+  /**
+   * Three OCR readings of one screenshot (as it is, and enlarged black-and-white, as is and
+   * negated): a word one misses another often finds. Errors as getScreenText.
+   */
+  getScreenTextVariants(options: WaitOptions = {}): Promise<string[]> {
+    return getScreenTextVariants(this.#session, options);
+  }
+
+  /**
+   * Reads the screen by OCR (all variants) once a second until a text matches `pattern`; returns
+   * that text. Default timeout 900 000 ms; the TimeoutError shows the last texts read. Errors
+   * otherwise as getScreenText.
+   */
+  waitForText(pattern: RegExp | string, options: WaitOptions = {}): Promise<string> {
+    const regex = new RegExp(
+      pattern,
+      typeof pattern === "string" ? "" : pattern.flags.replace(/[gy]/g, ""),
+    );
+    return waitForText(this.#session, regex, options);
   }
 
   /** Presses a key combination, NixOS style: "ctrl-alt-delete", "shift-a", "ret". */

@@ -227,8 +227,8 @@ export class QemuVm implements RunningVm {
     return (await this.qmp(deadline)).onEvent(listener);
   }
 
-  async screenshot(deadline: Deadline, path: string): Promise<void> {
-    await this.command(deadline, "screendump", { filename: path, format: "png" });
+  async screenshot(deadline: Deadline, path: string, format: "png" | "ppm" = "png"): Promise<void> {
+    await this.command(deadline, "screendump", { filename: path, format });
   }
 
   async sendKeys(deadline: Deadline, keys: readonly string[], holdMs = 100): Promise<void> {

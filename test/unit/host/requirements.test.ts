@@ -31,6 +31,12 @@ describe("host requirements", () => {
     ]);
   });
 
+  it("lists tesseract, for OCR of the screen, as optional", () => {
+    const [status] = checkRequirements(["tesseract"]);
+    expect(status).toMatchObject({ debianPackage: "tesseract-ocr", isOptional: true });
+    expect(status?.purpose).toMatch(/getScreenText/);
+  });
+
   it("turns missing tools into one apt-get line without duplicates", () => {
     const missing = checkRequirements(["qemu-img", "qemu-system-x86_64"]).map((s) => ({
       ...s,
