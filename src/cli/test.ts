@@ -139,7 +139,10 @@ export function registerTest(program: Command): void {
       "--reuse-boot",
       "restore each machine from its boot snapshot; the first run boots and saves them (see corral snapshot)",
     )
-    .option("--grep <regex>", "only the test files whose name (path without .vm.ts) matches")
+    .option(
+      "--grep <regex>",
+      "only the test files whose name (path without .vm.ts) matches: a file is one test; its subtests are steps of it, not selected apart",
+    )
     .option(
       "-j, --jobs <n>",
       "test files run at once (default: from cores and memory)",
