@@ -15,16 +15,17 @@ import { MONITOR_TIMEOUT_MS, type VmSession, WAIT_TIMEOUT_MS } from "./vm-sessio
 const RETRY_INTERVAL_MS = 1000;
 
 /**
- * Reads the screen: the text tesseract finds in a screenshot, then (with `variants`) in its two
- * black-and-white variants, each until `accept` takes one. Returns every text read.
+ * Reads the screen: the text tesseract finds in a screenshot, then (with `variants`, unless
+ * `accept` takes that first text) in its two black-and-white variants. Returns the texts read.
  */
 async function readScreen(
   session: VmSession,
+  verb: string,
   deadline: Deadline,
   variants: boolean,
   accept: (text: string) => boolean = () => false,
 ): Promise<string[]> {
-  const screen = session.ability(deadline.what, "screenshot");
+  const screen = session.ability(verb, "screenshot");
   const dir = await mkdtemp(join(tmpdir(), "corral-ocr-"));
   try {
     const shot = join(dir, "screen.ppm");
@@ -48,7 +49,7 @@ async function readScreen(
 /** The text on the screen, read by tesseract from one screenshot. */
 export async function getScreenText(session: VmSession, options: WaitOptions): Promise<string> {
   const deadline = session.deadline("getScreenText", options, MONITOR_TIMEOUT_MS);
-  const [text] = await readScreen(session, deadline, false);
+  const [text] = await readScreen(session, "getScreenText", deadline, false);
   return text ?? "";
 }
 
@@ -58,7 +59,7 @@ export async function getScreenText(session: VmSession, options: WaitOptions): P
  */
 export function getScreenTextVariants(session: VmSession, options: WaitOptions): Promise<string[]> {
   const deadline = session.deadline("getScreenTextVariants", options, MONITOR_TIMEOUT_MS);
-  return readScreen(session, deadline, true);
+  return readScreen(session, "getScreenTextVariants", deadline, true);
 }
 
 /**
@@ -70,11 +71,12 @@ export async function waitForText(
   regex: RegExp,
   options: WaitOptions,
 ): Promise<string> {
-  const deadline = session.deadline(`waitForText(${regex})`, options, WAIT_TIMEOUT_MS);
+  const verb = `waitForText(${regex})`;
+  const deadline = session.deadline(verb, options, WAIT_TIMEOUT_MS);
   let last: string[] = [];
   for (;;) {
     try {
-      last = await readScreen(session, deadline, true, (text) => regex.test(text));
+      last = await readScreen(session, verb, deadline, true, (text) => regex.test(text));
     } catch (error) {
       if (!(error instanceof TimeoutError) || deadline.isCallerAbort) throw error;
       break;
