@@ -42,7 +42,7 @@ export function shellPrelude(token: string): string {
     `__corral_token=${token} __corral_session=${sessionMarker(token)} __corral_problem=;`,
     `__d=\${CORRAL_PORTS_DIR:-${VSOCK_PORTS_DIR}};`,
     'for __p in /sys/class/virtio-ports/* "$__d"/corral.*; do',
-    '  case $__p in "$__d"/*) read -r __dev 2>/dev/null < "$__p" || continue; __name=${__p##*/};;',
+    `  case $__p in "$__d"/*) read -r __dev 2>/dev/null < "$__p" || continue; __name=\${__p##*/};;`,
     `  *) read -r __name 2>/dev/null < "$__p/name" || continue; __dev=/dev/\${__p##*/};; esac;`,
     `  case $__name in ${openPort(8, STDOUT_PORT)} ${openPort(9, STDERR_PORT)} ${XFER_PORT}) __corral_xfer=$__dev;; esac;`,
     "done; unset __d __p __name __dev;",
