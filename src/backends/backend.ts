@@ -324,6 +324,11 @@ export interface Backend {
   readonly hostTools: readonly [RequirementId, ...RequirementId[]];
   /** The VMM's version; a snapshot restores only under the version that took it. */
   version(): Promise<string>;
+  /**
+   * It boots an image's uncompressed kernel (`vmlinux` beside its `vmlinuz`), which the machine
+   * layer derives before a start or a KVM probe (Firecracker, Cloud Hypervisor).
+   */
+  readonly bootsVmlinux?: boolean;
   /** How this backend finds out whether KVM works here. */
   readonly acceleratorProbe: AcceleratorProbe;
   /** Creates a writable copy-on-write overlay at `path` over the disk `base`. */
