@@ -216,6 +216,12 @@ export interface SavedState {
    * checksum (see `memoryDigest`); absent when the RAM is in the state stream.
    */
   memory?: { file: string; sha256: string };
+  /**
+   * Other files of the saved state that a restore reads (Firecracker's memory file, Cloud
+   * Hypervisor's config.json and memory ranges), relative too: the snapshot's manifest keeps a
+   * checksum of each, of its non-zero MiBs when `isSparse` (guest RAM).
+   */
+  extraFiles?: readonly { file: string; isSparse?: boolean }[];
 }
 
 /** What a restore starts from: absolute paths of a snapshot's state stream and memory file. */
