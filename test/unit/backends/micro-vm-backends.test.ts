@@ -198,17 +198,22 @@ for (const name of ["firecracker", "cloud-hypervisor"]) {
       const { vm } = await started(backend, vmSpec);
       const record = await readVmRecord(vmSpec.stateDir);
       expect(record).toMatchObject({ backend: name, name: "persistent" });
-      // A persistent VMM's console goes to console.log; an attaching process reads what is there.
+      // A persistent VMM's console goes to console.log, which the launching process follows;
+      // an attaching process replays what is there, then follows it live.
       const consoleLog = join(vmSpec.stateDir, "console.log");
       await expect.poll(() => readFileSync(consoleLog, "utf8")).toContain("fake guest: booted");
+      await expect.poll(() => vm.console.lines).toContain("fake guest: booted");
       await vm.detach();
       const again = await backend.attach(record, new ConsoleLog());
       expect(again).toBeDefined();
       if (!again) return;
       running.push(again);
       expect(await again.isPaused(deadline())).toBe(false);
-      expect(again.console.lines).toContain("fake guest: booted");
+      expect(again.console.lines.filter((line) => line === "fake guest: booted")).toHaveLength(1);
+      // The guest's last words, written after the attach, reach the attached console.
       await again.stop();
+      expect(again.console.lines).toContain("fake guest: powering off");
+      expect(vm.console.lines).not.toContain("fake guest: powering off");
       await expect
         .poll(() => existsSync(join(vmSpec.stateDir, "vm.json")), { timeout: 5000 })
         .toBe(false);
