@@ -45,6 +45,12 @@ describe("the image's vsock units", () => {
       expect(settings(socket, "ConditionPathExists")).toEqual(["!/dev/hvc0"]);
       expect(readFileSync(join(units, socket), "utf8")).not.toContain("[Install]");
     }
+    // It stops the hvc0 shell only once its condition held: a Conflicts= would stop it anyway.
+    const ports = readFileSync(join(units, "corral-vsock-ports.service"), "utf8");
+    expect(ports).not.toMatch(/^Conflicts=.*backdoor/m);
+    expect(settings("corral-vsock-ports.service", "ExecStartPre")).toEqual([
+      "-/bin/systemctl --no-block stop backdoor.service",
+    ]);
     const rule = readFileSync(join(overlay, "etc/udev/rules.d/83-corral-vsock.rules"), "utf8");
     expect(rule).toContain('KERNEL=="vsock"');
     expect(rule).toContain("corral-vsock-shell.socket corral-vsock-ports.service");
