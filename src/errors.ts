@@ -28,6 +28,10 @@ export const ErrorTable = {
   MACHINE_START_FAILED: [500, "the VMM or its start script could not be run"],
   MACHINE_NOT_RUNNING: [409, "the operation needs a running VM"],
   UNSUPPORTED: [501, "the machine's backend lacks the capability"],
+  BACKEND_UNAVAILABLE: [
+    503,
+    "the backend cannot run VMs on this host: its VMM is missing or it needs KVM and KVM is not usable",
+  ],
   QMP_ERROR: [500, "QEMU answered a monitor command with an error"],
   QMP_CLOSED: [500, "the QMP connection closed while a command was pending"],
   VMM_API_ERROR: [

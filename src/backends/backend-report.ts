@@ -1,10 +1,11 @@
 // What `corral doctor` says of each backend: whether its VMM is installed (and its version),
 // whether KVM works for it, and so whether VMs can run with it here, and if not, why.
 
+import { CorralError, ErrorCodes } from "../errors.ts";
 import { type AcceleratorVerdict, resolveAccelerator } from "../host/accelerator.ts";
 import { checkRequirements } from "../host/requirements.ts";
 import type { Backend } from "./backend.ts";
-import { allBackends, DEFAULT_BACKEND } from "./registry.ts";
+import { allBackends, DEFAULT_BACKEND, findBackend } from "./registry.ts";
 
 /** Backends that run under KVM only (no TCG fallback). */
 const KVM_ONLY = new Set(["firecracker", "cloud-hypervisor"]);
@@ -38,6 +39,23 @@ export async function reportBackends(options: ReportOptions = {}): Promise<Backe
   const main = await reportBackend(first, options, undefined);
   const hint = main.binary.isFound ? `${first.name}'s probe says: ${main.kvmReason}` : undefined;
   return [main, ...(await Promise.all(others.map((b) => reportBackend(b, options, hint))))];
+}
+
+/**
+ * Throws CORRAL_BACKEND_UNAVAILABLE with `corral doctor`'s reason when backend `name` cannot run
+ * VMs here (its VMM is missing, or it needs KVM and KVM is not usable); `what` names the VM in
+ * the message. The default backend is taken as it is: its own start says what it lacks. Throws
+ * CORRAL_INVALID_ARGUMENT for an unknown backend.
+ */
+export async function requireUsableBackend(name: string, what: string): Promise<void> {
+  const backend = findBackend(name);
+  if (backend.name === DEFAULT_BACKEND) return;
+  const report = await reportBackend(backend, {}, undefined);
+  if (report.isUsable) return;
+  throw new CorralError(
+    ErrorCodes.BACKEND_UNAVAILABLE,
+    `${what}: the ${name} backend cannot run here: ${report.reason} (\`corral doctor\` reports every backend)`,
+  );
 }
 
 async function reportBackend(

@@ -216,6 +216,12 @@ export interface SavedState {
    * checksum (see `memoryDigest`); absent when the RAM is in the state stream.
    */
   memory?: { file: string; sha256: string };
+  /**
+   * Other files of the saved state that a restore reads (Firecracker's memory file, Cloud
+   * Hypervisor's config.json and memory ranges), relative too: the snapshot's manifest keeps a
+   * checksum of each, of its non-zero MiBs when `isSparse` (guest RAM).
+   */
+  extraFiles?: readonly { file: string; isSparse?: boolean }[];
 }
 
 /** What a restore starts from: absolute paths of a snapshot's state stream and memory file. */
@@ -326,6 +332,11 @@ export interface Backend {
   readonly hostTools: readonly [RequirementId, ...RequirementId[]];
   /** The VMM's version; a snapshot restores only under the version that took it. */
   version(): Promise<string>;
+  /**
+   * It boots an image's uncompressed kernel (`vmlinux` beside its `vmlinuz`), which the machine
+   * layer derives before a start or a KVM probe (Firecracker, Cloud Hypervisor).
+   */
+  readonly bootsVmlinux?: boolean;
   /** How this backend finds out whether KVM works here. */
   readonly acceleratorProbe: AcceleratorProbe;
   /** Creates a writable copy-on-write overlay at `path` over the disk `base`. */

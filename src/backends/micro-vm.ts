@@ -18,6 +18,7 @@ import type {
   SavedState,
   VmSize,
 } from "./backend.ts";
+import type { ConsoleFollower } from "./console-follow.ts";
 import type { ConsoleLog } from "./console-log.ts";
 import { ExitScope } from "./exit-scope.ts";
 import type { VmmProcess } from "./qemu/qemu-vm.ts";
@@ -49,6 +50,8 @@ export interface MicroVmParts {
   /** The VMM's stderr lines so far (owned), or the file it writes them to (persistent). */
   stderr: { lines: string[] } | { file: string };
   consoleInput: (text: string) => void;
+  /** A persistent VMM's console log, followed until the VMM exits or the VM is detached. */
+  consoleFollower?: ConsoleFollower | undefined;
   /** The VMM's hybrid vsock socket. */
   vsockSocket: string;
   capabilities: ReadonlySet<Capability>;
@@ -73,6 +76,7 @@ export class MicroVm implements RunningVm {
     this.ownership = parts.ownership;
     this.console = parts.console;
     const exited = parts.process.exited.then(async (info) => {
+      await parts.consoleFollower?.stop();
       this.console.end();
       parts.control.close();
       await parts.onExit?.().catch(() => undefined);
@@ -160,7 +164,8 @@ export class MicroVm implements RunningVm {
     const { process, control, stopGraceMs = 3000 } = this.#parts;
     if (options.force || process.exitInfo) {
       process.kill("SIGKILL");
-      return process.stop();
+      await process.stop();
+      return this.exited;
     }
     const deadline = new Deadline("stopping the VM", { timeout: stopGraceMs }, stopGraceMs);
     const asked = await control.requestShutdown(deadline).then(
@@ -168,7 +173,9 @@ export class MicroVm implements RunningVm {
       () => false,
     );
     if (asked) await deadline.race(process.exited).catch(() => undefined);
-    return process.stop();
+    await process.stop();
+    // Once its console is read to the end (a persistent VMM's last words are in its log).
+    return this.exited;
   }
 
   async detach(): Promise<void> {
@@ -176,6 +183,7 @@ export class MicroVm implements RunningVm {
       await this.stop();
       return;
     }
+    await this.#parts.consoleFollower?.stop();
     this.#parts.control.close();
   }
 

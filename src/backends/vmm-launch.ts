@@ -3,7 +3,7 @@
 // console and whose stdin is its input. Persistent: a detached process writing its console to
 // `console.log` and its stderr to `vmm.stderr`, recorded in `vm.json` by the backend.
 
-import { closeSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,6 +12,7 @@ import { CorralError, consoleTail, ErrorCodes } from "../errors.ts";
 import { DetachedProcess } from "../host/detached-process.ts";
 import { SupervisedProcess } from "../host/supervised-process.ts";
 import type { VmRecord, VmSpec } from "./backend.ts";
+import { ConsoleFollower } from "./console-follow.ts";
 import type { ConsoleLog } from "./console-log.ts";
 import { VSOCK_SOCKET } from "./micro-vm-spec.ts";
 import type { VmmProcess } from "./qemu/qemu-vm.ts";
@@ -28,6 +29,8 @@ export interface LaunchedVmm {
   identity?: { pid: number; startTime: number };
   stderr: { lines: string[] } | { file: string };
   consoleInput: (text: string) => void;
+  /** A persistent VMM's console log, followed into the ConsoleLog until stopped. */
+  consoleFollower?: ConsoleFollower;
 }
 
 /** Runs `file args…` in `spec.stateDir` as the spec's ownership mode wants. */
@@ -54,7 +57,10 @@ export async function spawnVmm(
       consoleInput: (text) => void child.child.stdin?.write(text),
     };
   }
-  const consoleFd = openSync(join(spec.stateDir, CONSOLE_LOG), "a");
+  const consoleLog = join(spec.stateDir, CONSOLE_LOG);
+  const consoleFd = openSync(consoleLog, "a");
+  // What an earlier run of the VM wrote is not this boot's console.
+  const consoleStart = fstatSync(consoleFd).size;
   const stderrFile = join(spec.stateDir, STDERR_FILE);
   const stderrFd = openSync(stderrFile, "a");
   try {
@@ -69,6 +75,7 @@ export async function spawnVmm(
       stderr: { file: stderrFile },
       // A detached VMM's serial input is not connected: its console is a log file.
       consoleInput: () => undefined,
+      consoleFollower: new ConsoleFollower(consoleLog, console, consoleStart),
     };
   } finally {
     closeSync(consoleFd);
@@ -120,6 +127,7 @@ export async function abandon(
 ): Promise<never> {
   launched.process.kill("SIGKILL");
   await launched.process.stop();
+  await launched.consoleFollower?.stop();
   await removeStale(cleanup.stateDir, cleanup.sockets);
   if (error instanceof CorralError) throw error;
   throw new CorralError(ErrorCodes.MACHINE_START_FAILED, String((error as Error)?.message), {
@@ -199,7 +207,8 @@ async function recordVmm(
 
 /**
  * A recorded VMM that runs still, as launched: its console log so far is replayed into
- * `console`; its input cannot be reached again (a detached VMM reads none).
+ * `console`, and followed from there; its input cannot be reached again (a detached VMM reads
+ * none).
  */
 export async function relaunched(
   record: VmRecord,
@@ -207,7 +216,13 @@ export async function relaunched(
   console: ConsoleLog,
 ): Promise<LaunchedVmm> {
   const { stateDir } = record.spec;
-  const log = await readFile(join(stateDir, CONSOLE_LOG)).catch(() => undefined);
+  const consoleLog = join(stateDir, CONSOLE_LOG);
+  const log = await readFile(consoleLog).catch(() => undefined);
   if (log) console.write(log);
-  return { process, stderr: { file: join(stateDir, STDERR_FILE) }, consoleInput: () => undefined };
+  return {
+    process,
+    stderr: { file: join(stateDir, STDERR_FILE) },
+    consoleInput: () => undefined,
+    consoleFollower: new ConsoleFollower(consoleLog, console, log?.length ?? 0),
+  };
 }

@@ -1,10 +1,13 @@
 // `corral doctor`: prints what the host has and lacks, and which accelerator VMs will use.
 
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { reportBackends } from "../backends/backend-report.ts";
-import { findBackend } from "../backends/registry.ts";
+import { allBackends, findBackend } from "../backends/registry.ts";
 import { diagnoseHost, installMissingPackages } from "../host/doctor.ts";
+import { checkRequirements } from "../host/requirements.ts";
 import { defaultProbeKernel } from "../images/image-cache.ts";
+import { ensureVmlinux } from "../images/image-vmlinux.ts";
 import { formatTable } from "./table.ts";
 
 export function registerDoctor(program: Command): void {
@@ -30,6 +33,7 @@ export function registerDoctor(program: Command): void {
         probe: backend.acceleratorProbe,
         probeNeeds: backend.hostTools,
       });
+      await deriveProbeVmlinux(probeKernel);
       const backends = await reportBackends({ reprobe: options.reprobe ?? false, probeKernel });
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ ...report, backends }, null, 2)}\n`);
@@ -82,4 +86,16 @@ function accelSentence(
   if (accelerator === "kvm") return `KVM works (${reason})`;
   if (isKvmUsable === false) return `KVM is unusable: ${reason}; TCG will be used`;
   return `${reason}; TCG will be used`;
+}
+
+/**
+ * A micro-VM backend whose VMM is installed probes KVM with the image's uncompressed kernel:
+ * derived here when missing; when that fails, the backend's report says it has none.
+ */
+async function deriveProbeVmlinux(probeKernel: string | undefined): Promise<void> {
+  if (!probeKernel) return;
+  const installed = allBackends().filter(
+    (backend) => backend.bootsVmlinux && checkRequirements([backend.hostTools[0]])[0]?.isPresent,
+  );
+  if (installed.length > 0) await ensureVmlinux(dirname(probeKernel)).catch(() => undefined);
 }

@@ -3,6 +3,7 @@
 // vm-events.ts.
 
 import { type Command, Option } from "commander";
+import { allBackends } from "../backends/registry.ts";
 import type { CreateVmRequest, VmViewType } from "../manager/vm-schemas.ts";
 import {
   type ApiFlags,
@@ -28,6 +29,7 @@ interface CreateFlags extends ApiFlags {
   template?: string;
   image?: string;
   os?: "linux" | "windows";
+  backend?: string;
   cpus?: number;
   memory?: number;
   disk?: number;
@@ -66,6 +68,7 @@ export function registerVm(program: Command): void {
       "\nExamples:\n  corral vm create web\n" +
         "  corral vm create big --template linux-default --cpus 2 --memory 2048 --label env=dev\n" +
         "  corral vm create win --template windows-default --no-start\n" +
+        "  corral vm create fast --backend cloud-hypervisor   (needs KVM and cloud-hypervisor)\n" +
         "  corral vm create copy --from-snapshot 01JD5V0S2H7MZ4T6Q8R9XKAB3C",
     ),
     { hasJson: true },
@@ -162,6 +165,7 @@ function createVm(base: Pick<CreateVmRequest, "name" | "fromSnapshot">, flags: C
     ...(flags.template !== undefined && { template: flags.template }),
     ...(flags.image !== undefined && { image: flags.image }),
     ...(flags.os !== undefined && { os: flags.os }),
+    ...(flags.backend !== undefined && { backend: flags.backend }),
     ...(flags.cpus !== undefined && { cpus: flags.cpus }),
     ...(flags.memory !== undefined && { memoryMiB: flags.memory }),
     ...(flags.disk !== undefined && { diskGiB: flags.disk }),
@@ -187,6 +191,12 @@ function addCreateOptions(command: Command): Command {
     .option("--template <name>", "the template it is made from (corral template ls)")
     .option("--image <image>", "the image of its disk: an image name or id (corral image ls)")
     .addOption(new Option("--os <os>", "the guest's OS family").choices(["linux", "windows"]))
+    .addOption(
+      new Option(
+        "--backend <name>",
+        "the VMM: its template's, else qemu (`corral doctor` says which can run here)",
+      ).choices(allBackends().map((backend) => backend.name)),
+    )
     .option("--cpus <n>", "vCPUs", parsePositiveInteger)
     .option("--memory <MiB>", "memory in MiB", parsePositiveInteger)
     .option("--disk <GiB>", "disk size in GiB", parsePositiveInteger)

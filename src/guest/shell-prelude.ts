@@ -4,6 +4,12 @@
 
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "./shell-framing.ts";
 
+/**
+ * Where the image's vsock relay (recipes/debian-12, `vsock-ports`) says how to open each guest
+ * port: a file named by the port (`corral.stdout`) holding its bash path.
+ */
+export const VSOCK_PORTS_DIR = "/run/corral/ports";
+
 /** How long a command killed at its limit gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_SECONDS = 2;
 /** How long the killed starter of a command whose limit came first may take to say whether it started it. */
@@ -16,7 +22,11 @@ const LATE_START_SECONDS = 20;
  *
  * - Ports: fds 8 and 9 are the stdout and stderr ports, found by name in sysfs (no udev needed);
  *   `__corral_xfer` names the transfer port. A port held by another process cannot be opened
- *   (virtio ports have one opener): the ready line says so.
+ *   (virtio ports have one opener): the ready line says so. In a VM without virtio-serial
+ *   (Firecracker, Cloud Hypervisor) the image's vsock relay serves each port on a loopback TCP
+ *   port and writes its bash path (`/dev/tcp/127.0.0.1/<port>`) into `/run/corral/ports/<name>`
+ *   (`VSOCK_PORTS_DIR`; `CORRAL_PORTS_DIR` in the shell's environment overrides it); QEMU
+ *   guests have no such folder.
  * - Watcher: a process (not named `bash --norc`, so `pkill -f 'bash --norc'` spares it) that
  *   reads a pipe only the shell holds open; when the shell dies, even by SIGKILL, the pipe
  *   reaches its end and the watcher prints `__corral_died_<token>` on hvc0, opened anew when it
@@ -30,10 +40,12 @@ export function shellPrelude(token: string): string {
     `${name}) { : >&${fd}; } 2>/dev/null || { exec ${fd}>"$__dev"; } 2>/dev/null || __corral_problem+="cannot open $__dev (${name}): another process holds it; ";;`;
   return [
     `__corral_token=${token} __corral_session=${sessionMarker(token)} __corral_problem=;`,
-    "for __p in /sys/class/virtio-ports/*; do",
-    `  read -r __name 2>/dev/null < "$__p/name" || continue; __dev=/dev/\${__p##*/};`,
+    `__d=\${CORRAL_PORTS_DIR:-${VSOCK_PORTS_DIR}};`,
+    'for __p in /sys/class/virtio-ports/* "$__d"/corral.*; do',
+    `  case $__p in "$__d"/*) read -r __dev 2>/dev/null < "$__p" || continue; __name=\${__p##*/};;`,
+    `  *) read -r __name 2>/dev/null < "$__p/name" || continue; __dev=/dev/\${__p##*/};; esac;`,
     `  case $__name in ${openPort(8, STDOUT_PORT)} ${openPort(9, STDERR_PORT)} ${XFER_PORT}) __corral_xfer=$__dev;; esac;`,
-    "done; unset __p __name __dev;",
+    "done; unset __d __p __name __dev;",
     `{ : >&8; } 2>/dev/null || __corral_problem+="no ${STDOUT_PORT} port; ";`,
     `{ : >&9; } 2>/dev/null || __corral_problem+="no ${STDERR_PORT} port; ";`,
     `if [ -n "\${__corral_wd-}" ]; then exec {__corral_wd}>&-; fi;`,

@@ -15,6 +15,7 @@ import {
 } from "../host/accelerator.ts";
 import { requireHostTools } from "../host/requirements.ts";
 import { defaultProbeKernel, findImage } from "../images/image-cache.ts";
+import { ensureVmlinux } from "../images/image-vmlinux.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
 import type { MachineOptions } from "./machine-options.ts";
 import { resolveDrive } from "./root-disk.ts";
@@ -70,6 +71,7 @@ export async function planMachine(
       },
     };
     probeKernel = boot.kernel;
+    if (backend.bootsVmlinux) await ensureVmlinux(image.dir);
   }
   const accelerator = await resolveAccelerator({
     forced: options.accel,

@@ -9,12 +9,14 @@ import type { Backend, RestoreFiles, RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, ErrorCodes, UnsupportedError } from "../errors.ts";
 import { writeDirAtomically } from "../host/atomic-dir.ts";
+import { sparseDigest } from "../host/sparse-digest.ts";
 import {
   describeFile,
   type MachineIdentity,
   readManifest,
   requireCompatible,
   SNAPSHOT_FORMAT,
+  type SnapshotFile,
   type SnapshotManifest,
   verifyFiles,
   writeManifest,
@@ -62,6 +64,7 @@ export async function writeSnapshot(
               saved.memory.sha256,
             ),
           }),
+          ...(await describeExtraFiles(partial, saved.extraFiles ?? [])),
         },
       };
       await writeManifest(partial, manifest);
@@ -119,4 +122,17 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The manifest entries of a backend's other saved-state files. */
+async function describeExtraFiles(
+  dir: string,
+  files: readonly { file: string; isSparse?: boolean }[],
+): Promise<Record<string, SnapshotFile>> {
+  const entries: Record<string, SnapshotFile> = {};
+  for (const { file, isSparse } of files) {
+    const path = join(dir, file);
+    entries[file] = await describeFile(path, isSparse ? await sparseDigest(path) : undefined);
+  }
+  return entries;
 }

@@ -3,7 +3,16 @@
 // are all validated against this one TypeBox schema.
 
 import { type Static, Type } from "typebox";
+import { allBackends } from "../backends/registry.ts";
 import { NetworkListSchema } from "./network-schemas.ts";
+
+/** A VMM backend's name (`corral doctor` says which can run here). */
+export const BackendSchema = Type.Unsafe<string>(
+  Type.Union(
+    allBackends().map((backend) => Type.Literal(backend.name)),
+    { description: "the VMM backend; default qemu (`corral doctor` says which can run here)" },
+  ),
+);
 
 /** A DNS label: lower-case letters, digits and "-", starting with a letter, at most 63. */
 export const DnsLabel = Type.String({
@@ -54,7 +63,7 @@ export const TemplateSchema = Type.Object(
     name: DnsLabel,
     description: Type.Optional(Type.String({ maxLength: 500 })),
     os: VmOsSchema,
-    backend: Type.Optional(Type.String({ description: "the VMM backend; default qemu" })),
+    backend: Type.Optional(BackendSchema),
     machineType: Type.Optional(MachineTypeSchema),
     firmware: Type.Optional(FirmwareSchema),
     image: Type.Optional(

@@ -4,6 +4,7 @@
 
 import { mkdir, rm, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
+import { requireUsableBackend } from "../backends/backend-report.ts";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { requireHostTools } from "../host/requirements.ts";
 import { DEFAULT_RECIPE } from "../images/recipe.ts";
@@ -37,7 +38,7 @@ interface Blueprint {
  * already, CORRAL_INVALID_ARGUMENT for a request its template or Machine does not allow (a drive
  * that is not an absolute path to a file, bad cloud-init data), CORRAL_NOT_FOUND for an unknown
  * template, snapshot or network, CORRAL_NETWORK_UNAVAILABLE for networks where the daemon has
- * none.
+ * none, CORRAL_BACKEND_UNAVAILABLE for a backend that cannot run here (`corral doctor`'s reason).
  */
 export async function createVm(
   context: VmContext,
@@ -50,6 +51,7 @@ export async function createVm(
   const id = newId();
   const stateDir = vmFolder(context, id);
   const { spec } = blueprint;
+  await requireUsableBackend(spec.backend, `VM "${request.name}"`);
   machineOptionsFor(
     { name: request.name, stateDir, spec },
     { isSnapshotStart: blueprint.sourceSnapshotId !== null },
@@ -152,7 +154,7 @@ function cloneBlueprint(
   const clash: string[] = (["template", "image", "drives", "cloudInit", "diskGiB"] as const).filter(
     (field) => request[field] !== undefined,
   );
-  for (const field of ["cpus", "memoryMiB"] as const) {
+  for (const field of ["cpus", "memoryMiB", "backend"] as const) {
     if (request[field] !== undefined && request[field] !== spec[field]) clash.push(field);
   }
   const os = forcedOs ?? request.os;

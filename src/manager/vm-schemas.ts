@@ -4,7 +4,7 @@
 import { type Static, Type } from "typebox";
 import { VM_STATES } from "../store/vm-types.ts";
 import { NetworkListSchema } from "./network-schemas.ts";
-import { DnsLabel, DriveSchema, Resources, VmOsSchema } from "./template-schema.ts";
+import { BackendSchema, DnsLabel, DriveSchema, Resources, VmOsSchema } from "./template-schema.ts";
 
 export const VmStateSchema = Type.Enum(VM_STATES, {
   description: "where the VM is in its lifecycle (docs/manager.md has the state table)",
@@ -53,6 +53,7 @@ export const CreateVmBody = Type.Object(
       Type.String({ minLength: 1, description: "snapshot id: clone the VM it was taken of" }),
     ),
     os: Type.Optional(VmOsSchema),
+    backend: Type.Optional(BackendSchema),
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 255 })),
     memoryMiB: Type.Optional(Type.Integer({ minimum: 64, maximum: 1_048_576 })),
     diskGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),

@@ -41,6 +41,8 @@ export const OS_DEFAULTS: Readonly<Record<VmOs, { cpus: number; memoryMiB: numbe
 };
 
 export interface SpecRequest {
+  /** Overrides the template's backend. */
+  backend?: string | undefined;
   cpus?: number | undefined;
   memoryMiB?: number | undefined;
   diskGiB?: number | undefined;
@@ -67,7 +69,7 @@ export function buildSpec(
   const drives = [...(template?.drives ?? []), ...(request.drives ?? [])];
   if (image.kind === "iso") drives.push({ path: image.path, media: "cdrom", readOnly: true });
   const spec: ManagedSpec = {
-    backend: template?.backend ?? "qemu",
+    backend: request.backend ?? template?.backend ?? "qemu",
     machineType: template?.machineType ?? (os === "windows" ? "q35" : "pc"),
     firmware: template?.firmware ?? (os === "windows" ? "uefi" : "bios"),
     image: imageRef ?? null,

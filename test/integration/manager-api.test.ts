@@ -7,6 +7,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reportBackends } from "../../src/backends/backend-report.ts";
 import { ErrorCodes } from "../../src/errors.ts";
 import { Manager } from "../../src/manager/manager.ts";
 import { newId } from "../../src/store/ids.ts";
@@ -92,6 +93,10 @@ describe("creating VMs", () => {
       [{ name: "mem", memoryMiB: "lots" }, /^body\/memoryMiB must be integer/],
       [{ name: "extra", colour: "blue" }, /^body\/colour is not a known field/],
       [{ name: "lab", labels: { "bad key!": "x" } }, /^body\/labels/],
+      [
+        { name: "xen", backend: "xen" },
+        /^body\/backend must be one of qemu, firecracker, cloud-hypervisor/,
+      ],
     ];
     for (const [body, message] of cases) {
       const answer = await create(body);
@@ -108,6 +113,17 @@ describe("creating VMs", () => {
       },
     );
     expect(badJson.status).toBe(400);
+  });
+
+  it("refuses a backend that cannot run here with doctor's reason (503)", async () => {
+    const reports = await reportBackends();
+    for (const report of reports.filter((r) => !r.isUsable)) {
+      const answer = await create({ name: `on-${report.name}`, backend: report.name });
+      expect(answer.status, report.name).toBe(503);
+      expect(answer.json).toMatchObject({ code: ErrorCodes.BACKEND_UNAVAILABLE });
+      expect((answer.json as { message: string }).message).toContain(report.reason);
+      expect((await api("GET", `/v1/vms/on-${report.name}`)).status).toBe(404);
+    }
   });
 
   it("checks a template's minimum and maximum, saying which", async () => {

@@ -29,6 +29,7 @@ const chAcceleratorProbe: AcceleratorProbe = {
 export const cloudHypervisorBackend: Backend = {
   name: "cloud-hypervisor",
   capabilities: CH_CAPABILITIES,
+  bootsVmlinux: true,
   hostTools: ["cloud-hypervisor", "qemu-img"],
   version: () => vmmVersion(cloudHypervisorBinary()),
   acceleratorProbe: chAcceleratorProbe,

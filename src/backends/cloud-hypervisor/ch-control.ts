@@ -14,6 +14,9 @@ import type { ChClient } from "./ch-client.ts";
 /** Cloud Hypervisor's files in a snapshot folder; `state.json` is the manifest's `state`. */
 export const CH_STATE_FILE = "state.json";
 export const CH_DISK_FILE = "disk.qcow2";
+/** What else `vm.snapshot` writes: the VM's config, and its RAM. */
+export const CH_CONFIG_FILE = "config.json";
+export const CH_MEMORY_FILE = "memory-ranges";
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 /** The guest onlines hot-added memory in 128 MiB blocks (x86-64 Linux). */
@@ -64,7 +67,11 @@ export class ChControl implements MicroVmControl {
     const copy = join(dir, CH_DISK_FILE);
     await runProgram("cp", ["--reflink=auto", "--sparse=always", disk, copy]);
     await rebaseOntoImage(copy);
-    return { state: CH_STATE_FILE, disk: CH_DISK_FILE };
+    return {
+      state: CH_STATE_FILE,
+      disk: CH_DISK_FILE,
+      extraFiles: [{ file: CH_CONFIG_FILE }, { file: CH_MEMORY_FILE, isSparse: true }],
+    };
   }
 
   async size(deadline: Deadline): Promise<VmSize> {

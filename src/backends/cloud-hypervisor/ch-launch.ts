@@ -109,6 +109,7 @@ function microVm(
     console,
     stderr: launched.stderr,
     consoleInput: launched.consoleInput,
+    consoleFollower: launched.consoleFollower,
     vsockSocket: join(spec.stateDir, VSOCK_SOCKET),
     capabilities: CH_CAPABILITIES,
     control: new ChControl(client, spec.stateDir),

@@ -37,6 +37,7 @@ const fcAcceleratorProbe: AcceleratorProbe = {
 export const firecrackerBackend: Backend = {
   name: "firecracker",
   capabilities: FC_CAPABILITIES,
+  bootsVmlinux: true,
   hostTools: ["firecracker", "qemu-img"],
   version: () => vmmVersion(firecrackerBinary()),
   acceleratorProbe: fcAcceleratorProbe,

@@ -56,7 +56,11 @@ export class FcControl implements MicroVmControl {
     });
     const disk = await realpath(join(this.#stateDir, ROOT_LINK));
     await copySparse(disk, join(dir, FC_DISK_FILE));
-    return { state: FC_STATE_FILE, disk: FC_DISK_FILE };
+    return {
+      state: FC_STATE_FILE,
+      disk: FC_DISK_FILE,
+      extraFiles: [{ file: FC_MEMORY_FILE, isSparse: true }],
+    };
   }
 
   close(): void {

@@ -123,6 +123,7 @@ function microVm(
     console,
     stderr: launched.stderr,
     consoleInput: launched.consoleInput,
+    consoleFollower: launched.consoleFollower,
     vsockSocket: join(spec.stateDir, VSOCK_SOCKET),
     capabilities: FC_CAPABILITIES,
     control: new FcControl(client, spec.stateDir),

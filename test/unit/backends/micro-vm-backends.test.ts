@@ -10,6 +10,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -23,6 +24,8 @@ import { findBackend } from "../../../src/backends/registry.ts";
 import { readVmRecord } from "../../../src/backends/vm-record.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { CorralError, ErrorCodes } from "../../../src/errors.ts";
+import { verifyFiles } from "../../../src/machine/snapshot-manifest.ts";
+import { writeSnapshot } from "../../../src/machine/snapshots.ts";
 
 const FAKE = new URL("../../fakes/fake-vmm-process.ts", import.meta.url).pathname;
 const deadline = () => new Deadline("micro-VM test", { timeout: 10_000 }, 10_000);
@@ -151,22 +154,66 @@ for (const name of ["firecracker", "cloud-hypervisor"]) {
       await expect.poll(() => console.lines).toContain("fake guest: booted");
     });
 
+    it("puts every file of the saved state under the manifest's checksums", async () => {
+      const { vm } = await started(backend, spec("manifest"));
+      const target = join(dir, `${name}-manifest-snapshot`);
+      const manifest = await writeSnapshot(vm, deadline(), target, join(dir, "next2.qcow2"), {
+        machine: "manifest",
+        identity: {
+          source: { kind: "image", imageId: "fake-image", recipeHash: "0" },
+          backend: name,
+          vmmVersion: "fake",
+          config: {
+            accelerator: "kvm",
+            cpus: null,
+            memoryMiB: null,
+            vlans: [],
+            node: 1,
+            allowReboot: false,
+          },
+        },
+      });
+      // Everything the VMM wrote is checksummed: Firecracker's memory file, Cloud Hypervisor's
+      // config.json and memory ranges, beside the state and the disk.
+      const written = readdirSync(target).filter((file) => file !== "manifest.json");
+      expect(Object.keys(manifest.files).sort()).toEqual(written.sort());
+      expect(written).toEqual(
+        expect.arrayContaining(
+          name === "firecracker" ? ["memory"] : ["config.json", "memory-ranges"],
+        ),
+      );
+      await verifyFiles(target, manifest);
+      for (const file of written.filter((f) => f !== manifest.state && f !== manifest.disk)) {
+        const original = readFileSync(join(target, file));
+        writeFileSync(join(target, file), Buffer.concat([original, Buffer.from("!")]));
+        await expect(verifyFiles(target, manifest), file).rejects.toThrow(/fails its checksum/);
+        writeFileSync(join(target, file), original);
+      }
+      // Put back, they are hashed again (a new modification time) and pass.
+      await verifyFiles(target, manifest);
+    });
+
     it("runs persistent: recorded, attached from another console, detached, stopped", async () => {
       const vmSpec = spec("persistent", { ownership: "persistent" });
       const { vm } = await started(backend, vmSpec);
       const record = await readVmRecord(vmSpec.stateDir);
       expect(record).toMatchObject({ backend: name, name: "persistent" });
-      // A persistent VMM's console goes to console.log; an attaching process reads what is there.
+      // A persistent VMM's console goes to console.log, which the launching process follows;
+      // an attaching process replays what is there, then follows it live.
       const consoleLog = join(vmSpec.stateDir, "console.log");
       await expect.poll(() => readFileSync(consoleLog, "utf8")).toContain("fake guest: booted");
+      await expect.poll(() => vm.console.lines).toContain("fake guest: booted");
       await vm.detach();
       const again = await backend.attach(record, new ConsoleLog());
       expect(again).toBeDefined();
       if (!again) return;
       running.push(again);
       expect(await again.isPaused(deadline())).toBe(false);
-      expect(again.console.lines).toContain("fake guest: booted");
+      expect(again.console.lines.filter((line) => line === "fake guest: booted")).toHaveLength(1);
+      // The guest's last words, written after the attach, reach the attached console.
       await again.stop();
+      expect(again.console.lines).toContain("fake guest: powering off");
+      expect(vm.console.lines).not.toContain("fake guest: powering off");
       await expect
         .poll(() => existsSync(join(vmSpec.stateDir, "vm.json")), { timeout: 5000 })
         .toBe(false);

@@ -49,6 +49,20 @@ describe("parseTemplate", () => {
     ]);
   });
 
+  it("takes only the backends corral knows, and lists them", () => {
+    expect(
+      parseTemplate(
+        "name: big\nos: linux\nimage: debian-12\nbackend: firecracker\ncpus: 2\nmemoryMiB: 512\n",
+        FILE,
+      ).backend,
+    ).toBe("firecracker");
+    expect(
+      problems("name: big\nos: linux\nimage: debian-12\nbackend: xen\ncpus: 2\nmemoryMiB: 512\n"),
+    ).toEqual([
+      `invalid template ${FILE}:4:1: backend: must be one of qemu, firecracker, cloud-hypervisor, got "xen"`,
+    ]);
+  });
+
   it("names unknown and missing fields, and breaks of a pattern by its description", () => {
     expect(problems("name: Big\nos: linux\ncpus: 2\nmemroyMiB: 512\n")).toEqual([
       `invalid template ${FILE}:1:1: memoryMiB: is required`,
