@@ -212,10 +212,11 @@ export interface SavedState {
   /** The frozen root disk layer, relative too. */
   disk: string;
   /**
-   * The guest's RAM as a file a restore maps instead of reading, relative too, with its
-   * checksum (see `memoryDigest`); absent when the RAM is in the state stream.
+   * The guest's RAM as a file a restore maps instead of reading, relative too, and its checksum
+   * (host/sparse-digest.ts), taken when asked: the VM may run meanwhile, the file is a copy.
+   * Absent when the RAM is in the state stream.
    */
-  memory?: { file: string; sha256: string };
+  memory?: { file: string; digest(): Promise<string> };
   /**
    * Other files of the saved state that a restore reads (Firecracker's memory file, Cloud
    * Hypervisor's config.json and memory ranges), relative too: the snapshot's manifest keeps a

@@ -2,9 +2,10 @@
 // `--api-socket`), with undici: one request at a time per call, a deadline each, and error
 // answers turned into VmmApiErrors that carry the VMM's own words.
 
-import { Client } from "undici";
+import type { Client } from "undici";
 import type { Deadline } from "../deadline.ts";
 import { CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
+import { undici } from "../host/undici.ts";
 
 export type HttpMethod = "GET" | "PUT" | "PATCH";
 
@@ -81,7 +82,7 @@ export class VmmApi {
 
   constructor(options: VmmApiOptions & { record?: boolean }) {
     this.#options = options;
-    this.#client = new Client("http://localhost", {
+    this.#client = new (undici().Client)("http://localhost", {
       socketPath: options.socketPath,
       // One VMM answers one request at a time; undici's keep-alive reuses the connection.
       pipelining: 1,

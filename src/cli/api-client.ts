@@ -3,9 +3,10 @@
 // ApiErrors, server-sent event streams as async iterables.
 
 import { Readable } from "node:stream";
-import { Client, type Dispatcher } from "undici";
+import type { Client, Dispatcher } from "undici";
 import { AbortedError, CorralError, type ErrorCode, ErrorCodes } from "../errors.ts";
 import { defaultSocketPath } from "../host/paths.ts";
+import { undici } from "../host/undici.ts";
 
 /** Where the daemon is: its unix socket, or a TCP URL and the token it wants. */
 export type ApiTarget = { socket: string } | { url: string; token: string };
@@ -79,6 +80,7 @@ export class ApiClient implements AsyncDisposable {
 
   constructor(target: ApiTarget = defaultApiTarget()) {
     this.target = target;
+    const { Client } = undici();
     this.#client =
       "socket" in target
         ? new Client("http://localhost", { socketPath: target.socket })

@@ -2,8 +2,9 @@
 // unix socket or TCP with the bearer token; a server's `error` frame and 4xxx close become the
 // ApiError the daemon meant.
 
-import { Agent, WebSocket } from "undici";
+import type { Agent, WebSocket } from "undici";
 import { CorralError, type ErrorCode, ErrorCodes, httpStatus } from "../errors.ts";
+import { undici } from "../host/undici.ts";
 import { ApiError, type ApiTarget } from "./api-client.ts";
 
 export interface SocketClose {
@@ -50,9 +51,11 @@ export class ApiSocket {
    */
   static open(target: ApiTarget, path: string, handlers: ApiSocketHandlers): Promise<ApiSocket> {
     const agent =
-      "socket" in target ? new Agent({ connect: { socketPath: target.socket } }) : new Agent();
+      "socket" in target
+        ? new (undici().Agent)({ connect: { socketPath: target.socket } })
+        : new (undici().Agent)();
     const base = "socket" in target ? "ws://localhost" : target.url.replace(/^http/, "ws");
-    const socket = new WebSocket(new URL(path, base).href, {
+    const socket = new (undici().WebSocket)(new URL(path, base).href, {
       dispatcher: agent,
       ...("token" in target && { headers: { authorization: `Bearer ${target.token}` } }),
     });
@@ -78,12 +81,12 @@ export class ApiSocket {
 
   /** Sends `frame` as a JSON text frame (nothing once the socket is closing). */
   send(frame: object): void {
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(frame));
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(frame));
   }
 
   /** Sends bytes as a binary frame. */
   sendBytes(chunk: Buffer): void {
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(chunk);
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(chunk);
   }
 
   close(code = 1000): void {

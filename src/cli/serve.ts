@@ -3,14 +3,8 @@
 
 import { once } from "node:events";
 import type { Command } from "commander";
-import { loadOrCreateToken, tokenPath } from "../server/auth.ts";
-import {
-  LOG_LEVELS,
-  loadDaemonConfig,
-  NETWORK_MODES,
-  SETTING_VARIABLES,
-} from "../server/config.ts";
-import { cleanupNetworks, startDaemon } from "../server/daemon.ts";
+import type { DaemonConfig } from "../server/config.ts";
+import { LOG_LEVELS, NETWORK_MODES, SETTING_VARIABLES } from "../server/config-settings.ts";
 import { interruptSignal } from "./interrupt.ts";
 
 interface ServeOptions {
@@ -99,6 +93,9 @@ export function registerServe(program: Command): void {
       "\nErrors are JSON { code, message, details }; each code has one HTTP status (docs/errors.md).",
     )
     .action(async (options: ServeOptions) => {
+      // The daemon (Fastify, TypeBox, SQLite) loads only when it is run: every other corral
+      // command, `corral test` among them, starts without it.
+      const { cleanupNetworks, startDaemon } = await import("../server/daemon.ts");
       const config = await loadConfig(options);
       if (options.cleanupNetwork) {
         const removed = await cleanupNetworks(config);
@@ -120,6 +117,7 @@ export function registerServe(program: Command): void {
         "in the state folder) if there is none yet; takes serve's --config and --state-dir",
     )
     .action(async (_options: unknown, command: Command) => {
+      const { loadOrCreateToken, tokenPath } = await import("../server/auth.ts");
       const config = await loadConfig(command.optsWithGlobals<ServeOptions>());
       const token = await loadOrCreateToken(config.stateDir);
       process.stdout.write(`${token}\n`);
@@ -127,7 +125,8 @@ export function registerServe(program: Command): void {
     });
 }
 
-function loadConfig(options: ServeOptions) {
+async function loadConfig(options: ServeOptions): Promise<DaemonConfig> {
+  const { loadDaemonConfig } = await import("../server/config.ts");
   return loadDaemonConfig({
     configFile: options.config,
     flags: {

@@ -295,8 +295,9 @@ export class Driver implements AsyncDisposable {
     this.#bootSnapshotsToSave.clear();
     await Promise.all(
       toSave.map(async ([machine, dir]) => {
-        // Saved once systemd has finished starting the system, so a restore skips all of boot.
-        await machine.execute("systemctl is-system-running --wait");
+        // Saved once systemd has finished starting the system and udev the boot's coldplug: a
+        // restore skips all of boot, and work still under way would go on in every restore.
+        await machine.execute("systemctl is-system-running --wait; udevadm settle");
         const isSaved = await this.log.step(
           `save boot snapshot ${dir}`,
           () => saveBootSnapshot(machine, dir),

@@ -4,7 +4,7 @@
 
 import { once } from "node:events";
 import { createInterface } from "node:readline/promises";
-import { start } from "node:repl";
+import type { REPLServer } from "node:repl";
 import type { Machine } from "../machine/machine.ts";
 import { CONTEXT_KEYS, type Driver } from "./driver.ts";
 import type { TestFunction } from "./test-definition.ts";
@@ -18,6 +18,8 @@ export async function interact(driver: Driver, test: TestFunction): Promise<void
     `corral interactive mode. In scope: ${[...driver.machines.map((m) => m.name), ...CONTEXT_KEYS, ...REPL_KEYS].join(", ")}\n` +
       "`await testScript()` runs the test; `await shellInteract(machine)` opens a guest shell, `await consoleInteract(machine)` its serial console; Ctrl-D quits and stops every VM.\n",
   );
+  // Loaded here: only `--interactive` needs it.
+  const { start } = await import("node:repl");
   const repl = start({ prompt: "corral> ", terminal: process.stdin.isTTY });
   Object.assign(repl.context, context, {
     testScript: () => test(context as never),
@@ -32,7 +34,7 @@ export async function interact(driver: Driver, test: TestFunction): Promise<void
  * Types each line read on `machine`'s serial console and shows what the console prints, until
  * end of input (Ctrl-D), as NixOS's `console_interact()`.
  */
-async function consoleInteract(machine: Machine, repl: ReturnType<typeof start>): Promise<void> {
+async function consoleInteract(machine: Machine, repl: REPLServer): Promise<void> {
   repl.pause();
   const lines = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
   const unsubscribe = machine.onConsoleLine((line) => process.stdout.write(`${line}\n`));
@@ -48,7 +50,7 @@ async function consoleInteract(machine: Machine, repl: ReturnType<typeof start>)
 }
 
 /** Reads command lines and runs each in `machine`'s shell until `exit` or end of input. */
-async function shellInteract(machine: Machine, repl: ReturnType<typeof start>): Promise<void> {
+async function shellInteract(machine: Machine, repl: REPLServer): Promise<void> {
   repl.pause();
   const lines = createInterface({ input: process.stdin, output: process.stderr });
   process.stderr.write(`${machine.name}: guest shell; \`exit\` or Ctrl-D returns to corral\n`);

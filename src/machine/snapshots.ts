@@ -24,9 +24,10 @@ import {
 
 /**
  * Saves `vm` into the snapshot folder `target` (which must not exist yet). The VM is paused
- * meanwhile and left paused; the caller resumes or stops it. `nextOverlay` is where the VM
- * writes from now on. Throws CORRAL_CONFLICT when `target` exists, or was written by another
- * process meanwhile (this snapshot is then dropped); CORRAL_SNAPSHOT_FAILED when saving fails.
+ * while its state is saved, then `afterSave` runs (the caller resumes the VM there, or leaves
+ * it paused) while the files are checksummed. `nextOverlay` is where the VM writes from now on.
+ * Throws CORRAL_CONFLICT when `target` exists, or was written by another process meanwhile
+ * (this snapshot is then dropped); CORRAL_SNAPSHOT_FAILED when saving fails.
  */
 export async function writeSnapshot(
   vm: RunningVm,
@@ -34,6 +35,7 @@ export async function writeSnapshot(
   target: string,
   nextOverlay: string,
   about: { machine: string; identity: MachineIdentity },
+  afterSave: () => Promise<void> = async () => {},
 ): Promise<SnapshotManifest> {
   const snapshotting = vm.ability("snapshot");
   if (!snapshotting)
@@ -47,6 +49,8 @@ export async function writeSnapshot(
   try {
     return await writeDirAtomically(target, async (partial) => {
       const saved = await snapshotting.saveState(deadline, partial, nextOverlay);
+      // The files are the snapshot's own copies: the VM may run on while they are hashed.
+      await afterSave();
       const manifest: SnapshotManifest = {
         format: SNAPSHOT_FORMAT,
         createdAt: new Date().toISOString(),
@@ -61,7 +65,7 @@ export async function writeSnapshot(
           ...(saved.memory && {
             [saved.memory.file]: await describeFile(
               join(partial, saved.memory.file),
-              saved.memory.sha256,
+              await saved.memory.digest(),
             ),
           }),
           ...(await describeExtraFiles(partial, saved.extraFiles ?? [])),

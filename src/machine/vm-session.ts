@@ -287,21 +287,36 @@ export class VmSession {
       () => this.describe(),
       async () => {
         const overlay = join(this.stateDir ?? "", `disk-after-${Date.now()}.qcow2`);
+        const shouldResume = !options.stop && !wasPaused;
+        let isResumed = false;
+        // Run once the state is saved (the VM then resumes while the snapshot's files are
+        // checksummed), or after a failure. Once its disk is frozen the VM writes to the new
+        // overlay, even when the save then failed (another run saved the same snapshot first):
+        // a reboot must boot from it, and so must a process that attaches to a persistent VM.
+        const afterSave = async () => {
+          if (existsSync(overlay) && this.#disk !== overlay) {
+            this.#disk = overlay;
+            if (this.isPersistent) await recordRootDisk(this.stateDir ?? "", overlay);
+          }
+          if (!shouldResume || isResumed || vm.exitInfo) return;
+          isResumed = true;
+          await vm.resume(deadline);
+        };
         try {
           await vm.scope.race(
-            writeSnapshot(vm, deadline, target, overlay, { machine: this.name, identity }),
+            writeSnapshot(
+              vm,
+              deadline,
+              target,
+              overlay,
+              { machine: this.name, identity },
+              afterSave,
+            ),
             deadline,
             "saving a snapshot",
           );
         } finally {
-          // Once its disk is frozen the VM writes to the new overlay, even when the save then
-          // failed (another run saved the same snapshot first): a reboot must boot from it, and
-          // so must a process that attaches to a persistent VM later.
-          if (existsSync(overlay)) {
-            this.#disk = overlay;
-            if (this.isPersistent) await recordRootDisk(this.stateDir ?? "", overlay);
-          }
-          if (!options.stop && !wasPaused && !vm.exitInfo) await vm.resume(deadline);
+          await afterSave();
         }
       },
     );

@@ -10,13 +10,24 @@ import { type Document, isMap, LineCounter, parseDocument } from "yaml";
 import { CorralError, describeValue, ErrorCodes } from "../errors.ts";
 import { defaultSocketPath, stateDir, userTemplatesDir } from "../host/paths.ts";
 import { DEFAULT_NETWORK_RUN_DIR } from "../manager/networks.ts";
+import {
+  LOG_LEVELS,
+  type LogLevel,
+  NETWORK_MODES,
+  type NetworkMode,
+  SETTING_FLAGS,
+  SETTING_VARIABLES,
+  type SettingPath,
+} from "./config-settings.ts";
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** `auto`: bridged networks where the host allows them; `off`: never touch the host's network. */
-export const NETWORK_MODES = ["auto", "off"] as const;
-export type NetworkMode = (typeof NETWORK_MODES)[number];
+export {
+  LOG_LEVELS,
+  type LogLevel,
+  NETWORK_MODES,
+  type NetworkMode,
+  SETTING_FLAGS,
+  SETTING_VARIABLES,
+} from "./config-settings.ts";
 
 // host:port; the host a name, an IPv4 address or a bracketed IPv6 one; the port 0–65535.
 const LISTEN_PATTERN =
@@ -121,42 +132,6 @@ export const DEFAULT_LIMITS: DaemonConfig["limits"] = { maxVms: 64, maxUploadByt
 
 /** A setting as a string, from the environment or a flag, by its dotted path. */
 type StringLayer = Partial<Record<SettingPath, string | undefined>>;
-type SettingPath =
-  | "stateDir"
-  | "templatesDir"
-  | "socket"
-  | "listen"
-  | "logLevel"
-  | "limits.maxVms"
-  | "limits.maxUploadBytes"
-  | "networks.mode"
-  | "networks.runDir";
-
-/** The environment variable of each setting. */
-export const SETTING_VARIABLES: Record<SettingPath, string> = {
-  stateDir: "CORRAL_STATE_DIR",
-  templatesDir: "CORRAL_TEMPLATES_DIR",
-  socket: "CORRAL_SOCKET",
-  listen: "CORRAL_LISTEN",
-  logLevel: "CORRAL_LOG_LEVEL",
-  "limits.maxVms": "CORRAL_MAX_VMS",
-  "networks.mode": "CORRAL_NETWORKS",
-  "networks.runDir": "CORRAL_NETWORK_RUN_DIR",
-  "limits.maxUploadBytes": "CORRAL_MAX_UPLOAD_BYTES",
-};
-
-/** The command-line flag of each setting. */
-export const SETTING_FLAGS: Record<SettingPath, string> = {
-  stateDir: "--state-dir",
-  templatesDir: "--templates-dir",
-  socket: "--socket",
-  listen: "--listen",
-  logLevel: "--log-level",
-  "limits.maxVms": "--max-vms",
-  "networks.mode": "--networks",
-  "networks.runDir": "--network-run-dir",
-  "limits.maxUploadBytes": "--max-upload-bytes",
-};
 
 export interface LoadDaemonConfigOptions {
   /** A YAML file of settings (`--config`). */

@@ -1,10 +1,12 @@
 // A snapshot's memory file, written from a running QEMU's shared RAM (its memfd, reached through
-// /proc/<pid>/fd): sparse where the guest's RAM is zero, checksummed in the same pass.
+// /proc/<pid>/fd): sparse where the guest's RAM is zero.
 
 import { open, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { digestChunks } from "../../host/sparse-digest.ts";
+import { SPARSE_CHUNK_BYTES } from "../../host/sparse-digest.ts";
 import { MEMFD_NAME } from "./memory-backend.ts";
+
+const ZERO = Buffer.alloc(SPARSE_CHUNK_BYTES);
 
 /**
  * The path of QEMU's shared RAM (pid `pid`) of `sizeBytes`, or undefined when its RAM is not a
@@ -28,18 +30,28 @@ export async function sharedMemoryPath(
 
 /**
  * Copies the RAM at `from` (read while the VM is paused) into a new file `to`, leaving its zero
- * MiBs as holes. Returns the copy's checksum (host/sparse-digest.ts).
+ * MiBs as holes. Returns the offsets of the MiBs written, which is all the copy's checksum
+ * (sparseDigestAt) needs to read: it is taken once the VM runs again, which the copy alone
+ * keeps paused.
  */
-export async function copyMemory(from: string, to: string): Promise<string> {
+export async function copyMemory(from: string, to: string): Promise<number[]> {
   const source = await open(from, "r");
   try {
     const target = await open(to, "wx");
     try {
-      const digest = await digestChunks(source, (chunk, offset) =>
-        target.write(chunk, 0, chunk.length, offset),
-      );
-      await target.truncate((await source.stat()).size);
-      return digest;
+      const size = (await source.stat()).size;
+      const buffer = Buffer.alloc(SPARSE_CHUNK_BYTES);
+      const written: number[] = [];
+      for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) {
+        const length = Math.min(SPARSE_CHUNK_BYTES, size - offset);
+        const { bytesRead } = await source.read(buffer, 0, length, offset);
+        const chunk = buffer.subarray(0, bytesRead);
+        if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
+        await target.write(chunk, 0, chunk.length, offset);
+        written.push(offset);
+      }
+      await target.truncate(size);
+      return written;
     } finally {
       await target.close();
     }

@@ -8,6 +8,7 @@ import type { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes, UnsupportedError } from "../../errors.ts";
 import { shellQuote } from "../../guest/shell-quote.ts";
 import { runProgram } from "../../host/run-program.ts";
+import { sparseDigestAt } from "../../host/sparse-digest.ts";
 import type { SavedState } from "../backend.ts";
 import { copyMemory, sharedMemoryPath } from "./memory-file.ts";
 
@@ -47,7 +48,8 @@ const POLL_MS = 10;
 /**
  * Pauses the VM (QEMU process `pid`) and writes its state into `dir`: the migration stream, a
  * copy of the root disk's frozen layer and, when its RAM is a shared memfd, a copy of that RAM
- * (the stream then leaves the RAM out: x-ignore-shared). The VM stays paused, writing from now
+ * (the stream then leaves the RAM out: x-ignore-shared) whose checksum is taken on request,
+ * after the VM has resumed. The VM stays paused, writing from now
  * on to a new overlay (`nextOverlay`) whose backing file is the frozen layer; `cont` resumes it,
  * on its own RAM: the copy is the snapshot's alone.
  */
@@ -91,12 +93,19 @@ export async function saveState(
     await Promise.allSettled([copied, memory]);
   }
   await copied;
-  const memorySha256 = await memory;
+  const written = await memory;
   await backOntoBase(join(dir, disk), root.inserted.image);
   return {
     state: STATE_FILE,
     disk,
-    ...(memorySha256 !== undefined ? { memory: { file: MEMORY_FILE, sha256: memorySha256 } } : {}),
+    ...(written !== undefined
+      ? {
+          memory: {
+            file: MEMORY_FILE,
+            digest: () => sparseDigestAt(join(dir, MEMORY_FILE), written),
+          },
+        }
+      : {}),
   };
 }
 

@@ -3,7 +3,11 @@ import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SPARSE_CHUNK_BYTES, sparseDigest } from "../../../src/host/sparse-digest.ts";
+import {
+  SPARSE_CHUNK_BYTES,
+  sparseDigest,
+  sparseDigestAt,
+} from "../../../src/host/sparse-digest.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "corral-sparse-digest-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,5 +41,16 @@ describe("sparseDigest", () => {
     await handle.write(Buffer.from([1]), 0, 1, 3 * SPARSE_CHUNK_BYTES + 7);
     await handle.close();
     expect(await sparseDigest(path)).not.toBe(a);
+  });
+});
+
+describe("sparseDigestAt", () => {
+  it("equals sparseDigest when given every non-zero MiB, whatever else it is given", async () => {
+    const path = await file("at", SPARSE_CHUNK_BYTES + 5, Buffer.from("guest memory"));
+    const whole = await sparseDigest(path);
+    expect(await sparseDigestAt(path, [SPARSE_CHUNK_BYTES])).toBe(whole);
+    // A zero MiB among the offsets counts for nothing, as in the whole file.
+    expect(await sparseDigestAt(path, [0, SPARSE_CHUNK_BYTES, 3 * SPARSE_CHUNK_BYTES])).toBe(whole);
+    expect(await sparseDigestAt(path, [])).not.toBe(whole);
   });
 });
