@@ -81,6 +81,7 @@ export function diskToHostScript(source: string, sha256 = false): string {
     ...FIND_DISK,
     `if [ -d "$s" ]; then echo "${HEADER} d"`,
     `  (cd -- "$s" && ${LIST_TREE} | tar -c --totals -f - --null --no-recursion -T -) | ${write}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
     '  r=("${PIPESTATUS[@]}"); e=$((r[0] | r[1]))',
     'elif [ -f "$s" ]; then n=$(stat -L -c %s -- "$s") || exit 1',
     `  if [ "$n" -gt ${TRANSFER_DISK_BYTES} ]; then exit ${EXIT_TOO_BIG}; fi`,

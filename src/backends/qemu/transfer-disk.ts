@@ -8,6 +8,8 @@ import type { VmSpec } from "../backend.ts";
 import { qemuValue } from "./direct-args.ts";
 
 const FILE = "transfer.raw";
+/** The disk's QEMU drive id (`query-block` calls it the device). */
+export const TRANSFER_DISK_DRIVE = "corral-xfer-disk";
 
 /** The transfer disk's file of a VM given `spec`, when it has one (PCI machines only). */
 export function transferDiskPath(spec: VmSpec): string | undefined {
@@ -25,11 +27,11 @@ export function transferDiskArgs(path: string): string[] {
   return [
     ...[
       "-drive",
-      `if=none,id=corral-xfer-disk,file=${qemuValue(path)},format=raw,cache=unsafe,discard=unmap`,
+      `if=none,id=${TRANSFER_DISK_DRIVE},file=${qemuValue(path)},format=raw,cache=unsafe,discard=unmap`,
     ],
     ...[
       "-device",
-      `virtio-blk-pci,drive=corral-xfer-disk,id=corral-xfer-blk,serial=${TRANSFER_DISK_SERIAL}`,
+      `virtio-blk-pci,drive=${TRANSFER_DISK_DRIVE},id=corral-xfer-blk,serial=${TRANSFER_DISK_SERIAL}`,
     ],
   ];
 }
