@@ -25,9 +25,11 @@ const EXIT_NOT_COPYABLE = 3;
 /** Options of Machine.copyFromHost and copyFromVm. */
 export interface CopyOptions extends WaitOptions {
   /**
-   * Also hash a file's bytes in the guest (default false): as they pass through the
-   * `corral.xfer` port, or with sha256sum of the copy when the shared folder carries them.
-   * The result's `sha256` then says what the guest received or sent.
+   * Also hash a file's bytes in the guest (default false): the file as written into the guest
+   * through the transfer disk (a second pass, bound by the guest's sha256sum), the bytes as they
+   * pass through the `corral.xfer` port, the source beside the copy out of the guest, or with
+   * sha256sum of the copy when the shared folder carries them. The result's `sha256` then says
+   * what the guest received or sent.
    */
   sha256?: boolean;
 }
