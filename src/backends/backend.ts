@@ -144,6 +144,11 @@ export interface VmSpec {
   env: Readonly<Record<string, string>>;
   /** A virtio-serial port for the QEMU guest agent (`org.qemu.guest_agent.0`, GuestPort `qga`). */
   guestAgent?: boolean | undefined;
+  /**
+   * A disk for file copies (a backend that has none, or a machine it cannot add it to, leaves it
+   * out: copies then use the `xfer` port). See RunningVm.transferDisk.
+   */
+  transferDisk?: boolean | undefined;
   /** What the machine layer keeps with a persistent VM (its options); backends store it as is. */
   owner?: Readonly<Record<string, unknown>>;
   // --- machine profile ---
@@ -299,6 +304,11 @@ export interface RunningVm {
   readonly console: ConsoleLog;
   /** Opens the guest's ports. */
   readonly transport: GuestTransport;
+  /**
+   * The host file behind the guest's transfer disk (serial `corral-xfer`), when the VM has one:
+   * a sparse raw file the host writes a copy's bytes into and reads them from.
+   */
+  readonly transferDisk?: string | undefined;
   /** Every call pending on the VM races it: they fail at once when the VMM exits. */
   readonly scope: ExitScope;
   /** Settles when the VMM has exited; never rejects. */

@@ -3,10 +3,12 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { createWriteStream, mkdirSync, type Stats, type WriteStream } from "node:fs";
 import { cp, lstat, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
+import type { Writable } from "node:stream";
 import { CorralError, ErrorCodes } from "../errors.ts";
 import { runProgram } from "../host/run-program.ts";
 
@@ -100,6 +102,16 @@ export abstract class HostSink {
 
   abstract write(bytes: Buffer): void;
 
+  /** Writes `bytes`, then waits until the sink takes more: for a reader that can wait. */
+  async writeWhenReady(bytes: Buffer): Promise<void> {
+    this.write(bytes);
+    const stream = this.stream;
+    if (!this.error && stream?.writableNeedDrain) await once(stream, "drain").catch(() => {});
+  }
+
+  /** Where the bytes go, for `writeWhenReady`. */
+  protected abstract get stream(): Writable | undefined;
+
   /** Puts the data in place; throws when writing it failed. */
   abstract commit(): Promise<SourceKind>;
 
@@ -128,6 +140,10 @@ class FileSink extends HostSink {
 
   write(bytes: Buffer): void {
     if (!this.error) this.#stream.write(bytes);
+  }
+
+  protected get stream(): Writable {
+    return this.#stream;
   }
 
   async commit(): Promise<SourceKind> {
@@ -184,6 +200,10 @@ class TreeSink extends HostSink {
 
   write(bytes: Buffer): void {
     if (!this.error) this.#tar.stdin?.write(bytes);
+  }
+
+  protected get stream(): Writable | undefined {
+    return this.#tar.stdin ?? undefined;
   }
 
   async commit(): Promise<SourceKind> {

@@ -217,29 +217,39 @@ export class TransferPort {
   }
 
   #serially<T>(call: TransferCall, fn: () => Promise<T>): Promise<T> {
-    const limit: ReadLimit = {
-      signal: call.deadline.signal,
-      error: () =>
-        call.deadline.error([
-          ...(this.#lock.holder
-            ? [`It was still waiting for an earlier copy to end: ${this.#lock.holder}`]
-            : []),
-          ...call.describe(),
-        ]),
-    };
-    return this.#lock.run(call.deadline.what, limit, fn).catch((error: unknown) => {
-      if (error instanceof CorralError) throw error;
-      throw new CorralError(
-        ErrorCodes.HOST_COMMAND_FAILED,
-        `${call.deadline.what}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      );
-    });
+    return serially(this.#lock, call, fn);
   }
 }
 
+/**
+ * Runs `fn` once `lock` is free, within the call's deadline; errors that are not corral's become
+ * CORRAL_HOST_COMMAND_FAILED.
+ */
+export function serially<T>(
+  lock: ChannelLock,
+  call: TransferCall,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const limit: ReadLimit = {
+    signal: call.deadline.signal,
+    error: () =>
+      call.deadline.error([
+        ...(lock.holder ? [`It was still waiting for an earlier copy to end: ${lock.holder}`] : []),
+        ...call.describe(),
+      ]),
+  };
+  return lock.run(call.deadline.what, limit, fn).catch((error: unknown) => {
+    if (error instanceof CorralError) throw error;
+    throw new CorralError(
+      ErrorCodes.HOST_COMMAND_FAILED,
+      `${call.deadline.what}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  });
+}
+
 /** A copy's outcome; throws when the guest was asked for a file's sha256 and printed none. */
-function outcome(
+export function outcome(
   kind: SourceKind,
   sha256: boolean,
   reply: ShellReply,
@@ -257,7 +267,12 @@ function outcome(
 }
 
 /** Throws the error a copy's guest script ended with, if it did not succeed. */
-function requireSuccess(reply: ShellReply, call: TransferCall, message: string, script: string) {
+export function requireSuccess(
+  reply: ShellReply,
+  call: TransferCall,
+  message: string,
+  script: string,
+) {
   if (reply.isKilled) {
     throw call.deadline.error([
       "The copy was stopped in the guest at its limit.",

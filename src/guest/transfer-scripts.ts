@@ -23,7 +23,7 @@ export function transferMarkers(nonce: string) {
 }
 
 /** Lists a tree's regular files, folders and symlinks, NUL-separated, for `tar -T`. */
-const LIST_TREE = "find . -mindepth 1 \\( -type f -o -type d -o -type l \\) -print0";
+export const LIST_TREE = "find . -mindepth 1 \\( -type f -o -type d -o -type l \\) -print0";
 
 export interface ToGuestScriptOptions {
   nonce: string;
@@ -56,16 +56,6 @@ export function toGuestScript(options: ToGuestScriptOptions): string {
     : sha256
       ? `tee -- "$p" | sha256sum; e=\${PIPESTATUS[0]}; [ "$e" -eq 0 ]`
       : 'cat > "$p"';
-  const commit = isDirectory
-    ? [
-        'if [ -d "$t" ]; then cp -a -- "$p/." "$t/" && rm -rf -- "$p";',
-        'elif [ -e "$t" ] || [ -L "$t" ]; then echo "corral: $t exists and is not a directory" >&2; false;',
-        'else mv -- "$p" "$t"; fi',
-      ]
-    : [
-        'if [ -d "$t" ]; then echo "corral: $t is a directory" >&2; false;',
-        `else chmod ${(mode & 0o777).toString(8)} -- "$p" && mv -f -- "$p" "$t"; fi`,
-      ];
   return [
     `t=${shellQuote(target)} p=${shellQuote(staging)} LC_ALL=C`,
     `trap 'rm -rf -- "$p"; exit 143' TERM`,
@@ -78,9 +68,26 @@ export function toGuestScript(options: ToGuestScriptOptions): string {
     "exec 3<&-",
     `if [ "$ok" != Y ]; then rm -rf -- "$p"; exit ${EXIT_HOST_GAVE_UP}; fi`,
     'if [ "$e" -ne 0 ]; then rm -rf -- "$p"; exit "$e"; fi',
-    ...commit,
+    ...commitLines(isDirectory, mode),
     'e=$?; if [ "$e" -ne 0 ]; then rm -rf -- "$p"; fi; exit "$e"',
   ].join("\n");
+}
+
+/**
+ * Puts the received staging file or folder `$p` in place at `$t` (a folder merged into an
+ * existing one, a file given the permission bits `mode`); fails, with `$p` left, otherwise.
+ */
+export function commitLines(isDirectory: boolean, mode: number): string[] {
+  return isDirectory
+    ? [
+        'if [ -d "$t" ]; then cp -a -- "$p/." "$t/" && rm -rf -- "$p";',
+        'elif [ -e "$t" ] || [ -L "$t" ]; then echo "corral: $t exists and is not a directory" >&2; false;',
+        'else mv -- "$p" "$t"; fi',
+      ]
+    : [
+        'if [ -d "$t" ]; then echo "corral: $t is a directory" >&2; false;',
+        `else chmod ${(mode & 0o777).toString(8)} -- "$p" && mv -f -- "$p" "$t"; fi`,
+      ];
 }
 
 /**

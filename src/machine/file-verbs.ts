@@ -1,6 +1,7 @@
 // Machine's file copies between host and guest, of files and of folders (as trees): through the
-// guest's `corral.xfer` port, or through the 9p shared folder when the machine has one
-// (`sharedDir`, mounted by the guest at /tmp/shared as NixOS test VMs do).
+// guest's transfer disk when the VM has one, else its `corral.xfer` port, or through the 9p shared
+// folder when the machine has one (`sharedDir`, mounted by the guest at /tmp/shared as NixOS test
+// VMs do).
 
 import { randomUUID } from "node:crypto";
 import { copyFile, cp, mkdir, rename, rm, stat } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { Deadline, type WaitOptions } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { BackdoorShell } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
+import type { TransferDisk } from "../guest/transfer-disk.ts";
 import { hostSourceInfo } from "../guest/transfer-files.ts";
 import type { CopyOutcome, TransferCall, TransferPort } from "../guest/transfer-port.ts";
 import { parseSha256 } from "../guest/transfer-scripts.ts";
@@ -23,9 +25,11 @@ const EXIT_NOT_COPYABLE = 3;
 /** Options of Machine.copyFromHost and copyFromVm. */
 export interface CopyOptions extends WaitOptions {
   /**
-   * Also hash a file's bytes in the guest (default false): as they pass through the
-   * `corral.xfer` port, or with sha256sum of the copy when the shared folder carries them.
-   * The result's `sha256` then says what the guest received or sent.
+   * Also hash a file's bytes in the guest (default false): the file as written into the guest
+   * through the transfer disk (a second pass, bound by the guest's sha256sum), the bytes as they
+   * pass through the `corral.xfer` port, the source beside the copy out of the guest, or with
+   * sha256sum of the copy when the shared folder carries them. The result's `sha256` then says
+   * what the guest received or sent.
    */
   sha256?: boolean;
 }
@@ -76,12 +80,12 @@ export async function copyFromHost(
     }
     return { kind: "directory" };
   }
-  return throughPort(
+  return throughGuest(
     session,
     { deadline, signal: options.signal },
     `copying ${source} in`,
-    (port, shell, call) =>
-      port.toGuest(shell, resolve(source), target, call, options.sha256 === true),
+    (channel, shell, call) =>
+      channel.toGuest(shell, resolve(source), target, call, options.sha256 === true),
   );
 }
 
@@ -119,12 +123,12 @@ export async function copyFromVm(
       await rm(join(shared, name), { recursive: true, force: true });
     }
   }
-  return throughPort(
+  return throughGuest(
     session,
     { deadline, signal: options.signal },
     `copying ${source} out`,
-    (port, shell, call) =>
-      port.toHost(shell, source, resolve(target), call, options.sha256 === true),
+    (channel, shell, call) =>
+      channel.toHost(shell, source, resolve(target), call, options.sha256 === true),
   );
 }
 
@@ -134,19 +138,27 @@ function sharedOutcome(kind: "file", options: CopyOptions, stdout: string): Copy
   return sha256 === undefined ? { kind } : { kind, sha256 };
 }
 
-/** Runs a copy over the `corral.xfer` port, once the shell and the port are connected. */
-async function throughPort(
+/**
+ * Runs a copy through the transfer disk when the VM has one, else (or when the guest lacks it,
+ * or the bytes do not fit on it) over the `corral.xfer` port.
+ */
+async function throughGuest(
   session: VmSession,
   call: Omit<TransferCall, "describe">,
   during: string,
-  copy: (port: TransferPort, shell: BackdoorShell, call: TransferCall) => Promise<CopyOutcome>,
+  copy: (
+    channel: TransferDisk | TransferPort,
+    shell: BackdoorShell,
+    call: TransferCall,
+  ) => Promise<CopyOutcome | undefined>,
 ): Promise<CopyOutcome> {
   const shell = await session.connect(call.deadline);
+  const full = { ...call, describe: () => session.describe() };
+  const disk = session.transferDisk();
+  const done = disk && (await session.explained(copy(disk, shell, full), during));
+  if (done) return done;
   const port = await session.transferPort(call.deadline);
-  return session.explained(
-    copy(port, shell, { ...call, describe: () => session.describe() }),
-    during,
-  );
+  return session.explained(copy(port, shell, full) as Promise<CopyOutcome>, during);
 }
 
 /** Moves a file or folder from the shared folder to `target`, merging into an existing folder. */

@@ -6,6 +6,7 @@
 import type { RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
 import { BackdoorShell, type ShellStreams } from "../guest/backdoor-shell.ts";
+import { TransferDisk } from "../guest/transfer-disk.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
 
 /** How the shell is found: after a boot, in a restored VM, or in a VM another process started. */
@@ -17,6 +18,7 @@ export class GuestSession {
   readonly #describe: () => string[];
   #shell: Promise<BackdoorShell> | undefined;
   #transfer: Promise<TransferPort> | undefined;
+  #disk: TransferDisk | undefined;
   #isUp = false;
   #gone: string | undefined;
 
@@ -49,6 +51,13 @@ export class GuestSession {
       this.#transfer = undefined;
     });
     return this.#transfer;
+  }
+
+  /** The transfer disk, when the VM has one. */
+  transferDisk(): TransferDisk | undefined {
+    const path = this.#vm.transferDisk;
+    if (path) this.#disk ??= new TransferDisk(path);
+    return this.#disk;
   }
 
   /** The shell is going away (poweroff, reboot, the VM ended): every later call fails. */

@@ -61,6 +61,14 @@ export interface MachineOptions {
    */
   guestAgent?: boolean;
   /**
+   * Give the guest a transfer disk (a virtio disk with serial `corral-xfer`, after every other
+   * disk, backed by a sparse file in the state folder) that `copyFromHost` and `copyFromVm` move
+   * bytes through, several times faster than the `corral.xfer` port. Default: true for a corral
+   * image or a disk boot on pc or q35 with the QEMU backend, false for a start script and a
+   * microvm; a machine restored from a snapshot has it when the snapshot's machine had it.
+   */
+  transferDisk?: boolean;
+  /**
    * A host folder shared with the guest over 9p (`SHARED_DIR` for the start script; mounted at
    * /tmp/shared by NixOS test VMs and by corral images whose kernel has 9p, such as
    * debian-12-full). When the guest has it mounted, file copies go through it.

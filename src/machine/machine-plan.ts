@@ -101,6 +101,17 @@ export function resolveMachineAccelerator(
   return resolveAccelerator({ ...rest, probe: findBackend(backend).acceleratorProbe });
 }
 
+/**
+ * Whether the machine gets a transfer disk for file copies: `transferDisk` if given, else on a
+ * corral image or a disk boot that is not a microvm (a start script's guest is not corral's own,
+ * and a microvm's virtio-mmio disks would take its place among the guest's disk names).
+ */
+export function hasTransferDisk(plan: MachinePlan, options: MachineOptions): boolean {
+  return (
+    options.transferDisk ?? (plan.boot.kind !== "start-script" && plan.machine?.type !== "microvm")
+  );
+}
+
 /** What a snapshot of the machine records, and what a restore must match. */
 export async function machineIdentity(
   plan: MachinePlan,
@@ -133,6 +144,7 @@ export async function machineIdentity(
       node: options.node ?? 1,
       allowReboot: options.allowReboot ?? false,
       ...(options.guestAgent ? { guestAgent: true as const } : {}),
+      ...(hasTransferDisk(plan, options) ? { transferDisk: true as const } : {}),
       ...profileIdentity(plan, options),
     },
   };
@@ -168,6 +180,8 @@ export function optionsOfSnapshot(manifest: SnapshotManifest): MachineOptions {
     node: config.node,
     allowReboot: config.allowReboot,
     ...(config.guestAgent ? { guestAgent: true } : {}),
+    // A snapshot from before transfer disks restores without one: its devices must not change.
+    transferDisk: config.transferDisk === true,
     accel: config.accelerator as Accelerator,
     ...(machine
       ? {

@@ -37,6 +37,8 @@ export interface SnapshotConfig {
   allowReboot: boolean;
   /** The guest agent's port; present only when the machine had it. */
   guestAgent?: true;
+  /** The transfer disk for file copies; present only when the machine had it. */
+  transferDisk?: true;
   // --- machine profile (absent from snapshots taken before profiles) ---
   /** The virtual hardware; null for a start script's own. */
   machine?: VmMachine | null;

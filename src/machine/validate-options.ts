@@ -55,6 +55,7 @@ export const MACHINE_OPTION_RULES: { readonly [K in keyof MachineOptions]-?: Fie
   rootDisk: nonEmptyString,
   allowReboot: boolean,
   guestAgent: boolean,
+  transferDisk: boolean,
   sharedDir: nonEmptyString,
   cpus: wholeNumber(1, MAX_CPUS),
   memoryMiB: wholeNumber(MIN_MEMORY_MIB, Number.POSITIVE_INFINITY, " of MiB"),

@@ -24,6 +24,7 @@ import type {
   ExecOptions,
   ExecResult as RawExecResult,
 } from "../guest/backdoor-shell.ts";
+import type { TransferDisk } from "../guest/transfer-disk.ts";
 import type { TransferPort } from "../guest/transfer-port.ts";
 import type { AcceleratorVerdict } from "../host/accelerator.ts";
 import { StateFolder } from "../host/state-folder.ts";
@@ -33,7 +34,7 @@ import { untilScript } from "./guest-scripts.ts";
 import { GuestSession, type ShellArrival } from "./guest-session.ts";
 import { Lifecycle, type MachineOperation } from "./lifecycle.ts";
 import type { ExecuteOptions, MachineOptions, SnapshotOptions } from "./machine-options.ts";
-import { type MachinePlan, machineIdentity, planMachine } from "./machine-plan.ts";
+import { hasTransferDisk, type MachinePlan, machineIdentity, planMachine } from "./machine-plan.ts";
 import { type PowerDownResult, pressUntilOff } from "./power-down.ts";
 import { rebootToEnd } from "./reboot.ts";
 import { prepareRootDisk, resolveDrive } from "./root-disk.ts";
@@ -321,6 +322,12 @@ export class VmSession {
       },
     );
     if (options.stop) await this.#end(vm, "stop");
+  }
+
+  /** The running VM's transfer disk, when it has one. */
+  transferDisk(): TransferDisk | undefined {
+    this.#runningVm("file transfer");
+    return this.#guest?.transferDisk();
   }
 
   async transferPort(deadline: Deadline): Promise<TransferPort> {
@@ -658,6 +665,7 @@ export class VmSession {
       kernelParams: this.options.kernelParams ?? [],
       allowReboot: this.options.allowReboot ?? false,
       guestAgent: this.options.guestAgent ?? false,
+      transferDisk: hasTransferDisk(plan, this.options),
       env: this.options.env ?? {},
       owner: this.#ownerRecord(),
       machine: plan.machine,

@@ -6,6 +6,7 @@ import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Deadline } from "../../deadline.ts";
 import { CorralError, ErrorCodes } from "../../errors.ts";
+import { emptyTransferDisk } from "../../guest/transfer-disk.ts";
 import { DetachedProcess } from "../../host/detached-process.ts";
 import { SupervisedProcess } from "../../host/supervised-process.ts";
 import type { RestoreFiles, VmRecord, VmSpec } from "../backend.ts";
@@ -16,6 +17,7 @@ import { type QemuCommand, qemuCapabilities, qemuCommand } from "./qemu-command.
 import { DialingSockets, ListeningSockets } from "./qemu-sockets.ts";
 import { QemuVm } from "./qemu-vm.ts";
 import { runtimeArgs } from "./runtime-args.ts";
+import { transferDiskArgs, transferDiskPath } from "./transfer-disk.ts";
 
 /** The descriptor a restored VM's QEMU reads its saved state from: the first after stdio. */
 const INCOMING_FD = 3;
@@ -77,9 +79,11 @@ async function launchOwned(
   // Sockets of each start have their own names: the previous QEMU's may still be going away.
   const sockets = await ListeningSockets.listen(spec.stateDir, String(++launches), spec);
   try {
+    const disk = await transferDisk(spec);
     const args = [
       ...command.args,
       ...runtimeArgs({ ...spec, ...command.runtime, sockets: sockets.paths }),
+      ...(disk ? transferDiskArgs(disk) : []),
     ];
     args.push(...incomingArgs(incoming));
     const child = await SupervisedProcess.spawn(command.file, args, {
@@ -100,6 +104,7 @@ async function launchOwned(
       stderr: { lines: stderr },
       consoleInput: (text) => child.child.stdin?.write(text),
       capabilities: qemuCapabilities(spec.machine),
+      transferDisk: disk,
     });
   } catch (error) {
     sockets.close();
@@ -117,6 +122,7 @@ async function launchPersistent(
   await Promise.all(
     Object.values(sockets.paths).map((path) => rm(path as string, { force: true })),
   );
+  const disk = await transferDisk(spec);
   const args = [
     ...command.args,
     ...runtimeArgs({
@@ -125,6 +131,7 @@ async function launchPersistent(
       sockets: sockets.paths,
       consoleLog: join(spec.stateDir, CONSOLE_LOG),
     }),
+    ...(disk ? transferDiskArgs(disk) : []),
   ];
   args.push(...incomingArgs(incoming));
   const stderrFile = join(spec.stateDir, STDERR_FILE);
@@ -199,6 +206,7 @@ function persistentVm(
         () => undefined,
       ),
     capabilities: qemuCapabilities(record.spec.machine),
+    transferDisk: transferDiskPath(record.spec),
     onExit: async () => {
       gone.abort();
       await removeRunFiles(record);
@@ -209,6 +217,13 @@ function persistentVm(
       await writeVmRecord(record);
     },
   });
+}
+
+/** The transfer disk's file of a VM about to start, made empty; undefined when it has none. */
+async function transferDisk(spec: VmSpec): Promise<string | undefined> {
+  const path = transferDiskPath(spec);
+  if (path) await emptyTransferDisk(path);
+  return path;
 }
 
 /**

@@ -11,6 +11,7 @@ import { runProgram } from "../../host/run-program.ts";
 import { sparseDigestAt } from "../../host/sparse-digest.ts";
 import type { SavedState } from "../backend.ts";
 import { copyMemory, sharedMemoryPath } from "./memory-file.ts";
+import { TRANSFER_DISK_DRIVE } from "./transfer-disk.ts";
 
 /** Runs one QMP command. */
 export type QmpCommand = <T = unknown>(
@@ -63,9 +64,14 @@ export async function saveState(
   await qmp(deadline, "stop");
   const ram = await sharedRam(qmp, deadline, pid);
   // A UEFI variable store (flash) travels in the migration stream, which writes it back to the
-  // restoring VM's own store (pflash_post_load): it is not a disk to freeze.
+  // restoring VM's own store (pflash_post_load): it is not a disk to freeze. Nor is the transfer
+  // disk: its bytes matter only during a copy, and a restored VM gets an empty one of its own.
   const writable = (await qmp<BlockInfo[]>(deadline, "query-block")).filter(
-    (block) => block.inserted && !block.inserted.ro && !block.device.startsWith("pflash"),
+    (block) =>
+      block.inserted &&
+      !block.inserted.ro &&
+      !block.device.startsWith("pflash") &&
+      block.device !== TRANSFER_DISK_DRIVE,
   );
   const root = writable[0];
   if (!root?.inserted || writable.length !== 1 || root.inserted.drv !== "qcow2") {

@@ -71,6 +71,8 @@ export interface QemuVmParts {
   capabilities: ReadonlySet<Capability>;
   /** Run after a resize with the VM's new size (a persistent VM records it). */
   onResized?: (size: VmSize) => Promise<void>;
+  /** The transfer disk's file, when the VM has one. */
+  transferDisk?: string | undefined;
 }
 
 export class QemuVm implements RunningVm {
@@ -78,6 +80,7 @@ export class QemuVm implements RunningVm {
   readonly ownership: Ownership;
   readonly console: ConsoleLog;
   readonly transport: GuestTransport;
+  readonly transferDisk: string | undefined;
   readonly scope: ExitScope;
   readonly #name: string;
   readonly #process: VmmProcess;
@@ -101,6 +104,7 @@ export class QemuVm implements RunningVm {
     this.#consoleInput = parts.consoleInput;
     this.#capabilities = parts.capabilities;
     this.#onResized = parts.onResized;
+    this.transferDisk = parts.transferDisk;
     const exited = parts.process.exited.then(async (info) => {
       this.console.end();
       this.#sockets.close();
