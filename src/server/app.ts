@@ -18,7 +18,8 @@ import type { Manager } from "../manager/manager.ts";
 import type { NetworkService } from "../manager/networks.ts";
 import { packageVersion } from "../package-version.ts";
 import { requireToken } from "./auth.ts";
-import { type DaemonConfig, DEFAULT_LIMITS, type LogLevel } from "./config.ts";
+import { type DaemonConfig, DEFAULT_LIMITS } from "./config.ts";
+import type { LogLevel } from "./config-settings.ts";
 import {
   clientError,
   frameworkError,

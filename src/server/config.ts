@@ -20,15 +20,6 @@ import {
   type SettingPath,
 } from "./config-settings.ts";
 
-export {
-  LOG_LEVELS,
-  type LogLevel,
-  NETWORK_MODES,
-  type NetworkMode,
-  SETTING_FLAGS,
-  SETTING_VARIABLES,
-} from "./config-settings.ts";
-
 // host:port; the host a name, an IPv4 address or a bracketed IPv6 one; the port 0–65535.
 const LISTEN_PATTERN =
   "^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\]]+):(6553[0-5]|655[0-2]\\d|65[0-4]\\d\\d|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)$";

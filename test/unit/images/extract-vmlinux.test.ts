@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CorralError, ErrorCodes } from "../../../src/errors.ts";
 import { bzImagePayload, extractVmlinux } from "../../../src/images/extract-vmlinux.ts";
+import { bzImage } from "../../helpers/bz-image.ts";
 
 let dir: string;
 
@@ -17,20 +18,6 @@ beforeAll(() => {
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A bzImage of boot protocol 2.15 with `payload` where its header says. */
-function bzImage(payload: Buffer): Buffer {
-  const setupSectors = 4;
-  const offset = 64;
-  const image = Buffer.alloc((setupSectors + 1) * 512 + offset + payload.length + 4);
-  image[0x1f1] = setupSectors;
-  image.write("HdrS", 0x202, "latin1");
-  image.writeUInt16LE(0x20f, 0x206);
-  image.writeUInt32LE(offset, 0x248);
-  image.writeUInt32LE(payload.length, 0x24c);
-  payload.copy(image, (setupSectors + 1) * 512 + offset);
-  return image;
-}
 
 const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(4096, 7)]);
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ensureVmlinux } from "../../../src/images/image-vmlinux.ts";
+import { bzImage } from "../../helpers/bz-image.ts";
 
 let dir: string;
 /** What the made-up kernel decompresses to: an ELF header and some bytes. */
@@ -14,17 +15,7 @@ const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(1
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "corral-image-vmlinux-"));
-  const payload = gzipSync(elf);
-  const setupSectors = 4;
-  const offset = 64;
-  const image = Buffer.alloc((setupSectors + 1) * 512 + offset + payload.length + 4);
-  image[0x1f1] = setupSectors;
-  image.write("HdrS", 0x202, "latin1");
-  image.writeUInt16LE(0x20f, 0x206);
-  image.writeUInt32LE(offset, 0x248);
-  image.writeUInt32LE(payload.length, 0x24c);
-  payload.copy(image, (setupSectors + 1) * 512 + offset);
-  writeFileSync(join(dir, "vmlinuz"), image);
+  writeFileSync(join(dir, "vmlinuz"), bzImage(gzipSync(elf)));
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
