@@ -4,6 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import type { Static } from "typebox";
+import { TRANSFER_DISK_DRIVE } from "../backends/qemu/transfer-disk.ts";
 import type { Vm } from "../store/vm-types.ts";
 import type { VmContext } from "./vm-context.ts";
 import { liveState } from "./vm-operations.ts";
@@ -57,7 +58,10 @@ async function processStats(
   return { pid, cpuTimeS: ticks / TICKS_PER_S, rssBytes: rssKiB * 1024 };
 }
 
-/** QEMU's `info blockstats` lines (`root: rd_bytes=… wr_bytes=…`) as one entry per device. */
+/**
+ * QEMU's `info blockstats` lines (`root: rd_bytes=… wr_bytes=…`) as one entry per device, but for
+ * corral's transfer disk: file copies' plumbing, not a disk of the VM's.
+ */
 export function parseBlockstats(text: string): VmStats["block"] {
   const devices: VmStats["block"] = [];
   for (const line of text.split(/\r?\n/)) {
@@ -66,7 +70,7 @@ export function parseBlockstats(text: string): VmStats["block"] {
     const values = Object.fromEntries(
       [...match[2].matchAll(/(\w+)=(\d+)/g)].map(([, key, value]) => [key, Number(value)]),
     );
-    if (values.rd_bytes === undefined) continue;
+    if (values.rd_bytes === undefined || match[1] === TRANSFER_DISK_DRIVE) continue;
     devices.push({
       device: match[1],
       readBytes: values.rd_bytes,

@@ -288,10 +288,11 @@ describe("snapshotNameNow", () => {
 });
 
 describe("parseBlockstats", () => {
-  it("reads QEMU's info blockstats, one entry per device with counters", () => {
+  it("reads QEMU's info blockstats, one entry per device with counters, not the transfer disk", () => {
     const text = [
       "root: rd_bytes=24335872 wr_bytes=524288 rd_operations=643 wr_operations=27 flush_operations=6 wr_total_time_ns=16558099",
       "ide1-cd0: rd_bytes=0 wr_bytes=0 rd_operations=0 wr_operations=0 flush_operations=0",
+      "corral-xfer-disk: rd_bytes=4608 wr_bytes=0 rd_operations=2 wr_operations=0",
       "",
       "not a device line",
     ].join("\r\n");
