@@ -119,7 +119,9 @@ describe("corral run", () => {
     child.kill(signal);
     expect((await done).code).toBe(exitCode);
     await expectNoVmLeft(runtimeDir);
-    for (let i = 0; i < 50 && readdirSync(runtimeDir).length > 0; i++) await sleep(100);
+    // The watchdog removes the state folder once the killed QEMU has exited, waiting up to 10 s
+    // for it (an exiting process no longer shows its command line to processesMentioning).
+    for (let i = 0; i < 150 && readdirSync(runtimeDir).length > 0; i++) await sleep(100);
     expect(readdirSync(runtimeDir)).toEqual([]);
   });
 });
