@@ -107,10 +107,16 @@ export function isRunning(identity: ProcessIdentity): boolean {
   return startTime !== undefined && (identity.startTime === 0 || startTime === identity.startTime);
 }
 
+// The kernel's PF_EXITING task flag: set as the process begins to exit, before it drops its memory
+// (and so its command line) and long before the last of its threads closes its sockets.
+const PF_EXITING = 0x4;
+
 /**
  * Field 22 of /proc/<pid>/stat (start time since boot, in clock ticks); undefined when the pid
- * is not running. A zombie counts as ended. The command name (field 2) may hold spaces and
- * parentheses, so fields are counted after its last ")".
+ * is not running. A zombie, or a process on its way out (field 9, its flags, has PF_EXITING),
+ * counts as ended: a killed QEMU can take seconds to close its sockets on a loaded host, and a
+ * QMP dial in that time would be accepted and then closed. The command name (field 2) may hold
+ * spaces and parentheses, so fields are counted after its last ")".
  */
 function startTimeOf(pid: number): number | undefined {
   let stat: string;
@@ -121,6 +127,7 @@ function startTimeOf(pid: number): number | undefined {
   }
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  if ((Number(fields[6]) & PF_EXITING) !== 0) return undefined;
   const startTime = Number(fields[19]);
   return Number.isFinite(startTime) ? startTime : undefined;
 }
