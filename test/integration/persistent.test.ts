@@ -32,16 +32,21 @@ function persistentDir(): string {
   return stateDir;
 }
 
+/** Starts a persistent VM in `stateDir` from a process of its own, which exits. */
+async function startInAnotherProcess(stateDir: string): Promise<void> {
+  const child = spawn(process.execPath, [START, stateDir], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = await once(child, "exit");
+  expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+}
+
 describe("a persistent machine", () => {
   it("outlives the process that started it; another attaches, works with it and stops it", async () => {
     const stateDir = persistentDir();
-    const child = spawn(process.execPath, [START, stateDir], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = await once(child, "exit");
-    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    await startInAnotherProcess(stateDir);
     const pid = vmPid(stateDir);
     expect(processesMentioning(stateDir).some((line) => line.startsWith(`${pid} `))).toBe(true);
 
@@ -95,10 +100,9 @@ describe("a persistent machine", () => {
 
   it("says so when its VMM has died, removes the stale record and sockets, and keeps the disk", async () => {
     const stateDir = persistentDir();
-    {
-      await using machine = new Machine({ name: "doomed", ownership: "persistent", stateDir });
-      await machine.waitForShell();
-    }
+    // Started by a process that has gone: one still holding the VM would see it die and clean up
+    // before Machine.attach could.
+    await startInAnotherProcess(stateDir);
     process.kill(vmPid(stateDir), "SIGKILL");
     await expect.poll(() => processesMentioning(stateDir)).toEqual([]);
     await expect(Machine.attach(stateDir)).rejects.toMatchObject({
