@@ -5,7 +5,7 @@
 
 import { posix } from "node:path";
 import { shellQuote } from "./shell-quote.ts";
-import { commitLines, LIST_TREE } from "./transfer-scripts.ts";
+import { commitLines, LIST_TREE, type ToGuestScriptOptions } from "./transfer-scripts.ts";
 
 /** The transfer disk's size the guest sees: a copy's bytes must fit (else: the port). */
 export const TRANSFER_DISK_BYTES = 64 * 1024 ** 3;
@@ -28,25 +28,13 @@ const FIND_DISK = [
   `[ -n "$d" ] && [ -b "$d" ] || exit ${EXIT_NO_DISK}`,
 ];
 
-export interface DiskToGuestOptions {
-  nonce: string;
-  isDirectory: boolean;
-  /** Bytes on the disk: the file, or a tar archive of the folder. */
-  size: number;
-  /** Permission bits of a file. */
-  mode: number;
-  target: string;
-  /** Also print the sha256 of the file as written (see `parseSha256`). */
-  sha256?: boolean;
-}
-
 /**
  * Reads `size` bytes from the disk into `target` (a folder's tar archive is extracted; it is
  * merged into an existing folder). Direct reads need whole sectors: the read is rounded up to
  * 512 bytes (zeros on the disk) and the file cut back. With `sha256`, the file is hashed once
  * written: the sum is of what landed in the guest.
  */
-export function diskToGuestScript(options: DiskToGuestOptions): string {
+export function diskToGuestScript(options: ToGuestScriptOptions): string {
   const { nonce, isDirectory, size, mode, target, sha256 } = options;
   const staging = posix.join(posix.dirname(target), `.corral-copy-${nonce}`);
   const sectors = Math.ceil(size / 512) * 512;

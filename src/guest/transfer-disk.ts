@@ -21,6 +21,7 @@ import {
 } from "./transfer-disk-scripts.ts";
 import { HostSink, hostSource } from "./transfer-files.ts";
 import {
+  type CopyChannel,
   type CopyOutcome,
   outcome,
   requireSuccess,
@@ -42,7 +43,8 @@ export async function emptyTransferDisk(path: string): Promise<void> {
   }
 }
 
-export class TransferDisk {
+/** The transfer disk: carries a copy that fits on it, when the guest has found the disk. */
+export class TransferDisk implements CopyChannel {
   readonly #path: string;
   readonly #lock = new ChannelLock();
 
@@ -52,9 +54,8 @@ export class TransferDisk {
   }
 
   /**
-   * Copies the host file or folder `source` to `target` in the guest, as TransferPort.toGuest
-   * does. Resolves to undefined, having changed nothing, when the guest has no transfer disk or
-   * the bytes do not fit on it: the port's turn then.
+   * CopyChannel.toGuest; undefined when the guest has no transfer disk or the bytes do not fit
+   * on it. With `sha256`, the file is hashed as written (a second pass: the sum proves what landed).
    */
   toGuest(
     shell: BackdoorShell,
@@ -88,9 +89,8 @@ export class TransferDisk {
   }
 
   /**
-   * Copies the guest file or folder `source` to the host path `target`, as TransferPort.toHost
-   * does. Resolves to undefined, having changed nothing, when the guest has no transfer disk or
-   * the file does not fit on it.
+   * CopyChannel.toHost; undefined when the guest has no transfer disk or the file does not fit
+   * on it. With `sha256`, the guest hashes the source beside the copy.
    */
   toHost(
     shell: BackdoorShell,

@@ -37,9 +37,37 @@ export interface CopyOutcome {
   sha256?: string;
 }
 
+/** One copy through a CopyChannel, from `source` to `target`, its file hashed if `sha256`. */
+export type CopyVerb = (
+  shell: BackdoorShell,
+  source: string,
+  target: string,
+  call: TransferCall,
+  sha256?: boolean,
+) => Promise<CopyOutcome | undefined>;
+
+/** A way to copy files and folders between host and guest, beside the guest's shell. */
+export interface CopyChannel {
+  /**
+   * Copies the host file or folder `source` to `target` in the guest (parent folders are
+   * created; a folder is merged into an existing one). Anything else is refused at once. With
+   * `sha256`, the guest hashes the file's bytes as it received them. Resolves to undefined,
+   * having changed nothing, when this channel cannot carry the copy (the next one's turn).
+   */
+  toGuest: CopyVerb;
+  /**
+   * Copies the guest file or folder `source` to the host path `target` (parent folders are
+   * created; a folder is merged into an existing one). Anything else is refused. With `sha256`,
+   * the guest hashes the file's bytes it sent. Resolves to undefined, having changed nothing,
+   * when this channel cannot carry the copy.
+   */
+  toHost: CopyVerb;
+}
+
 const ZEROS = Buffer.alloc(64 * 1024);
 
-export class TransferPort {
+/** The `corral.xfer` port: carries any copy (it never resolves to undefined). */
+export class TransferPort implements CopyChannel {
   readonly #socket: Duplex;
   readonly #reader: ChunkReader;
   readonly #lock = new ChannelLock();
@@ -49,11 +77,7 @@ export class TransferPort {
     this.#reader = new ChunkReader("transfer port", socket);
   }
 
-  /**
-   * Copies the host file or folder `source` to `target` in the guest (parent folders are
-   * created; a folder is merged into an existing one). Anything else is refused at once. With
-   * `sha256`, a file's bytes are hashed in the guest as they arrive.
-   */
+  /** CopyChannel.toGuest; with `sha256`, a file's bytes are hashed as they arrive. */
   toGuest(
     shell: BackdoorShell,
     source: string,
@@ -102,11 +126,7 @@ export class TransferPort {
     });
   }
 
-  /**
-   * Copies the guest file or folder `source` to the host path `target` (parent folders are
-   * created; a folder is merged into an existing one). Anything else is refused. With `sha256`,
-   * a file's bytes are hashed in the guest as they are sent.
-   */
+  /** CopyChannel.toHost; with `sha256`, a file's bytes are hashed as they are sent. */
   toHost(
     shell: BackdoorShell,
     source: string,

@@ -28,12 +28,15 @@ export const LIST_TREE = "find . -mindepth 1 \\( -type f -o -type d -o -type l \
 export interface ToGuestScriptOptions {
   nonce: string;
   isDirectory: boolean;
-  /** Bytes the host sends: the file, or a tar archive of the folder. */
+  /** Bytes the host sends (or has put on the transfer disk): the file, or a folder's tar archive. */
   size: number;
   /** Permission bits of a file. */
   mode: number;
   target: string;
-  /** Also hash a file's bytes as they arrive: the script prints their sha256 (see `parseSha256`). */
+  /**
+   * Also print the sha256 of a file's bytes (see `parseSha256`): over the port as they arrive,
+   * from the transfer disk as written.
+   */
   sha256?: boolean;
 }
 

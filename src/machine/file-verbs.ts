@@ -10,9 +10,8 @@ import { Deadline, type WaitOptions } from "../deadline.ts";
 import { CorralError, ErrorCodes, GuestCommandError } from "../errors.ts";
 import type { BackdoorShell } from "../guest/backdoor-shell.ts";
 import { shellQuote } from "../guest/shell-quote.ts";
-import type { TransferDisk } from "../guest/transfer-disk.ts";
 import { hostSourceInfo } from "../guest/transfer-files.ts";
-import type { CopyOutcome, TransferCall, TransferPort } from "../guest/transfer-port.ts";
+import type { CopyChannel, CopyOutcome, TransferCall } from "../guest/transfer-port.ts";
 import { parseSha256 } from "../guest/transfer-scripts.ts";
 import { EXECUTE_TIMEOUT_MS, type VmSession } from "./vm-session.ts";
 
@@ -147,7 +146,7 @@ async function throughGuest(
   call: Omit<TransferCall, "describe">,
   during: string,
   copy: (
-    channel: TransferDisk | TransferPort,
+    channel: CopyChannel,
     shell: BackdoorShell,
     call: TransferCall,
   ) => Promise<CopyOutcome | undefined>,
