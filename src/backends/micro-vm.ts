@@ -85,6 +85,7 @@ export class MicroVm implements RunningVm {
     this.scope = new ExitScope(exited, (during, info) => this.exitError(during, info));
     const vsock = new HybridVsockTransport(parts.vsockSocket);
     this.transport = {
+      isShellPerConnection: vsock.isShellPerConnection,
       open: (port: GuestPort, deadline: Deadline) =>
         this.scope.race(vsock.open(port, deadline), deadline, `opening the guest's ${port} port`),
     };

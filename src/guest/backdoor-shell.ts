@@ -110,6 +110,8 @@ export class BackdoorShell {
   #hasFreshBanner = false;
   /** When the last shell died, while no new one has been taken over. */
   #diedAt: number | undefined;
+  /** Settles once the console's connection has closed (never rejects). */
+  readonly connectionClosed: Promise<void>;
 
   private constructor(streams: ShellStreams, isRunning: boolean) {
     this.#input = streams.console;
@@ -119,12 +121,16 @@ export class BackdoorShell {
     streams.console.on("data", (chunk: Buffer) => {
       for (const event of this.#events.push(chunk)) this.#onEvent(event);
     });
-    const onEnd = (error?: Error) =>
+    const { promise: connectionClosed, resolve: closed } = Promise.withResolvers<void>();
+    this.connectionClosed = connectionClosed;
+    const onEnd = (error?: Error) => {
       this.#breakFor(
         new CorralError(ErrorCodes.GUEST_CHANNEL_BROKEN, "the backdoor shell connection closed", {
           ...(error ? { cause: error } : {}),
         }),
       );
+      closed();
+    };
     streams.console.on("close", () => onEnd());
     streams.console.on("end", () => onEnd());
     streams.console.on("error", (error) => onEnd(error));

@@ -121,6 +121,7 @@ export const GUEST_VSOCK_PORTS: Readonly<Record<Exclude<GuestPort, "qga">, numbe
  * listens there (a guest still booting refuses) or the deadline; garbage fails at once.
  */
 export class HybridVsockTransport implements GuestTransport {
+  readonly isShellPerConnection = true;
   readonly socketPath: string;
   readonly #ports: Readonly<Partial<Record<GuestPort, number>>>;
 

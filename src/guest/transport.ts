@@ -14,6 +14,12 @@ export type GuestPort = "shell" | "stdout" | "stderr" | "xfer" | "qga";
 
 export interface GuestTransport {
   /**
+   * True when each connection to the `shell` port gets a shell of its own that takes the
+   * connection with it when it ends (vsock); false when one port carries shell after shell
+   * (hvc0, where the guest's next shell prints its banner on the same stream).
+   */
+  readonly isShellPerConnection: boolean;
+  /**
    * The stream of `port`, once the VMM has it connected; fails at the deadline or VMM exit. The
    * `qga` port may be opened again after its stream closed (the agent's client reconnects).
    */

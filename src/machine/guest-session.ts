@@ -1,7 +1,8 @@
 // The guest side of one running VM: its backdoor shell and transfer port, opened over the VM's
 // transport. A VM that booted prints the backdoor banner first; one restored from a snapshot has
 // its shell idle and framed already (only its clock is behind); one attached to by another corral
-// process may have a command in flight, whose output is drained first.
+// process may have a command in flight, whose output is drained first. Over vsock, where each
+// connection has a shell of its own, a shell that ended is replaced by connecting again.
 
 import type { RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";
@@ -14,7 +15,7 @@ export type ShellArrival = "boot" | "restored" | "attached";
 
 export class GuestSession {
   readonly #vm: RunningVm;
-  readonly #arrival: ShellArrival;
+  #arrival: ShellArrival;
   readonly #describe: () => string[];
   #shell: Promise<BackdoorShell> | undefined;
   #transfer: Promise<TransferPort> | undefined;
@@ -35,11 +36,23 @@ export class GuestSession {
 
   /** The backdoor shell, once the guest has it up. */
   shell(deadline: Deadline): Promise<BackdoorShell> {
-    this.#shell ??= this.#connect(deadline);
-    this.#shell.catch(() => {
-      this.#shell = undefined;
-    });
-    return this.#shell;
+    if (this.#shell) return this.#shell;
+    const connecting = this.#connect(deadline);
+    this.#shell = connecting;
+    const forget = () => {
+      if (this.#shell === connecting) this.#shell = undefined;
+    };
+    connecting.then((shell) => {
+      if (!this.#vm.transport.isShellPerConnection) return;
+      void shell.connectionClosed.then(() => {
+        if (this.#gone || this.#shell !== connecting) return;
+        // The guest's next shell comes with a new connection, and prints its banner.
+        this.#isUp = false;
+        this.#arrival = "boot";
+        forget();
+      });
+    }, forget);
+    return connecting;
   }
 
   /** The transfer port, connected once. */
@@ -78,6 +91,12 @@ export class GuestSession {
     );
     const streams = { console, stdout, stderr } as ShellStreams;
     const shell = await this.#arrive(streams, deadline);
+    if (this.#vm.transport.isShellPerConnection) {
+      void shell.connectionClosed.then(() => {
+        stdout?.destroy();
+        stderr?.destroy();
+      });
+    }
     if (this.#gone) shell.invalidate(this.#gone);
     this.#isUp = true;
     return shell;

@@ -113,6 +113,7 @@ export class QemuVm implements RunningVm {
     });
     this.scope = new ExitScope(exited, (during, info) => this.exitError(during, info));
     this.transport = {
+      isShellPerConnection: false,
       open: (port: GuestPort, deadline: Deadline) =>
         this.scope.race(
           this.#sockets.open(port, deadline),

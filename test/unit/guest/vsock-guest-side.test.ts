@@ -12,11 +12,13 @@ import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { RunningVm } from "../../../src/backends/backend.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { BackdoorShell, type ShellStreams } from "../../../src/guest/backdoor-shell.ts";
 import { GUEST_VSOCK_PORTS, HybridVsockTransport } from "../../../src/guest/hybrid-vsock.ts";
 import { STDERR_PORT, STDOUT_PORT, XFER_PORT } from "../../../src/guest/shell-framing.ts";
 import { TransferPort } from "../../../src/guest/transfer-port.ts";
+import { GuestSession } from "../../../src/machine/guest-session.ts";
 import { type FakeVsockMux, startFakeVsockMux } from "../../fakes/fake-vsock-mux.ts";
 
 const scripts = join(
@@ -165,6 +167,23 @@ describe.skipIf(!hasActivator)(
       expect(secondPid).toMatch(/^\d+\n$/);
       expect(secondPid).not.toBe(firstPid);
       await expect(first.exec("true", deadline(), describeNothing)).rejects.toThrow(/closed/);
+    });
+
+    it("connects again when the shell has ended, and the new shell has the ports", async () => {
+      // GuestSession needs only the VM's transport for a booted guest.
+      const vm = { transport } as unknown as RunningVm;
+      const session = new GuestSession(vm, "boot", describeNothing);
+      const first = await session.shell(deadline());
+      expect(session.isUp).toBe(true);
+      await first.fire("kill -9 $$", deadline(), describeNothing);
+      await first.connectionClosed;
+      await vi.waitFor(() => expect(session.isUp).toBe(false));
+      const second = await session.shell(deadline());
+      expect(second).not.toBe(first);
+      const reply = await second.exec("echo out; echo err >&2", deadline(), describeNothing);
+      expect(reply).toMatchObject({ exitCode: 0 });
+      expect([reply.stdout.toString(), reply.stderr.toString()]).toEqual(["out\n", "err\n"]);
+      expect(await session.shell(deadline())).toBe(second);
     });
   },
 );
