@@ -41,8 +41,8 @@ export async function readVmRecord(stateDir: string): Promise<VmRecord> {
 /**
  * Removes what a VM that has ended leaves of its run: its record and sockets, while `vm.json` is
  * still this run's (same pid and start time). A later run in the same folder uses the same socket
- * paths: a cleanup that comes late (the process that spawned the VM sees it reaped seconds after
- * a Machine attached to it saw it end and started it again) must not take the new run's files.
+ * paths: a cleanup that comes late (the process that spawned the VM sees it reaped only after a
+ * Machine attached to it has seen it end and started it again) must not take the new run's files.
  * The disk stays.
  */
 export async function removeRunFiles(record: VmRecord): Promise<void> {
