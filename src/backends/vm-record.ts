@@ -38,8 +38,20 @@ export async function readVmRecord(stateDir: string): Promise<VmRecord> {
   return record;
 }
 
-/** Removes what a VM that has ended leaves of its run: its record and sockets. The disk stays. */
+/**
+ * Removes what a VM that has ended leaves of its run: its record and sockets, while `vm.json` is
+ * still this run's (same pid and start time). A later run in the same folder uses the same socket
+ * paths: a cleanup that comes late (the process that spawned the VM sees it reaped only after a
+ * Machine attached to it has seen it end and started it again) must not take the new run's files.
+ * The disk stays.
+ */
 export async function removeRunFiles(record: VmRecord): Promise<void> {
-  await rm(join(record.spec.stateDir, RECORD_FILE), { force: true });
-  await Promise.all(Object.values(record.sockets).map((path) => rm(path, { force: true })));
+  const path = join(record.spec.stateDir, RECORD_FILE);
+  const current = await readFile(path, "utf8").then(
+    (text) => JSON.parse(text) as Partial<VmRecord>,
+    () => undefined,
+  );
+  if (current?.pid !== record.pid || current.startTime !== record.startTime) return;
+  await rm(path, { force: true });
+  await Promise.all(Object.values(record.sockets).map((socket) => rm(socket, { force: true })));
 }

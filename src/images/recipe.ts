@@ -10,7 +10,7 @@ import { CorralError, ErrorCodes } from "../errors.ts";
  * Bumped whenever the builder's own steps change what an image contains, so that old cache
  * entries stop matching.
  */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 4;
 
 export const DEFAULT_RECIPE = "debian-12";
 

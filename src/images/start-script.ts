@@ -51,7 +51,7 @@ fi
 # shellcheck disable=SC2086 # QEMU_OPTS is split into words on purpose, as in NixOS scripts
 exec qemu-system-x86_64 \\
   -name ${name} \\
-  -machine pc \\
+  -machine q35 \\
   -m ${options.memoryMiB} \\
   -smp ${options.cpus} \\
   -nodefaults \\

@@ -5,7 +5,13 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Backend, BootSource, VmMachine } from "../backends/backend.ts";
+import {
+  type Backend,
+  type BootSource,
+  DEFAULT_MACHINE_TYPE,
+  type MachineType,
+  type VmMachine,
+} from "../backends/backend.ts";
 import { findBackend } from "../backends/registry.ts";
 import {
   type Accelerator,
@@ -84,10 +90,19 @@ export async function planMachine(
 function planHardware(options: MachineOptions): VmMachine | undefined {
   if (options.startScript) return undefined;
   return {
-    type: options.machineType ?? "pc",
+    type: options.machineType ?? defaultMachineType(options),
     firmware: options.firmware ?? "bios",
     hypervEnlightenments: options.hypervEnlightenments ?? false,
   };
+}
+
+/**
+ * q35, or pc for a BIOS machine with CD-ROMs: q35's sit on its AHCI controller, for which Debian's
+ * cloud kernel (corral's image) has no driver; pc's IDE one it has.
+ */
+function defaultMachineType(options: MachineOptions): MachineType {
+  const hasCdrom = options.drives?.some((drive) => drive.media === "cdrom") ?? false;
+  return hasCdrom && options.firmware !== "uefi" ? "pc" : DEFAULT_MACHINE_TYPE;
 }
 
 /**

@@ -102,7 +102,7 @@ export function planResize(
 
 /** What the guest sees, as `resize` waits for it. */
 export interface GuestSize {
-  /** Online vCPUs (what `nproc` counts). */
+  /** vCPUs onlined to the end, so that its processes may run there (what `nproc` counts). */
   cpus: number;
   memTotalKiB: number;
   /** The size of the disk that holds the root filesystem; 0 when / is on no block device. */
@@ -119,8 +119,9 @@ export function guestSizeCommand(atLeast?: GuestSize): string {
   const measure = [
     'while read -r _ _ n _ p _; do [ "$p" = / ] && d=/sys/dev/block/$n; done </proc/self/mountinfo',
     '[ -e "$d/partition" ] && d=$d/..',
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
-    'c=0; IFS=, read -ra r </sys/devices/system/cpu/online; for x in "${r[@]}"; do if [[ $x == *-* ]]; then c=$((c + ${x#*-} - ${x%-*} + 1)); else c=$((c + 1)); fi; done',
+    // A CPU's own `online` says 1 once onlining it has finished (the boot CPU has none); the
+    // kernel's online mask has it earlier, before the scheduler runs anything there (nproc).
+    'c=0; for f in /sys/devices/system/cpu/cpu[0-9]*; do o=1; [ -r "$f/online" ] && read -r o <"$f/online"; c=$((c + o)); done',
     'while read -r k m _; do [ "$k" = MemTotal: ] && break; done </proc/meminfo',
     'b=0; [ -r "$d/size" ] && read -r b <"$d/size"; b=$((b * 512))',
     'echo "cpus $c, MemTotal $m kB, disk $b bytes"',

@@ -72,10 +72,8 @@ export function validateProfile(subject: string, options: MachineOptions): void 
       `a start script brings its own machine and disks; ${given.map(([key]) => key).join(", ")} need an image or a bootDisk`,
     );
   }
-  if (firmware === "uefi" && machineType !== "q35") {
-    refuse(
-      `firmware "uefi" needs machineType "q35" (it is ${JSON.stringify(machineType ?? "pc")})`,
-    );
+  if (firmware === "uefi" && machineType !== undefined && machineType !== "q35") {
+    refuse(`firmware "uefi" needs machineType "q35" (it is ${JSON.stringify(machineType)})`);
   }
   if (machineType === "microvm") {
     if (isDiskBoot(options)) {

@@ -7,7 +7,7 @@
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CorralError, ErrorCodes } from "../../errors.ts";
-import type { Capability, VmMachine, VmSpec } from "../backend.ts";
+import { type Capability, DEFAULT_MACHINE_TYPE, type VmMachine, type VmSpec } from "../backend.ts";
 import { cpuFeatures, directArgs, driveArgs, isMmio } from "./direct-args.ts";
 import { guestMemoryFor } from "./memory-backend.ts";
 import { createQemuDisk } from "./qemu-disks.ts";
@@ -38,11 +38,15 @@ export function qemuCapabilities(machine: VmMachine | undefined): ReadonlySet<Ca
 }
 
 /** The machine of a spec that names none: what corral's start scripts run. */
-const PC: VmMachine = { type: "pc", firmware: "bios", hypervEnlightenments: false };
+const SCRIPT_MACHINE: VmMachine = {
+  type: DEFAULT_MACHINE_TYPE,
+  firmware: "bios",
+  hypervEnlightenments: false,
+};
 
 /** The command that starts QEMU for `spec`; makes the root disk and UEFI store it needs. */
 export async function qemuCommand(spec: VmSpec): Promise<QemuCommand> {
-  const machine = spec.machine ?? PC;
+  const machine = spec.machine ?? SCRIPT_MACHINE;
   const runtime = {
     isMmio: isMmio(machine),
     cpuFeatures: cpuFeatures(machine, spec.accelerator),
@@ -50,9 +54,11 @@ export async function qemuCommand(spec: VmSpec): Promise<QemuCommand> {
     machineType: machine.type,
   };
   const { boot } = spec;
-  const isPlainPc =
-    machine.type === "pc" && machine.firmware === "bios" && !machine.hypervEnlightenments;
-  if (boot.kind === "start-script" || (boot.kind === "image" && isPlainPc)) {
+  const isScriptMachine =
+    machine.type === SCRIPT_MACHINE.type &&
+    machine.firmware === "bios" &&
+    !machine.hypervEnlightenments;
+  if (boot.kind === "start-script" || (boot.kind === "image" && isScriptMachine)) {
     return {
       file: boot.kind === "image" ? boot.startScript : boot.path,
       args: driveArgs(spec.drives ?? [], machine),

@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_MACHINE_TYPE } from "../../../src/backends/backend.ts";
 import { renderStartScript, type StartScriptOptions } from "../../../src/images/start-script.ts";
 
 let dir: string;
@@ -59,6 +60,8 @@ describe("run-<name>-vm start script", () => {
       `if=none,id=root,file=${state}/t.qcow2,format=qcow2,cache=unsafe,discard=unmap,werror=report`,
     );
     expect(qemu).toContain("console=ttyS0 quiet=no");
+    // The QEMU backend runs an image through its script only for the machine the script runs.
+    expect(qemu[qemu.indexOf("-machine") + 1]).toBe(DEFAULT_MACHINE_TYPE);
     expect(qemu.slice(-5)).toEqual(["-smp", "2", "-accel", "tcg", "arg with space"]);
   });
 

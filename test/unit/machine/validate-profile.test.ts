@@ -45,7 +45,10 @@ describe("machine profile options", () => {
       { startScript: "./run-a-vm", machineType: "q35", diskGiB: 4 },
       "new Machine: a start script brings its own machine and disks; machineType, diskGiB need an image or a bootDisk",
     ],
-    [{ firmware: "uefi" }, 'firmware "uefi" needs machineType "q35" (it is "pc")'],
+    [
+      { firmware: "uefi", machineType: "pc" },
+      'firmware "uefi" needs machineType "q35" (it is "pc")',
+    ],
     [
       { machineType: "microvm", image: null, diskGiB: 4 },
       "a microvm has no firmware to boot a disk with",

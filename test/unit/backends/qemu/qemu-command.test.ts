@@ -43,10 +43,10 @@ function imageSpec(overrides: Partial<VmSpec> = {}): VmSpec {
 }
 
 describe("qemuCommand", () => {
-  it("runs a corral image on plain pc through its start script, drives appended", async () => {
+  it("runs a corral image on plain q35 through its start script, drives appended", async () => {
     const command = await qemuCommand(
       imageSpec({
-        machine: { type: "pc", firmware: "bios", hypervEnlightenments: false },
+        machine: { type: "q35", firmware: "bios", hypervEnlightenments: false },
         drives: [{ path: "/seed.iso", format: "raw", media: "cdrom", readOnly: true }],
         rootDisk: join(dir, "root.qcow2"),
       }),
