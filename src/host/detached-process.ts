@@ -59,14 +59,17 @@ export class DetachedProcess {
       child.once("exit", (code, signal) => resolve({ code, signal })),
     );
     child.unref();
-    return new DetachedProcess({ pid, startTime: startTimeOf(pid) ?? 0 }, exited);
+    return new DetachedProcess({ pid, startTime: readStat(pid)?.startTime ?? 0 }, exited);
   }
 
-  /** The process `identity` if it still runs, else undefined. Its exit is seen by polling. */
+  /**
+   * The process `identity` if it still runs, else undefined. Its exit is seen by polling, once
+   * the last of its threads has gone (and with it its files, sockets and disk locks).
+   */
   static find(identity: ProcessIdentity): DetachedProcess | undefined {
     if (!isRunning(identity)) return undefined;
     const exited = (async (): Promise<ExitInfo> => {
-      while (isRunning(identity)) await sleep(EXIT_POLL_MS, undefined, { ref: false });
+      while (!hasEnded(identity)) await sleep(EXIT_POLL_MS, undefined, { ref: false });
       return { code: null, signal: null };
     })();
     return new DetachedProcess(identity, exited);
@@ -101,33 +104,70 @@ export class DetachedProcess {
   }
 }
 
-/** Whether the process `identity` runs: its pid is alive and started when it did. */
+/**
+ * Whether the process `identity` runs: its pid is alive, started when it did, and is not on its
+ * way out (a zombie, or PF_EXITING among its flags: a killed QEMU can take seconds to close its
+ * sockets on a loaded host, and a QMP dial in that time would be accepted and then closed).
+ */
 export function isRunning(identity: ProcessIdentity): boolean {
-  const startTime = startTimeOf(identity.pid);
-  return startTime !== undefined && (identity.startTime === 0 || startTime === identity.startTime);
+  const stat = readStat(identity.pid);
+  return (
+    stat !== undefined &&
+    isSameStart(identity, stat) &&
+    stat.state !== "Z" &&
+    stat.state !== "X" &&
+    (stat.flags & PF_EXITING) === 0
+  );
+}
+
+/** Whether the process `identity` is gone for good: no thread of it is left. */
+function hasEnded(identity: ProcessIdentity): boolean {
+  const stat = readStat(identity.pid);
+  if (stat === undefined || !isSameStart(identity, stat)) return true;
+  // A zombie leader waits for its other threads, which still hold the process's files.
+  return (stat.state === "Z" || stat.state === "X") && threadCount(identity.pid) <= 1;
 }
 
 // The kernel's PF_EXITING task flag: set as the process begins to exit, before it drops its memory
-// (and so its command line) and long before the last of its threads closes its sockets.
+// (and so its command line) and long before the last of its threads closes its files.
 const PF_EXITING = 0x4;
 
+interface ProcessStat {
+  /** Field 3: R, S, D, Z, X… */
+  state: string;
+  /** Field 9: the kernel's task flags. */
+  flags: number;
+  /** Field 22: start time since boot, in clock ticks. */
+  startTime: number;
+}
+
+function isSameStart(identity: ProcessIdentity, stat: ProcessStat): boolean {
+  return identity.startTime === 0 || stat.startTime === identity.startTime;
+}
+
 /**
- * Field 22 of /proc/<pid>/stat (start time since boot, in clock ticks); undefined when the pid
- * is not running. A zombie, or a process on its way out (field 9, its flags, has PF_EXITING),
- * counts as ended: a killed QEMU can take seconds to close its sockets on a loaded host, and a
- * QMP dial in that time would be accepted and then closed. The command name (field 2) may hold
- * spaces and parentheses, so fields are counted after its last ")".
+ * What /proc/<pid>/stat says of pid `pid`; undefined when there is no such pid. The command name
+ * (field 2) may hold spaces and parentheses, so fields are counted after its last ")".
  */
-function startTimeOf(pid: number): number | undefined {
-  let stat: string;
+function readStat(pid: number): ProcessStat | undefined {
+  let text: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return undefined;
   }
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  if ((Number(fields[6]) & PF_EXITING) !== 0) return undefined;
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
   const startTime = Number(fields[19]);
-  return Number.isFinite(startTime) ? startTime : undefined;
+  if (!Number.isFinite(startTime)) return undefined;
+  return { state: fields[0] ?? "", flags: Number(fields[6]), startTime };
+}
+
+/** How many threads pid `pid` has left (0 when it is gone). */
+function threadCount(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/^Threads:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }

@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it, vi } from "vitest";
 import { DetachedProcess, isRunning } from "../../../src/host/detached-process.ts";
 
 describe("DetachedProcess", () => {
@@ -35,4 +37,38 @@ describe("DetachedProcess", () => {
       await started.stop();
     }
   });
+
+  // The main thread ends (pthread_exit) while another runs 1.5 s more: the leader is a zombie and
+  // the process still holds its files, as a killed QEMU whose vCPU thread has yet to exit.
+  it.skipIf(spawnSync("python3", ["--version"]).status !== 0)(
+    "stops running when it begins to exit, and has exited once its last thread has",
+    async () => {
+      const script = [
+        "import ctypes, threading, time",
+        "threading.Thread(target=lambda: time.sleep(1.5)).start()",
+        "time.sleep(0.3)",
+        "ctypes.CDLL(None).pthread_exit(None)",
+      ].join("\n");
+      const started = await DetachedProcess.spawn("python3", ["-c", script], {
+        stdio: ["ignore", "ignore", "ignore"],
+      });
+      try {
+        const found = DetachedProcess.find(started.identity);
+        expect(found).toBeDefined();
+        let hasExited = false;
+        void found?.exited.then(() => {
+          hasExited = true;
+        });
+        await vi.waitFor(() => expect(isRunning(started.identity)).toBe(false), { timeout: 5000 });
+        const status = readFileSync(`/proc/${started.pid}/status`, "utf8");
+        expect(Number(/^Threads:\s*(\d+)/m.exec(status)?.[1])).toBeGreaterThan(1);
+        await sleep(200);
+        expect(hasExited).toBe(false);
+        await found?.exited;
+        expect(() => readFileSync(`/proc/${started.pid}/status`)).toThrow();
+      } finally {
+        started.kill("SIGKILL");
+      }
+    },
+  );
 });
