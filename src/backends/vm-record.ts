@@ -46,12 +46,8 @@ export async function readVmRecord(stateDir: string): Promise<VmRecord> {
  * The disk stays.
  */
 export async function removeRunFiles(record: VmRecord): Promise<void> {
-  const path = join(record.spec.stateDir, RECORD_FILE);
-  const current = await readFile(path, "utf8").then(
-    (text) => JSON.parse(text) as Partial<VmRecord>,
-    () => undefined,
-  );
+  const current = await readVmRecord(record.spec.stateDir).catch(() => undefined);
   if (current?.pid !== record.pid || current.startTime !== record.startTime) return;
-  await rm(path, { force: true });
+  await rm(join(record.spec.stateDir, RECORD_FILE), { force: true });
   await Promise.all(Object.values(record.sockets).map((socket) => rm(socket, { force: true })));
 }

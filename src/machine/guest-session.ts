@@ -36,23 +36,11 @@ export class GuestSession {
 
   /** The backdoor shell, once the guest has it up. */
   shell(deadline: Deadline): Promise<BackdoorShell> {
-    if (this.#shell) return this.#shell;
-    const connecting = this.#connect(deadline);
-    this.#shell = connecting;
-    const forget = () => {
-      if (this.#shell === connecting) this.#shell = undefined;
-    };
-    connecting.then((shell) => {
-      if (!this.#vm.transport.isShellPerConnection) return;
-      void shell.connectionClosed.then(() => {
-        if (this.#gone || this.#shell !== connecting) return;
-        // The guest's next shell comes with a new connection, and prints its banner.
-        this.#isUp = false;
-        this.#arrival = "boot";
-        forget();
-      });
-    }, forget);
-    return connecting;
+    this.#shell ??= this.#connect(deadline);
+    this.#shell.catch(() => {
+      this.#shell = undefined;
+    });
+    return this.#shell;
   }
 
   /** The transfer port, connected once. */
@@ -95,6 +83,11 @@ export class GuestSession {
       void shell.connectionClosed.then(() => {
         stdout?.destroy();
         stderr?.destroy();
+        if (this.#gone) return;
+        // The guest's next shell comes with a new connection, and prints its banner.
+        this.#isUp = false;
+        this.#arrival = "boot";
+        this.#shell = undefined;
       });
     }
     if (this.#gone) shell.invalidate(this.#gone);
