@@ -23,9 +23,10 @@ export async function benchSnapshots(): Promise<void> {
     {
       await using machine = new Machine({ memoryMiB: 512 });
       await machine.waitForUnit("multi-user.target");
-      // Booted means udev has handled the coldplug too (as the idle bench and --reuse-boot wait):
-      // its workers, still busy in a snapshot taken earlier, would go on in every restore.
-      await machine.execute("udevadm settle");
+      // Booted as --reuse-boot saves it: every unit of the boot started (the clock setter that
+      // restores use included) and udev done with the coldplug, whose workers, still busy in a
+      // snapshot taken earlier, would go on in every restore.
+      await machine.execute("systemctl is-system-running --wait; udevadm settle");
       results.guestUsedMiB = await guestUsedMiB(machine);
       let createMs = 0;
       results.snapshotPausedS =

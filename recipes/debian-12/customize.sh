@@ -40,7 +40,7 @@ printf '/dev/vda\t/\text4\tdefaults,noatime,x-systemd.growfs\t0\t0\n' >"$root/et
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$root/etc/machine-id"
 echo >>"$root/etc/machine-id"
 
-chroot "$root" systemctl enable backdoor.service corral-backdoor-weight.service
+chroot "$root" systemctl enable backdoor.service corral-backdoor-weight.service corral-clock.service
 # Generators run at every boot before systemd loads a unit: under TCG each is a process start of
 # 0.1-0.3 s, on the way to the backdoor shell. Only fstab's (the root's mount and growfs) and
 # debug's (systemd.mask= and systemd.wants= on the kernel command line) do anything here: no

@@ -149,10 +149,19 @@ export class BackdoorShell {
 
   /**
    * Takes over a shell that is already running and idle, as in a VM restored from a snapshot of
-   * a machine whose shell was connected: no banner comes; the first call sends the prelude again.
+   * a machine whose shell was connected: no banner comes. Given the shell's `session` (its
+   * prelude's token, which a snapshot records) it is used as it is; otherwise the first call
+   * sends the prelude again.
    */
-  static attach(streams: ShellStreams): BackdoorShell {
-    return new BackdoorShell(streams, true);
+  static attach(streams: ShellStreams, session?: string): BackdoorShell {
+    const shell = new BackdoorShell(streams, session === undefined);
+    shell.#token = session;
+    return shell;
+  }
+
+  /** The token of the prelude the shell runs with, once it has one. */
+  get session(): string | undefined {
+    return this.#token;
   }
 
   /** Runs `fn` when no command is running, holding back the calls queued after it. */

@@ -56,6 +56,8 @@ export async function listImages(): Promise<CachedImage[]> {
  * Throws CORRAL_IMAGE_UNKNOWN (listing what exists) or CORRAL_IMAGE_NOT_BUILT.
  */
 export async function findImage(nameOrId: string = DEFAULT_RECIPE): Promise<CachedImage> {
+  const entry = await entryNamed(nameOrId);
+  if (entry) return entry;
   const images = await listImages();
   const byId = images.find((image) => image.manifest.id === nameOrId);
   if (byId) return byId;
@@ -68,6 +70,23 @@ export async function findImage(nameOrId: string = DEFAULT_RECIPE): Promise<Cach
     );
   }
   return current;
+}
+
+/**
+ * The entry a recipe's current build or an id names, read by itself (every start looks its image
+ * up: reading the whole cache and hashing every recipe took a restore's first 10 ms).
+ */
+async function entryNamed(nameOrId: string): Promise<CachedImage | undefined> {
+  const isRecipe = knownRecipes().includes(nameOrId);
+  if (!isRecipe && !/^\w[\w.-]*$/.test(nameOrId)) return undefined;
+  const dir = isRecipe ? entryDir(loadRecipe(nameOrId)) : join(imagesDir(), nameOrId);
+  const manifest = await readManifest(dir);
+  if (!manifest || (!isRecipe && manifest.id !== nameOrId)) return undefined;
+  const isCurrent =
+    isRecipe ||
+    (knownRecipes().includes(manifest.recipe) &&
+      loadRecipe(manifest.recipe).hash === manifest.recipeHash);
+  return { dir, manifest, isCurrent };
 }
 
 /** Throws CORRAL_IMAGE_UNKNOWN unless `nameOrId` is a recipe or a built image's id. */

@@ -1,5 +1,6 @@
 // Bash snippets that wait inside the guest, so that a wait costs one round trip instead of one
-// per poll. Each loop ends by itself at its time limit with exit status 124.
+// per poll (each loop ends by itself at its time limit with exit status 124), and the one that
+// sets a restored guest's clock.
 
 import { shellQuote } from "../guest/shell-quote.ts";
 
@@ -210,4 +211,38 @@ export function ttyChangeScript(
     "  sleep 0.1",
     "done",
   ]);
+}
+
+/** Where the image's clock setter (recipes/debian-12, `clock-setter`) reads requests and answers. */
+const CLOCK_REQUESTS = "/run/corral/clock";
+const CLOCK_ANSWERS = "/run/corral/clock-done";
+/** How long the shell waits for the setter before it runs `date -s` instead. */
+const CLOCK_ANSWER_WAIT_SECONDS = 2;
+/** How far from the time sent the guest's clock may be for the setter's work to count as done. */
+const CLOCK_SKEW_MICROS = 1_000_000;
+/**
+ * Sets the clock of a guest restored from a snapshot, which wakes with the time the snapshot was
+ * taken at, to `epochMs` (milliseconds since the epoch). A process start costs 50-100 ms in a
+ * restored guest under TCG (its code is cold in TCG's cache): the image's clock setter, already
+ * running, does it instead; a guest without one, or whose setter does not answer, runs `date -s`.
+ */
+export function setClockScript(epochMs: number): string {
+  const micros = Math.round(epochMs * 1000);
+  const seconds = Math.floor(micros / 1e6);
+  const time = `${seconds}.${String(micros - seconds * 1e6).padStart(6, "0")}000`;
+  return [
+    `__a= __r= __t=${NOW};`,
+    // A FIFO opened read-write never blocks, whether or not the setter runs.
+    `if [ -p ${CLOCK_REQUESTS} ] && [ -p ${CLOCK_ANSWERS} ] && exec {__a}<>${CLOCK_ANSWERS}; then`,
+    // bash's `read -t` ends at once when the clock jumps: the clock itself then says it was set.
+    `  printf '%s\\n' ${time} 1<>${CLOCK_REQUESTS} && IFS= read -r -t ${CLOCK_ANSWER_WAIT_SECONDS} -u "$__a" __r;`,
+    "  exec {__a}<&-;",
+    "fi;",
+    `if [ "$__r" != ok ] && (( ${NOW} - ${micros} > ${CLOCK_SKEW_MICROS} || ${micros} - ${NOW} > ${CLOCK_SKEW_MICROS} )); then`,
+    // The time sent, plus what passed while the setter was waited for.
+    `  (( __t = ${micros} + ${NOW} - __t ));`,
+    "  printf -v __t '%d.%06d' $(( __t / 1000000 )) $(( __t % 1000000 ));",
+    '  date -s "@$__t" >/dev/null;',
+    "fi; unset __a __r __t",
+  ].join("\n");
 }

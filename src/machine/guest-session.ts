@@ -1,7 +1,8 @@
 // The guest side of one running VM: its backdoor shell and transfer port, opened over the VM's
 // transport. A VM that booted prints the backdoor banner first; one restored from a snapshot has
-// its shell idle and framed already (only its clock is behind); one attached to by another corral
-// process may have a command in flight, whose output is drained first. Over vsock, where each
+// its shell idle and framed already (only its clock is behind), under the session the snapshot
+// recorded; one attached to by another corral process may have a command in flight, whose output
+// is drained first. Over vsock, where each
 // connection has a shell of its own, a shell that ended is replaced by connecting again.
 
 import type { RunningVm } from "../backends/backend.ts";
@@ -9,6 +10,7 @@ import type { Deadline } from "../deadline.ts";
 import { BackdoorShell, type ShellStreams } from "../guest/backdoor-shell.ts";
 import { TransferDisk } from "../guest/transfer-disk.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
+import { setClockScript } from "./guest-scripts.ts";
 
 /** How the shell is found: after a boot, in a restored VM, or in a VM another process started. */
 export type ShellArrival = "boot" | "restored" | "attached";
@@ -17,16 +19,24 @@ export class GuestSession {
   readonly #vm: RunningVm;
   #arrival: ShellArrival;
   readonly #describe: () => string[];
+  readonly #restoredSession: string | undefined;
   #shell: Promise<BackdoorShell> | undefined;
   #transfer: Promise<TransferPort> | undefined;
   #disk: TransferDisk | undefined;
   #isUp = false;
   #gone: string | undefined;
 
-  constructor(vm: RunningVm, arrival: ShellArrival, describe: () => string[]) {
+  /** `restoredSession`: the session token of a restored snapshot's shell, when it recorded one. */
+  constructor(
+    vm: RunningVm,
+    arrival: ShellArrival,
+    describe: () => string[],
+    restoredSession?: string,
+  ) {
     this.#vm = vm;
     this.#arrival = arrival;
     this.#describe = describe;
+    this.#restoredSession = restoredSession;
   }
 
   /** True once the shell has answered, until it is gone. */
@@ -78,6 +88,7 @@ export class GuestSession {
       ),
     );
     const streams = { console, stdout, stderr } as ShellStreams;
+
     const shell = await this.#arrive(streams, deadline);
     if (this.#vm.transport.isShellPerConnection) {
       void shell.connectionClosed.then(() => {
@@ -97,16 +108,18 @@ export class GuestSession {
 
   async #arrive(streams: ShellStreams, deadline: Deadline): Promise<BackdoorShell> {
     if (this.#arrival === "boot") return BackdoorShell.connect(streams, deadline, this.#describe);
-    const shell = BackdoorShell.attach(streams);
     if (this.#arrival === "restored") {
+      const shell = BackdoorShell.attach(streams, this.#restoredSession);
       await this.#vm.resume(deadline);
-      // A simple command runs without a fork in the guest, whose code is cold in TCG's cache.
-      await shell.exec(`date -s @${(Date.now() / 1000).toFixed(3)}`, deadline, this.#describe);
-    } else {
-      // Output of a command that was in flight when the last process let go comes first: this
-      // call waits for that command to end and drops everything before its own reply.
-      await shell.exec("true", deadline, this.#describe);
+
+      // The guest's code is cold in TCG's cache: a fork or a process start costs tens of ms.
+      await shell.exec(setClockScript(Date.now()), deadline, this.#describe, { inShell: true });
+      return shell;
     }
+    const shell = BackdoorShell.attach(streams);
+    // Output of a command that was in flight when the last process let go comes first: this
+    // call waits for that command to end and drops everything before its own reply.
+    await shell.exec("true", deadline, this.#describe);
     return shell;
   }
 }

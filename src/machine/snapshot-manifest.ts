@@ -78,6 +78,11 @@ export interface SnapshotManifest {
   disk: string;
   /** The guest's RAM, mapped by a restore; absent when it is in the state stream. */
   memory?: string;
+  /**
+   * The session token of the backdoor shell the snapshot caught idle: a restore uses that shell
+   * without sending it the prelude again. Absent when no shell was in use (or in older snapshots).
+   */
+  shellSession?: string;
   files: Record<string, SnapshotFile>;
 }
 

@@ -34,7 +34,7 @@ export async function writeSnapshot(
   deadline: Deadline,
   target: string,
   nextOverlay: string,
-  about: { machine: string; identity: MachineIdentity },
+  about: { machine: string; identity: MachineIdentity; shellSession?: string | undefined },
   afterSave: () => Promise<void> = async () => {},
 ): Promise<SnapshotManifest> {
   const snapshotting = vm.ability("snapshot");
@@ -59,6 +59,7 @@ export async function writeSnapshot(
         state: saved.state,
         disk: saved.disk,
         ...(saved.memory ? { memory: saved.memory.file } : {}),
+        ...(about.shellSession ? { shellSession: about.shellSession } : {}),
         files: {
           [saved.state]: await describeFile(join(partial, saved.state)),
           [saved.disk]: await describeFile(join(partial, saved.disk)),
@@ -101,24 +102,30 @@ export async function writeSnapshot(
 /**
  * Checks that the snapshot at `dir` fits the machine about to start and that its files are
  * intact, then creates the machine's own writable overlay on the snapshot's disk. Returns the
- * files to restore and the overlay.
+ * files to restore, the overlay and the session of the shell the snapshot caught, if any.
  */
 export async function prepareRestore(
   dir: string,
   identity: MachineIdentity,
   backend: Backend,
   stateDir: string,
-): Promise<{ files: RestoreFiles; overlay: string }> {
+): Promise<{ files: RestoreFiles; overlay: string; shellSession: string | undefined }> {
   const manifest = await readManifest(dir);
   requireCompatible(dir, manifest, identity);
   await verifyFiles(dir, manifest);
+
   const overlay = join(stateDir, "disk.qcow2");
   await backend.createOverlay(join(dir, manifest.disk), overlay);
   const files: RestoreFiles = {
     state: join(dir, manifest.state),
     ...(manifest.memory ? { memory: join(dir, manifest.memory) } : {}),
   };
-  return { files, overlay };
+  return { files, overlay, shellSession: sessionToken(manifest.shellSession) };
+}
+
+/** A recorded shell session, when it is one (32 hex digits); another value is not trusted. */
+function sessionToken(value: unknown): string | undefined {
+  return typeof value === "string" && /^[0-9a-f]{32}$/.test(value) ? value : undefined;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -310,7 +310,7 @@ export class VmSession {
               deadline,
               target,
               overlay,
-              { machine: this.name, identity },
+              { machine: this.name, identity, shellSession: shell.session },
               afterSave,
             ),
             deadline,
@@ -581,6 +581,7 @@ export class VmSession {
   async #launch(): Promise<RunningVm> {
     const isFirst = this.#plan === undefined;
     this.#plan ??= await planMachine(this.options, `starting machine ${this.name}`);
+
     this.#folder ??= await StateFolder.claim({
       machine: this.name,
       dir: this.options.stateDir,
@@ -588,6 +589,7 @@ export class VmSession {
       keep: (this.options.keepState ?? false) || this.isPersistent,
     });
     const { backend } = this.#plan;
+
     const restore =
       this.options.snapshot && isFirst
         ? await prepareRestore(
@@ -598,21 +600,26 @@ export class VmSession {
           )
         : undefined;
     if (restore) this.#disk = restore.overlay;
+
     this.#disk ??= await prepareRootDisk(this.#plan, this.options, this.#folder.dir);
     if (this.options.sharedDir) await mkdir(resolve(this.options.sharedDir), { recursive: true });
     const spec = this.#spec(this.#plan, this.#folder.dir);
     const vm = restore
       ? await backend.restore(spec, this.#console, restore.files)
       : await backend.start(spec, this.#console);
-    this.#adopt(vm, restore ? "restored" : "boot");
+    if (restore) this.#adopt(vm, "restored", restore.shellSession);
+    else this.#adopt(vm, "boot");
     return vm;
   }
 
-  /** Takes `vm` as the machine's VM, with a new guest session on it. */
-  #adopt(vm: RunningVm, arrival: ShellArrival): void {
+  /**
+   * Takes `vm` as the machine's VM, with a new guest session on it; `shellSession` is the
+   * session of a restored snapshot's shell.
+   */
+  #adopt(vm: RunningVm, arrival: ShellArrival, shellSession?: string): void {
     this.#vm = vm;
     this.#starting = Promise.resolve(vm);
-    const guest = new GuestSession(vm, arrival, () => this.describe());
+    const guest = new GuestSession(vm, arrival, () => this.describe(), shellSession);
     this.#guest = guest;
     // Connected at once, without a limit of its own: callers wait for it within theirs.
     const deadline = new Deadline(

@@ -19,6 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes } from "../../src/errors.ts";
 import { sparseDigest } from "../../src/host/sparse-digest.ts";
@@ -34,6 +35,8 @@ beforeAll(async () => {
   snapshot = join(root, "booted");
   original = new Machine({ memoryMiB: 512 });
   await original.waitForUnit("multi-user.target");
+  // The image's clock setter, which restores use (they fall back on `date -s` without it).
+  await original.waitForUnit("corral-clock.service");
   await original.succeed(
     "echo from-the-original > /root/marker",
     "mkdir -p /srv && echo served > /srv/index.html",
@@ -66,6 +69,8 @@ describe("snapshots", () => {
       files: { memory: { sizeBytes: 512 * 2 ** 20, digest: "sha256-nonzero-mib" } },
     });
     expect(manifest.vmmVersion).toMatch(/^QEMU emulator version /);
+    // The idle shell's session: clones use it as it is, without sending the prelude again.
+    expect(manifest.shellSession).toMatch(/^[0-9a-f]{32}$/);
     expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "memory", "state"]);
     // The stream holds the devices only; the RAM's untouched pages are holes in the file.
     expect(statSync(join(snapshot, "state")).size).toBeLessThan(8 * 2 ** 20);
@@ -78,6 +83,7 @@ describe("snapshots", () => {
 
   it("starts three clones at once; each has the marker and the service, and their writes stay their own", async () => {
     const memoryBefore = fileSha256(join(snapshot, "memory"));
+    await clockBehind(snapshot);
     const clones = await Promise.all(
       [1, 2, 3].map((n) => Machine.fromSnapshot(snapshot, { name: `clone${n}` })),
     );
@@ -88,9 +94,7 @@ describe("snapshots", () => {
         await clone.requireUnitState("web.service");
         expect(await clone.succeed("curl -sf http://localhost/")).toBe("served\n");
         await clone.fail("test -e /root/after");
-        // The clock was set on restore, not left at the time of the snapshot.
-        const guestNow = Number(await clone.succeed("date +%s"));
-        expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(5);
+        await expectClockSet(clone);
       }
       await clones[0]?.succeed("echo only-in-clone-1 > /root/mine", "sync");
       await clones[1]?.fail("test -e /root/mine");
@@ -184,15 +188,23 @@ describe("snapshots", () => {
     {
       await using clone = await Machine.fromSnapshot(snapshot, { name: "parent" });
       await clone.succeed("echo from-the-clone > /root/clone-marker");
+      // Its restores set the clock with `date -s`.
+      await clone.succeed("systemctl stop corral-clock.service");
       await clone.snapshot(second);
     }
-    const manifest = JSON.parse(readFileSync(join(second, "manifest.json"), "utf8"));
+    const path = join(second, "manifest.json");
+    const { shellSession, ...manifest } = JSON.parse(readFileSync(path, "utf8"));
     expect(manifest.memory).toBeUndefined();
     expect(readdirSync(second).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+    // As a snapshot taken before manifests recorded the shell's session: the prelude is sent again.
+    expect(shellSession).toMatch(/^[0-9a-f]{32}$/);
+    writeFileSync(path, JSON.stringify(manifest));
+    await clockBehind(second);
     await using grandchild = await Machine.fromSnapshot(second, { name: "grandchild" });
     expect(await grandchild.succeed("cat /root/marker /root/clone-marker")).toBe(
       "from-the-original\nfrom-the-clone\n",
     );
+    await expectClockSet(grandchild);
   });
 
   it("refuses two clones that would share one writable disk", async () => {
@@ -225,6 +237,18 @@ describe("snapshots", () => {
     }
   });
 });
+
+/** Waits until a clone of `snapshot` would wake with its clock clearly behind. */
+async function clockBehind(snapshot: string): Promise<void> {
+  const { createdAt } = JSON.parse(readFileSync(join(snapshot, "manifest.json"), "utf8"));
+  await sleep(Math.max(0, Date.parse(createdAt) + 3000 - Date.now()));
+}
+
+/** The clock was set on restore, not left at the time of the snapshot. */
+async function expectClockSet(clone: Machine): Promise<void> {
+  const guestNow = Number(await clone.succeed("date +%s.%N"));
+  expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(1);
+}
 
 function fileSha256(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
+  setClockScript,
   unitObjectPath,
   untilScript,
   waitForUnitScript,
@@ -19,9 +20,16 @@ describe("guest scripts", () => {
       waitForUnitScript("a.service", 1000),
       waitForUnitScript("a", 1000, "alice"),
       untilScript("true", true, 1000),
+      setClockScript(Date.now()),
     ]) {
       expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
     }
+  });
+
+  it("setClockScript sends the time to the nanosecond and checks the clock to the microsecond", () => {
+    const script = setClockScript(1_700_000_000_123.4);
+    expect(script).toContain("printf '%s\\n' 1700000000.123400000 1<>/run/corral/clock");
+    expect(script).toContain("1700000000123400 > 1000000");
   });
 
   it("run in the shell that sends them and leave it running, with its fds 6 and 7 closed", () => {
