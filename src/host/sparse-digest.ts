@@ -41,10 +41,18 @@ export async function sparseDigestAt(path: string, offsets: readonly number[]): 
 
 async function digestAt(file: FileHandle, offsets: readonly number[]): Promise<string> {
   const hash = createHash("sha256");
-  const buffer = Buffer.alloc(SPARSE_CHUNK_BYTES);
+  const buffers = [Buffer.alloc(SPARSE_CHUNK_BYTES), Buffer.alloc(SPARSE_CHUNK_BYTES)];
   const offsetBytes = Buffer.alloc(8);
-  for (const offset of offsets) {
-    const { bytesRead } = await file.read(buffer, 0, SPARSE_CHUNK_BYTES, offset);
+  const read = (index: number) => {
+    const offset = offsets[index];
+    const buffer = buffers[index % 2] as Buffer;
+    return offset === undefined ? undefined : file.read(buffer, 0, SPARSE_CHUNK_BYTES, offset);
+  };
+  let next = read(0);
+  for (const [index, offset] of offsets.entries()) {
+    const { bytesRead, buffer } = await (next as NonNullable<typeof next>);
+    // The next MiB is read into the other buffer while this one is hashed.
+    next = read(index + 1);
     const chunk = buffer.subarray(0, bytesRead);
     if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
     offsetBytes.writeBigUInt64BE(BigInt(offset));

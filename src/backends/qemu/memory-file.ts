@@ -40,15 +40,27 @@ export async function copyMemory(from: string, to: string): Promise<number[]> {
     const target = await open(to, "wx");
     try {
       const size = (await source.stat()).size;
-      const buffer = Buffer.alloc(SPARSE_CHUNK_BYTES);
-      const written: number[] = [];
-      for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) {
+      const buffers = [Buffer.alloc(SPARSE_CHUNK_BYTES), Buffer.alloc(SPARSE_CHUNK_BYTES)];
+      const read = (offset: number) => {
+        const buffer = buffers[(offset / SPARSE_CHUNK_BYTES) % 2] as Buffer;
         const length = Math.min(SPARSE_CHUNK_BYTES, size - offset);
-        const { bytesRead } = await source.read(buffer, 0, length, offset);
-        const chunk = buffer.subarray(0, bytesRead);
-        if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
-        await target.write(chunk, 0, chunk.length, offset);
-        written.push(offset);
+        return offset < size ? source.read(buffer, 0, length, offset) : undefined;
+      };
+      const written: number[] = [];
+      let next = read(0);
+      try {
+        for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) {
+          const { bytesRead, buffer } = await (next as NonNullable<typeof next>);
+          // The next MiB is read into the other buffer while this one is written.
+          next = read(offset + SPARSE_CHUNK_BYTES);
+          const chunk = buffer.subarray(0, bytesRead);
+          if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
+          await target.write(chunk, 0, chunk.length, offset);
+          written.push(offset);
+        }
+      } finally {
+        // A write that failed leaves a read in flight on a file about to be closed.
+        await next?.catch(() => undefined);
       }
       await target.truncate(size);
       return written;
