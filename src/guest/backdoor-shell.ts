@@ -40,6 +40,8 @@ export interface ExecOptions {
   truncate?: boolean;
   /** Run in the shell itself, not a subshell: for corral scripts that leave no state behind. */
   inShell?: boolean;
+  /** See CommandLineOptions.leadingLine. */
+  leadingLine?: string;
   /**
    * The guest keeps the deadline: `kill` gives the command the deadline's remaining time as an
    * in-guest limit (its process group is killed then, and the reply says so); `self` is for
@@ -251,6 +253,7 @@ export class BackdoorShell {
         this.#input.write(
           commandLine(reply.nonce, command, {
             ...(options.inShell ? { inShell: true } : {}),
+            ...(options.leadingLine !== undefined ? { leadingLine: options.leadingLine } : {}),
             ...(guestLimitMs !== undefined ? { limitMs: guestLimitMs } : {}),
           }),
         );

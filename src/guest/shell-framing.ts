@@ -135,6 +135,11 @@ export interface CommandLineOptions {
   inShell?: boolean;
   /** Kill the command (and its process group) in the guest after this many milliseconds. */
   limitMs?: number;
+  /**
+   * A line the shell runs on its own before the command, unframed, its output going nowhere:
+   * for work the guest starts while the shell is still reading the command.
+   */
+  leadingLine?: string;
 }
 
 /** The line that runs `command`. */
@@ -144,11 +149,12 @@ export function commandLine(
   options: CommandLineOptions = {},
 ): string {
   const quoted = quoteAnsiC(command);
+  const leading = options.leadingLine === undefined ? "" : `${options.leadingLine}\n`;
   if (options.limitMs !== undefined) {
-    return `__corral_limit ${nonce} ${Math.max(0, Math.round(options.limitMs * 1000))} ${quoted}\n`;
+    return `${leading}__corral_limit ${nonce} ${Math.max(0, Math.round(options.limitMs * 1000))} ${quoted}\n`;
   }
   const runner = options.inShell || isSimpleCommand(command) ? "__corral_fast" : "__corral_exec";
-  return `${runner} ${nonce} ${quoted}\n`;
+  return `${leading}${runner} ${nonce} ${quoted}\n`;
 }
 
 /**

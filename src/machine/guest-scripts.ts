@@ -218,31 +218,41 @@ const CLOCK_REQUESTS = "/run/corral/clock";
 const CLOCK_ANSWERS = "/run/corral/clock-done";
 /** How long the shell waits for the setter before it runs `date -s` instead. */
 const CLOCK_ANSWER_WAIT_SECONDS = 2;
-/** How far from the time sent the guest's clock may be for the setter's work to count as done. */
+/** How far from the time sent the guest's clock may be once it counts as set. */
 const CLOCK_SKEW_MICROS = 1_000_000;
+
 /**
- * Sets the clock of a guest restored from a snapshot, which wakes with the time the snapshot was
- * taken at, to `epochMs` (milliseconds since the epoch). A process start costs 50-100 ms in a
- * restored guest under TCG (its code is cold in TCG's cache): the image's clock setter, already
- * running, does it instead; a guest without one, or whose setter does not answer, runs `date -s`.
+ * Setting the clock of a guest restored from a snapshot, which wakes with the time the snapshot
+ * was taken at, to `epochMs` (milliseconds since the epoch). A process start costs 50-100 ms in
+ * a restored guest under TCG (its code is cold in TCG's cache): the image's clock setter, already
+ * running, does it instead. `request` is a line that hands the setter the time (a struct timespec,
+ * as bytes), which the shell runs before it reads `script`, so that the setter works while the
+ * shell does; `script` waits for it, and runs `date -s` when the clock is still off: in a guest
+ * without a setter, or whose setter does not answer.
  */
-export function setClockScript(epochMs: number): string {
+export function setClockScripts(epochMs: number): { request: string; script: string } {
   const micros = Math.round(epochMs * 1000);
   const seconds = Math.floor(micros / 1e6);
-  const time = `${seconds}.${String(micros - seconds * 1e6).padStart(6, "0")}000`;
-  return [
-    `__a= __r= __t=${NOW};`,
+  const timespec = Buffer.alloc(16);
+  timespec.writeBigInt64LE(BigInt(seconds));
+  timespec.writeBigInt64LE(BigInt((micros - seconds * 1e6) * 1000), 8);
+  const bytes = [...timespec].map((byte) => `\\x${byte.toString(16).padStart(2, "0")}`).join("");
+  return {
     // A FIFO opened read-write never blocks, whether or not the setter runs.
-    `if [ -p ${CLOCK_REQUESTS} ] && [ -p ${CLOCK_ANSWERS} ] && exec {__a}<>${CLOCK_ANSWERS}; then`,
-    // bash's `read -t` ends at once when the clock jumps: the clock itself then says it was set.
-    `  printf '%s\\n' ${time} 1<>${CLOCK_REQUESTS} && IFS= read -r -t ${CLOCK_ANSWER_WAIT_SECONDS} -u "$__a" __r;`,
-    "  exec {__a}<&-;",
-    "fi;",
-    `if [ "$__r" != ok ] && (( ${NOW} - ${micros} > ${CLOCK_SKEW_MICROS} || ${micros} - ${NOW} > ${CLOCK_SKEW_MICROS} )); then`,
-    // The time sent, plus what passed while the setter was waited for.
-    `  (( __t = ${micros} + ${NOW} - __t ));`,
-    "  printf -v __t '%d.%06d' $(( __t / 1000000 )) $(( __t % 1000000 ));",
-    '  date -s "@$__t" >/dev/null;',
-    "fi; unset __a __r __t",
-  ].join("\n");
+    request: `[ -p ${CLOCK_REQUESTS} ] && printf '${bytes}' 1<>${CLOCK_REQUESTS} 2>/dev/null`,
+    script: [
+      `__a= __r= __t=${NOW};`,
+      `if [ -p ${CLOCK_ANSWERS} ] && exec {__a}<>${CLOCK_ANSWERS}; then`,
+      // bash's `read -t` ends at once when the clock jumps: the clock itself says it was set.
+      `  while IFS= read -r -t ${CLOCK_ANSWER_WAIT_SECONDS} -u "$__a" __r && [ "$__r" != "ok ${seconds}" ]; do :; done;`,
+      "  exec {__a}<&-;",
+      "fi;",
+      `if (( ${NOW} - ${micros} > ${CLOCK_SKEW_MICROS} || ${micros} - ${NOW} > ${CLOCK_SKEW_MICROS} )); then`,
+      // The time sent, plus what passed while the setter was waited for.
+      `  (( __t = ${micros} + ${NOW} - __t ));`,
+      "  printf -v __t '%d.%06d' $(( __t / 1000000 )) $(( __t % 1000000 ));",
+      '  date -s "@$__t" >/dev/null;',
+      "fi; unset __a __r __t",
+    ].join("\n"),
+  };
 }

@@ -10,7 +10,7 @@ import type { Deadline } from "../deadline.ts";
 import { BackdoorShell, type ShellStreams } from "../guest/backdoor-shell.ts";
 import { TransferDisk } from "../guest/transfer-disk.ts";
 import { TransferPort } from "../guest/transfer-port.ts";
-import { setClockScript } from "./guest-scripts.ts";
+import { setClockScripts } from "./guest-scripts.ts";
 
 /** How the shell is found: after a boot, in a restored VM, or in a VM another process started. */
 export type ShellArrival = "boot" | "restored" | "attached";
@@ -88,7 +88,6 @@ export class GuestSession {
       ),
     );
     const streams = { console, stdout, stderr } as ShellStreams;
-
     const shell = await this.#arrive(streams, deadline);
     if (this.#vm.transport.isShellPerConnection) {
       void shell.connectionClosed.then(() => {
@@ -111,9 +110,12 @@ export class GuestSession {
     if (this.#arrival === "restored") {
       const shell = BackdoorShell.attach(streams, this.#restoredSession);
       await this.#vm.resume(deadline);
-
       // The guest's code is cold in TCG's cache: a fork or a process start costs tens of ms.
-      await shell.exec(setClockScript(Date.now()), deadline, this.#describe, { inShell: true });
+      const clock = setClockScripts(Date.now());
+      await shell.exec(clock.script, deadline, this.#describe, {
+        inShell: true,
+        leadingLine: clock.request,
+      });
       return shell;
     }
     const shell = BackdoorShell.attach(streams);

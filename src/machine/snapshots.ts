@@ -113,7 +113,6 @@ export async function prepareRestore(
   const manifest = await readManifest(dir);
   requireCompatible(dir, manifest, identity);
   await verifyFiles(dir, manifest);
-
   const overlay = join(stateDir, "disk.qcow2");
   await backend.createOverlay(join(dir, manifest.disk), overlay);
   const files: RestoreFiles = {

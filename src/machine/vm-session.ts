@@ -581,7 +581,6 @@ export class VmSession {
   async #launch(): Promise<RunningVm> {
     const isFirst = this.#plan === undefined;
     this.#plan ??= await planMachine(this.options, `starting machine ${this.name}`);
-
     this.#folder ??= await StateFolder.claim({
       machine: this.name,
       dir: this.options.stateDir,
@@ -589,7 +588,6 @@ export class VmSession {
       keep: (this.options.keepState ?? false) || this.isPersistent,
     });
     const { backend } = this.#plan;
-
     const restore =
       this.options.snapshot && isFirst
         ? await prepareRestore(
@@ -600,7 +598,6 @@ export class VmSession {
           )
         : undefined;
     if (restore) this.#disk = restore.overlay;
-
     this.#disk ??= await prepareRootDisk(this.#plan, this.options, this.#folder.dir);
     if (this.options.sharedDir) await mkdir(resolve(this.options.sharedDir), { recursive: true });
     const spec = this.#spec(this.#plan, this.#folder.dir);

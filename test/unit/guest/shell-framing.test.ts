@@ -71,6 +71,13 @@ describe("commandLine", () => {
       `__corral_limit ${nonce} 1500400 $'true'\n`,
     );
   });
+
+  it("puts a leading line before the command, unframed", () => {
+    const nonce = newNonce();
+    expect(commandLine(nonce, "a; b", { inShell: true, leadingLine: "c" })).toBe(
+      `c\n__corral_fast ${nonce} $'a; b'\n`,
+    );
+  });
 });
 
 describe("ConsoleEvents", () => {

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
-  setClockScript,
+  setClockScripts,
   unitObjectPath,
   untilScript,
   waitForUnitScript,
@@ -20,15 +20,22 @@ describe("guest scripts", () => {
       waitForUnitScript("a.service", 1000),
       waitForUnitScript("a", 1000, "alice"),
       untilScript("true", true, 1000),
-      setClockScript(Date.now()),
+      setClockScripts(Date.now()).request,
+      setClockScripts(Date.now()).script,
     ]) {
       expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
     }
   });
 
-  it("setClockScript sends the time to the nanosecond and checks the clock to the microsecond", () => {
-    const script = setClockScript(1_700_000_000_123.4);
-    expect(script).toContain("printf '%s\\n' 1700000000.123400000 1<>/run/corral/clock");
+  it("setClockScripts hands the setter a struct timespec and checks the clock to the microsecond", () => {
+    const { request, script } = setClockScripts(1_700_000_000_123.4);
+    // Only the printf: the whole line would set this host's clock if it had a setter.
+    const printf = request.match(/printf '[^']*'/)?.[0] ?? "";
+    const bytes = spawnSync("bash", ["-c", printf]).stdout;
+    expect(bytes.readBigInt64LE(0)).toBe(1_700_000_000n);
+    expect(bytes.readBigInt64LE(8)).toBe(123_400_000n);
+    expect(bytes.length).toBe(16);
+    expect(script).toContain('[ "$__r" != "ok 1700000000" ]');
     expect(script).toContain("1700000000123400 > 1000000");
   });
 
