@@ -66,6 +66,7 @@ describe("a persistent machine", () => {
     await machine.snapshot(snapshot);
     // Its RAM is a shared memfd: a memory file beside a state stream without it.
     expect(readdirSync(snapshot).sort()).toEqual([
+      "disk-overlay.qcow2",
       "disk.qcow2",
       "manifest.json",
       "memory",

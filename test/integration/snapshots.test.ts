@@ -54,6 +54,7 @@ afterAll(async () => {
 describe("snapshots", () => {
   it("writes the state, the RAM as a sparse file, a frozen disk layer and a manifest, and the machine goes on", async () => {
     expect(readdirSync(snapshot).sort()).toEqual([
+      "disk-overlay.qcow2",
       "disk.qcow2",
       "manifest.json",
       "memory",
@@ -71,7 +72,12 @@ describe("snapshots", () => {
     expect(manifest.vmmVersion).toMatch(/^QEMU emulator version /);
     // The idle shell's session: clones use it as it is, without sending the prelude again.
     expect(manifest.shellSession).toMatch(/^[0-9a-f]{32}$/);
-    expect(Object.keys(manifest.files).sort()).toEqual(["disk.qcow2", "memory", "state"]);
+    expect(Object.keys(manifest.files).sort()).toEqual([
+      "disk-overlay.qcow2",
+      "disk.qcow2",
+      "memory",
+      "state",
+    ]);
     // The stream holds the devices only; the RAM's untouched pages are holes in the file.
     expect(statSync(join(snapshot, "state")).size).toBeLessThan(8 * 2 ** 20);
     expect(statSync(join(snapshot, "memory")).blocks * 512).toBeLessThan(512 * 2 ** 20);
@@ -195,7 +201,12 @@ describe("snapshots", () => {
     const path = join(second, "manifest.json");
     const { shellSession, ...manifest } = JSON.parse(readFileSync(path, "utf8"));
     expect(manifest.memory).toBeUndefined();
-    expect(readdirSync(second).sort()).toEqual(["disk.qcow2", "manifest.json", "state"]);
+    expect(readdirSync(second).sort()).toEqual([
+      "disk-overlay.qcow2",
+      "disk.qcow2",
+      "manifest.json",
+      "state",
+    ]);
     // As a snapshot taken before manifests recorded the shell's session: the prelude is sent again.
     expect(shellSession).toMatch(/^[0-9a-f]{32}$/);
     writeFileSync(path, JSON.stringify(manifest));

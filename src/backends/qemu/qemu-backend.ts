@@ -6,6 +6,7 @@
 import { runProgram } from "../../host/run-program.ts";
 import type { Backend } from "../backend.ts";
 import { qemuAcceleratorProbe } from "./kvm-probe.ts";
+import { overlayFromTemplate } from "./overlay-template.ts";
 import { qemuCapabilities } from "./qemu-command.ts";
 import { createQemuDisk } from "./qemu-disks.ts";
 import { attachQemu, launchQemu } from "./qemu-launch.ts";
@@ -19,6 +20,7 @@ export const qemuBackend: Backend = {
   version: qemuVersion,
   acceleratorProbe: qemuAcceleratorProbe,
   async createOverlay(base, path) {
+    if (await overlayFromTemplate(base, path)) return;
     await runProgram("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, path]);
   },
   createDisk: (path, options) => createQemuDisk(path, options),

@@ -11,6 +11,7 @@ import { runProgram } from "../../host/run-program.ts";
 import { sparseDigestAt } from "../../host/sparse-digest.ts";
 import type { SavedState } from "../backend.ts";
 import { copyMemory, sharedMemoryPath } from "./memory-file.ts";
+import { makeOverlayTemplate } from "./overlay-template.ts";
 import { TRANSFER_DISK_DRIVE } from "./transfer-disk.ts";
 
 /** Runs one QMP command. */
@@ -48,9 +49,10 @@ const POLL_MS = 10;
 
 /**
  * Pauses the VM (QEMU process `pid`) and writes its state into `dir`: the migration stream, a
- * copy of the root disk's frozen layer and, when its RAM is a shared memfd, a copy of that RAM
- * (the stream then leaves the RAM out: x-ignore-shared) whose checksum is taken on request,
- * after the VM has resumed. The VM stays paused, writing from now
+ * copy of the root disk's frozen layer with a ready-made clone overlay over it
+ * (overlay-template.ts) and, when its RAM is a shared memfd, a copy of that RAM (the stream then
+ * leaves the RAM out: x-ignore-shared) whose checksum is taken on request, after the VM has
+ * resumed. The VM stays paused, writing from now
  * on to a new overlay (`nextOverlay`) whose backing file is the frozen layer; `cont` resumes it,
  * on its own RAM: the copy is the snapshot's alone.
  */
@@ -90,13 +92,15 @@ export async function saveState(
   });
   const disk = "disk.qcow2";
   const copied = copyFile(frozen, join(dir, disk), constants.COPYFILE_FICLONE);
+  // Made from the copy (only its size is read) while the state is migrated.
+  const template = copied.then(() => makeOverlayTemplate(join(dir, disk)));
   const memory = ram === undefined ? undefined : copyMemory(ram, join(dir, MEMORY_FILE));
-  // Both are awaited below; a failure meanwhile must not count as unhandled.
-  for (const pending of [copied, memory]) pending?.catch(() => undefined);
+  // All are awaited below; a failure meanwhile must not count as unhandled.
+  for (const pending of [copied, template, memory]) pending?.catch(() => undefined);
   try {
     await migrateToFile(qmp, deadline, join(dir, STATE_FILE), ram !== undefined);
   } finally {
-    await Promise.allSettled([copied, memory]);
+    await Promise.allSettled([copied, template, memory]);
   }
   await copied;
   const written = await memory;
@@ -104,6 +108,7 @@ export async function saveState(
   return {
     state: STATE_FILE,
     disk,
+    extraFiles: [{ file: await template }],
     ...(written !== undefined
       ? {
           memory: {

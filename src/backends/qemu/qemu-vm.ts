@@ -3,7 +3,6 @@
 // resizing).
 
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { GuestPort, GuestTransport } from "../../guest/transport.ts";
@@ -198,12 +197,7 @@ export class QemuVm implements RunningVm {
   }
 
   async resume(deadline: Deadline): Promise<void> {
-    // A restored VM is paused once its state has loaded (it was paused when saved).
-    while (
-      (await this.command<{ status: string }>(deadline, "query-status")).status === "inmigrate"
-    ) {
-      await sleep(5);
-    }
+    // A restored VM still loading its state starts as soon as it has (QEMU's autostart).
     await this.command(deadline, "cont");
   }
 
