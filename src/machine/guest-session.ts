@@ -108,7 +108,9 @@ export class GuestSession {
   async #arrive(streams: ShellStreams, deadline: Deadline): Promise<BackdoorShell> {
     if (this.#arrival === "boot") return BackdoorShell.connect(streams, deadline, this.#describe);
     if (this.#arrival === "restored") {
-      const shell = BackdoorShell.attach(streams, this.#restoredSession);
+      // Over vsock each connection gets a shell of its own: the snapshot's went with its connection.
+      const session = this.#vm.transport.isShellPerConnection ? undefined : this.#restoredSession;
+      const shell = BackdoorShell.attach(streams, session);
       await this.#vm.resume(deadline);
       // The guest's code is cold in TCG's cache: a fork or a process start costs tens of ms.
       const clock = setClockScripts(Date.now());
