@@ -1,6 +1,6 @@
-// Snapshots of a booted 512 MiB guest: create (and how long the VM was paused), size on disk,
-// restore to the first command, many clones of one snapshot at once with their memory (PSS), and
-// the two-machine example's repeat run with --reuse-boot.
+// Snapshots of a booted 512 MiB guest: create (and how long the VM was paused; medians over three
+// guests), size on disk, restore to the first command, many clones of one snapshot at once with
+// their memory (PSS), and the two-machine example's repeat run with --reuse-boot.
 
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,30 +10,45 @@ import { Machine } from "../src/machine/machine.ts";
 import { log, median, results, runCli, timed } from "./measure.ts";
 import { guestUsedMiB, pausedDuringMs, qemuPid, qemuPss } from "./snapshot-memory.ts";
 
+const SNAPSHOTS = 3;
 const RESTORES = 5;
 const CLONES = 8;
 const REUSE_RUNS = 3;
 const EXAMPLE = fileURLToPath(new URL("../examples/two-machines.ts", import.meta.url));
 
 export async function benchSnapshots(): Promise<void> {
-  log("snapshot of a booted 512 MiB guest...");
+  log(`snapshot of a booted 512 MiB guest, ${SNAPSHOTS} guests...`);
   const snapshotRoot = await mkdtemp(join(tmpdir(), "corral-bench-snapshot-"));
   try {
-    const snapshotDir = join(snapshotRoot, "booted");
+    const snapshotDir = join(snapshotRoot, "booted0");
     {
-      await using machine = new Machine({ memoryMiB: 512 });
-      await machine.waitForUnit("multi-user.target");
-      // Booted as --reuse-boot saves it: every unit of the boot started (the clock setter that
-      // restores use included) and udev done with the coldplug, whose workers, still busy in a
-      // snapshot taken earlier, would go on in every restore.
-      await machine.execute("systemctl is-system-running --wait; udevadm settle");
-      results.guestUsedMiB = await guestUsedMiB(machine);
-      let createMs = 0;
-      results.snapshotPausedS =
-        (await pausedDuringMs(machine, async () => {
-          createMs = await timed(() => machine.snapshot(snapshotDir));
-        })) / 1000;
-      results.snapshotCreateS = createMs / 1000;
+      // Each snapshot of a guest of its own: a second snapshot of one guest would also merge the
+      // first one's disk layer.
+      const machines = Array.from(
+        { length: SNAPSHOTS },
+        (_, i) => new Machine({ memoryMiB: 512, name: `booted${i}` }),
+      );
+      try {
+        const creates: number[] = [];
+        const pauses: number[] = [];
+        for (const [i, machine] of machines.entries()) {
+          await machine.waitForUnit("multi-user.target");
+          // Booted as --reuse-boot saves it: every unit of the boot started (the clock setter
+          // that restores use included) and udev done with the coldplug, whose workers, still
+          // busy in a snapshot taken earlier, would go on in every restore.
+          await machine.execute("systemctl is-system-running --wait; udevadm settle");
+          if (i === 0) results.guestUsedMiB = await guestUsedMiB(machine);
+          pauses.push(
+            await pausedDuringMs(machine, async () => {
+              creates.push(await timed(() => machine.snapshot(join(snapshotRoot, `booted${i}`))));
+            }),
+          );
+        }
+        results.snapshotCreateS = median(creates) / 1000;
+        results.snapshotPausedS = median(pauses) / 1000;
+      } finally {
+        await Promise.all(machines.map((machine) => machine[Symbol.asyncDispose]()));
+      }
     }
     let bytes = 0;
     for (const file of await readdir(snapshotDir)) {
