@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient } from "../src/cli/api-client.ts";
 import { SupervisedProcess } from "../src/host/supervised-process.ts";
-import { Machine } from "../src/machine/machine.ts";
 import { loadOrCreateToken } from "../src/server/auth.ts";
 import { CLI, log, median, results, timed } from "./measure.ts";
 import { freePort, requestsPerSecond, waitForHealth } from "./server.ts";
+import { restoreToFirstCommandMs } from "./snapshots.ts";
 
 const IDLE_VMS = 100;
 const CLONE_RUNS = 3;
@@ -85,18 +85,7 @@ export async function benchManager(): Promise<void> {
     log(`Machine.fromSnapshot to the first command, ${CLONE_RUNS} runs...`);
     const library: number[] = [];
     for (let i = 0; i < CLONE_RUNS; i++) {
-      // Timed to the first command's answer, not the clone's end.
-      let clone: Machine | undefined;
-      try {
-        library.push(
-          await timed(async () => {
-            clone = await Machine.fromSnapshot(folder, { name: `lib${i}` });
-            await clone.succeed("true");
-          }),
-        );
-      } finally {
-        await clone?.[Symbol.asyncDispose]();
-      }
+      library.push(await restoreToFirstCommandMs(folder, `lib${i}`));
     }
     // The API answers a clone once it is running, which for corral's images means its shell
     // has answered and the manager has given it its own hostname and machine id.

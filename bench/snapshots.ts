@@ -59,18 +59,7 @@ export async function benchSnapshots(): Promise<void> {
     log(`restore to first command, ${RESTORES} runs...`);
     const restores: number[] = [];
     for (let i = 0; i < RESTORES; i++) {
-      // Timed to the first command's answer, as the boot is to the shell's: not the clone's end.
-      let clone: Machine | undefined;
-      try {
-        restores.push(
-          await timed(async () => {
-            clone = await Machine.fromSnapshot(snapshotDir, { name: `clone${i}` });
-            await clone.succeed("true");
-          }),
-        );
-      } finally {
-        await clone?.[Symbol.asyncDispose]();
-      }
+      restores.push(await restoreToFirstCommandMs(snapshotDir, `clone${i}`));
     }
     results.restoreToFirstCommandMedianS = median(restores) / 1000;
     if (typeof results.bootToShellMedianS === "number") {
@@ -83,6 +72,22 @@ export async function benchSnapshots(): Promise<void> {
     await rm(snapshotRoot, { recursive: true, force: true });
   }
   await benchReuseBoot();
+}
+
+/**
+ * A clone of the snapshot in `dir`, timed until its first command has answered (as a boot is
+ * timed until its shell has), then torn down.
+ */
+export async function restoreToFirstCommandMs(dir: string, name: string): Promise<number> {
+  let clone: Machine | undefined;
+  try {
+    return await timed(async () => {
+      clone = await Machine.fromSnapshot(dir, { name });
+      await clone.succeed("true");
+    });
+  } finally {
+    await clone?.[Symbol.asyncDispose]();
+  }
 }
 
 async function benchClones(snapshotDir: string): Promise<void> {

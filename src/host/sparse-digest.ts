@@ -16,10 +16,7 @@ export const SPARSE_DIGEST = "sha256-nonzero-mib" as const;
 export async function sparseDigest(path: string): Promise<string> {
   const file = await open(path, "r");
   try {
-    const size = (await file.stat()).size;
-    const offsets: number[] = [];
-    for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) offsets.push(offset);
-    return await digestAt(file, offsets);
+    return await digestAt(file, chunkOffsets((await file.stat()).size));
   } finally {
     await file.close();
   }
@@ -39,22 +36,45 @@ export async function sparseDigestAt(path: string, offsets: readonly number[]): 
   }
 }
 
-async function digestAt(file: FileHandle, offsets: readonly number[]): Promise<string> {
-  const hash = createHash("sha256");
+/** The offset of every MiB of a file of `size` bytes. */
+export function chunkOffsets(size: number): number[] {
+  const offsets: number[] = [];
+  for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) offsets.push(offset);
+  return offsets;
+}
+
+/**
+ * The MiBs of `file` at `offsets` that are not all zero. The next MiB is read into a second
+ * buffer while the caller handles this one, which is only valid until it asks for the next.
+ */
+export async function* nonZeroChunks(
+  file: FileHandle,
+  offsets: readonly number[],
+): AsyncGenerator<{ offset: number; chunk: Buffer }> {
   const buffers = [Buffer.alloc(SPARSE_CHUNK_BYTES), Buffer.alloc(SPARSE_CHUNK_BYTES)];
-  const offsetBytes = Buffer.alloc(8);
   const read = (index: number) => {
     const offset = offsets[index];
     const buffer = buffers[index % 2] as Buffer;
     return offset === undefined ? undefined : file.read(buffer, 0, SPARSE_CHUNK_BYTES, offset);
   };
   let next = read(0);
-  for (const [index, offset] of offsets.entries()) {
-    const { bytesRead, buffer } = await (next as NonNullable<typeof next>);
-    // The next MiB is read into the other buffer while this one is hashed.
-    next = read(index + 1);
-    const chunk = buffer.subarray(0, bytesRead);
-    if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
+  try {
+    for (const [index, offset] of offsets.entries()) {
+      const { bytesRead, buffer } = await (next as NonNullable<typeof next>);
+      next = read(index + 1);
+      const chunk = buffer.subarray(0, bytesRead);
+      if (!chunk.equals(ZERO.subarray(0, bytesRead))) yield { offset, chunk };
+    }
+  } finally {
+    // A caller that stopped early leaves a read in flight on a file it is about to close.
+    await next?.catch(() => undefined);
+  }
+}
+
+async function digestAt(file: FileHandle, offsets: readonly number[]): Promise<string> {
+  const hash = createHash("sha256");
+  const offsetBytes = Buffer.alloc(8);
+  for await (const { offset, chunk } of nonZeroChunks(file, offsets)) {
     offsetBytes.writeBigUInt64BE(BigInt(offset));
     hash.update(offsetBytes);
     hash.update(chunk);

@@ -2,8 +2,8 @@
 // transport. A VM that booted prints the backdoor banner first; one restored from a snapshot has
 // its shell idle and framed already (only its clock is behind), under the session the snapshot
 // recorded; one attached to by another corral process may have a command in flight, whose output
-// is drained first. Over vsock, where each
-// connection has a shell of its own, a shell that ended is replaced by connecting again.
+// is drained first. Over vsock, where each connection has a shell of its own, a shell that ended
+// is replaced by connecting again.
 
 import type { RunningVm } from "../backends/backend.ts";
 import type { Deadline } from "../deadline.ts";

@@ -3,10 +3,8 @@
 
 import { open, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { SPARSE_CHUNK_BYTES } from "../../host/sparse-digest.ts";
+import { chunkOffsets, nonZeroChunks } from "../../host/sparse-digest.ts";
 import { MEMFD_NAME } from "./memory-backend.ts";
-
-const ZERO = Buffer.alloc(SPARSE_CHUNK_BYTES);
 
 /**
  * The path of QEMU's shared RAM (pid `pid`) of `sizeBytes`, or undefined when its RAM is not a
@@ -40,27 +38,10 @@ export async function copyMemory(from: string, to: string): Promise<number[]> {
     const target = await open(to, "wx");
     try {
       const size = (await source.stat()).size;
-      const buffers = [Buffer.alloc(SPARSE_CHUNK_BYTES), Buffer.alloc(SPARSE_CHUNK_BYTES)];
-      const read = (offset: number) => {
-        const buffer = buffers[(offset / SPARSE_CHUNK_BYTES) % 2] as Buffer;
-        const length = Math.min(SPARSE_CHUNK_BYTES, size - offset);
-        return offset < size ? source.read(buffer, 0, length, offset) : undefined;
-      };
       const written: number[] = [];
-      let next = read(0);
-      try {
-        for (let offset = 0; offset < size; offset += SPARSE_CHUNK_BYTES) {
-          const { bytesRead, buffer } = await (next as NonNullable<typeof next>);
-          // The next MiB is read into the other buffer while this one is written.
-          next = read(offset + SPARSE_CHUNK_BYTES);
-          const chunk = buffer.subarray(0, bytesRead);
-          if (chunk.equals(ZERO.subarray(0, bytesRead))) continue;
-          await target.write(chunk, 0, chunk.length, offset);
-          written.push(offset);
-        }
-      } finally {
-        // A write that failed leaves a read in flight on a file about to be closed.
-        await next?.catch(() => undefined);
+      for await (const { offset, chunk } of nonZeroChunks(source, chunkOffsets(size))) {
+        await target.write(chunk, 0, chunk.length, offset);
+        written.push(offset);
       }
       await target.truncate(size);
       return written;
