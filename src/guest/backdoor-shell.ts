@@ -145,8 +145,13 @@ export class BackdoorShell {
     describe: () => string[],
   ): Promise<BackdoorShell> {
     const shell = new BackdoorShell(streams, false);
-    await shell.exclusive(deadline, describe, () => shell.#ensureShell(deadline, describe));
+    await shell.ready(deadline, describe);
     return shell;
+  }
+
+  /** Installs the prelude unless the shell runs one already (after its banner, when one comes). */
+  ready(deadline: Deadline, describe: () => string[]): Promise<void> {
+    return this.exclusive(deadline, describe, () => this.#ensureShell(deadline, describe));
   }
 
   /**

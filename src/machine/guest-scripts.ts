@@ -241,18 +241,21 @@ export function setClockScripts(epochMs: number): { request: string; script: str
     // A FIFO opened read-write never blocks, whether or not the setter runs.
     request: `[ -p ${CLOCK_REQUESTS} ] && printf '${bytes}' 1<>${CLOCK_REQUESTS} 2>/dev/null`,
     script: [
-      `__a= __r= __t=${NOW};`,
+      "__a= __r= __u0= __u= __t=;",
+      // Time passed is read from /proc/uptime: the clock itself jumps when the setter sets it.
+      "read -r __u0 _ </proc/uptime;",
       `if [ -p ${CLOCK_ANSWERS} ] && exec {__a}<>${CLOCK_ANSWERS}; then`,
       // bash's `read -t` ends at once when the clock jumps: the clock itself says it was set.
       `  while IFS= read -r -t ${CLOCK_ANSWER_WAIT_SECONDS} -u "$__a" __r && [ "$__r" != "ok ${seconds}" ]; do :; done;`,
       "  exec {__a}<&-;",
       "fi;",
-      `if (( ${NOW} - ${micros} > ${CLOCK_SKEW_MICROS} || ${micros} - ${NOW} > ${CLOCK_SKEW_MICROS} )); then`,
-      // The time sent, plus what passed while the setter was waited for.
-      `  (( __t = ${micros} + ${NOW} - __t ));`,
+      "read -r __u _ </proc/uptime;",
+      // The time sent, plus what passed since this script began (centiseconds in /proc/uptime).
+      `(( __t = ${micros} + (10#\${__u/./} - 10#\${__u0/./}) * 10000 ));`,
+      `if (( ${NOW} - __t > ${CLOCK_SKEW_MICROS} || __t - ${NOW} > ${CLOCK_SKEW_MICROS} )); then`,
       "  printf -v __t '%d.%06d' $(( __t / 1000000 )) $(( __t % 1000000 ));",
       '  date -s "@$__t" >/dev/null;',
-      "fi; unset __a __r __t",
+      "fi; unset __a __r __u0 __u __t",
     ].join("\n"),
   };
 }

@@ -3,6 +3,7 @@
 // resizing).
 
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../../deadline.ts";
 import { CorralError, consoleTail, ErrorCodes, MachineExitedError } from "../../errors.ts";
 import type { GuestPort, GuestTransport } from "../../guest/transport.ts";
@@ -197,7 +198,13 @@ export class QemuVm implements RunningVm {
   }
 
   async resume(deadline: Deadline): Promise<void> {
-    // A restored VM still loading its state starts as soon as it has (QEMU's autostart).
+    // A restored VM is paused once its state has loaded. A `cont` that comes while it loads is
+    // lost: QEMU's autostart yields to the run state saved with the snapshot, which was paused.
+    while (
+      (await this.command<{ status: string }>(deadline, "query-status")).status === "inmigrate"
+    ) {
+      await sleep(2);
+    }
     await this.command(deadline, "cont");
   }
 

@@ -36,7 +36,33 @@ describe("guest scripts", () => {
     expect(bytes.readBigInt64LE(8)).toBe(123_400_000n);
     expect(bytes.length).toBe(16);
     expect(script).toContain('[ "$__r" != "ok 1700000000" ]');
-    expect(script).toContain("1700000000123400 > 1000000");
+    expect(script).toContain("__t = 1700000000123400 + ");
+    expect(script).toContain("__t > 1000000");
+  });
+
+  // With no setter (no FIFO here), the script falls back on `date -s`: a function stands in for
+  // date(1) (its arguments on stderr: the script drops date's output) so that this host's clock
+  // stays as it is.
+  const runClockScript = (epochMs: number) =>
+    spawnSync(
+      "bash",
+      ["-c", `date() { printf '%s\\n' "$*" >&2; }\n${setClockScripts(epochMs).script}`],
+      {
+        encoding: "utf8",
+      },
+    );
+
+  it("setClockScripts sets a clock that is off to the time sent plus the time since it began", () => {
+    const result = runClockScript(1_700_000_000_123.4);
+    expect(result.status).toBe(0);
+    const [, seconds] = result.stderr.match(/^-s @(\d+\.\d{6})\n$/) ?? [];
+    expect(Number(seconds) - 1_700_000_000.1234).toBeGreaterThanOrEqual(0);
+    expect(Number(seconds) - 1_700_000_000.1234).toBeLessThan(1);
+  });
+
+  it("setClockScripts leaves a clock that is right alone", () => {
+    const result = runClockScript(Date.now());
+    expect(result).toMatchObject({ status: 0, stdout: "", stderr: "" });
   });
 
   it("run in the shell that sends them and leave it running, with its fds 6 and 7 closed", () => {
