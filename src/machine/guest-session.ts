@@ -112,8 +112,8 @@ export class GuestSession {
       const session = this.#vm.transport.isShellPerConnection ? undefined : this.#restoredSession;
       const shell = BackdoorShell.attach(streams, session);
       await this.#vm.resume(deadline);
-      // Without a recorded session the prelude runs first: the time is taken once it has.
-      if (session === undefined) await shell.ready(deadline, this.#describe);
+      // The prelude, when no session was recorded, runs first: the time is taken once it has.
+      await shell.ready(deadline, this.#describe);
       // The guest's code is cold in TCG's cache: a fork or a process start costs tens of ms.
       const clock = setClockScripts(Date.now());
       await shell.exec(clock.script, deadline, this.#describe, {
